@@ -195,7 +195,7 @@ impl fmt::Debug for RedactorBuilder {
 }
 
 impl RedactorBuilder {
-    /// Text that replaces each masked span (default `***`). Must not be empty.
+    /// Text that replaces each masked span (default `***`): 1 to 64 bytes.
     pub fn mask(mut self, mask: impl Into<String>) -> Self {
         self.mask = Some(mask.into());
         self
@@ -247,6 +247,12 @@ impl RedactorBuilder {
             return Err(RedactError::InvalidOption {
                 option: "mask",
                 reason: "must not be empty".into(),
+            });
+        }
+        if mask.len() > 64 {
+            return Err(RedactError::InvalidOption {
+                option: "mask",
+                reason: "must be at most 64 bytes".into(),
             });
         }
         let min_len = self.min_len.unwrap_or(DEFAULT_MIN_SECRET_LEN);

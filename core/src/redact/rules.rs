@@ -365,9 +365,9 @@ impl RuleSet {
                 break;
             };
             let p = &PREFIXES[self.prefix_ids[m.pattern().as_usize()]];
-            match check_prefix(buf, m.start(), p, eof) {
+            match check_prefix(buf, m.start(), p, eof, &self.mask) {
                 Check::Undecided => return Some(m.start()),
-                Check::Span(s) => spans.push(s),
+                Check::Span(s) => self.push(buf, s, spans),
                 Check::None => {}
             }
             at = m.start() + 1;
@@ -401,7 +401,7 @@ impl RuleSet {
         for rel in memchr::memchr2_iter(b'=', b':', &buf[from..]) {
             let a = from + rel;
             let check = if buf[a] == b':' {
-                let url = if want_url { url_userinfo(buf, a, eof) } else { Check::None };
+                let url = if want_url { url_userinfo(buf, a, eof, &self.mask) } else { Check::None };
                 match url {
                     Check::None if want_keyed => self.keyed(buf, a, eof),
                     c => c,
@@ -413,11 +413,20 @@ impl RuleSet {
             };
             match check {
                 Check::Undecided => return Some(a),
-                Check::Span(s) => spans.push(s),
+                Check::Span(s) => self.push(buf, s, spans),
                 Check::None => {}
             }
         }
         None
+    }
+
+    /// Record a shape match, unless it already holds a mask: a value or token that
+    /// contains the mask is output of an earlier redaction (or a placeholder such as
+    /// `Bearer ***`), and masking it again would make redaction not idempotent.
+    fn push(&self, buf: &[u8], s: Span, spans: &mut Vec<Span>) {
+        if memchr::memmem::find(&buf[s.start..s.end], &self.mask).is_none() {
+            spans.push(s);
+        }
     }
 
     /// `key = value`, `key: value`, headers and `x-access-token:`.
@@ -437,6 +446,11 @@ impl RuleSet {
         let Some(key) = key_before(buf, a) else {
             return Check::None;
         };
+        // A key glued to a mask was longer before redaction; judging the shorter
+        // remainder could mask what the first pass kept (not idempotent).
+        if buf[..key.start].ends_with(&self.mask) {
+            return Check::None;
+        }
         let ident = &buf[key.start..key.end];
         if !quick_keyword(ident) {
             return Check::None;
@@ -532,16 +546,18 @@ fn span_if(start: usize, len: usize) -> Check {
     }
 }
 
-fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool) -> Check {
+fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Check {
     let n = buf.len();
     let lit = p.lit.len();
     if !matches!(p.body, Body::Pem) && m > 0 {
         let prev = buf[m - 1];
-        let bad = match p.body {
+        let glued = match p.body {
             Body::Jwt => is_b64url(prev) || prev == b'.',
             _ => is_word(prev),
         };
-        if bad {
+        // A token glued to a word is not a token; nor is one glued to a mask, which
+        // is where a word stood before redaction (this keeps redaction idempotent).
+        if glued || buf[..m].ends_with(mask) {
             return Check::None;
         }
     }
@@ -577,7 +593,7 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool) -> Check {
             Check::Span(Span::new(m + p.keep, after))
         }
         Body::Jwt => jwt(buf, m, eof),
-        Body::Pem => pem(buf, m, eof),
+        Body::Pem => pem(buf, m, eof, mask),
     }
 }
 
@@ -613,7 +629,7 @@ fn jwt(buf: &[u8], m: usize, eof: bool) -> Check {
     Check::Span(Span::new(m, dot2 + 1 + sl))
 }
 
-fn pem(buf: &[u8], m: usize, eof: bool) -> Check {
+fn pem(buf: &[u8], m: usize, eof: bool, mask: &[u8]) -> Check {
     let n = buf.len();
     // `-----BEGIN <LABEL>-----` where the label names a private key.
     let label_start = m + 10;
@@ -630,6 +646,15 @@ fn pem(buf: &[u8], m: usize, eof: bool) -> Check {
         return Check::None;
     }
     let body = close + 5;
+    // Already redacted: the body starts with the mask. (Without this, a block
+    // whose `-----END` line was merged into a neighbouring mask would swallow the
+    // rest of the input on a second pass, and redaction would not be idempotent.)
+    if n < body + mask.len() && !eof && mask.starts_with(&buf[body..]) {
+        return Check::Undecided;
+    }
+    if buf[body..].starts_with(mask) {
+        return Check::None;
+    }
     let limit = n.min(body + MAX_PEM);
     match memchr::memmem::find(&buf[body..limit], b"-----END") {
         Some(rel) => span_if(body, rel),
@@ -638,7 +663,7 @@ fn pem(buf: &[u8], m: usize, eof: bool) -> Check {
     }
 }
 
-fn url_userinfo(buf: &[u8], a: usize, eof: bool) -> Check {
+fn url_userinfo(buf: &[u8], a: usize, eof: bool, mask: &[u8]) -> Check {
     let n = buf.len();
     if a + 3 > n {
         // Could be the start of `://`.
@@ -652,7 +677,7 @@ fn url_userinfo(buf: &[u8], a: usize, eof: bool) -> Check {
     while s > 0 && a - s < 32 && (buf[s - 1].is_ascii_alphanumeric() || matches!(buf[s - 1], b'+' | b'.' | b'-')) {
         s -= 1;
     }
-    if s == a || !buf[s].is_ascii_alphabetic() {
+    if s == a || !buf[s].is_ascii_alphabetic() || buf[..s].ends_with(mask) {
         return Check::None;
     }
     let start = a + 3;
@@ -899,9 +924,13 @@ fn value_at(buf: &[u8], at: usize, eof: bool, query: bool) -> Value {
         if i >= n && !eof && i - start < MAX_VALUE {
             return Value::Undecided;
         }
-        // Unterminated quote: fall through and treat as a bare run after the quote.
-        let (len, _) = run(buf, start, MAX_VALUE, |b| !is_space(b) && !quote.contains(&b));
-        return if len > 0 { Value::At(Span::new(start, start + len)) } else { Value::None };
+        // Unterminated quote: the value runs to the end of the line (bounded).
+        let (len, _) = run(buf, start, MAX_VALUE, |b| b != b'\n' && b != b'\r');
+        let mut end = start + len;
+        while end > start && is_space(buf[end - 1]) {
+            end -= 1;
+        }
+        return if end > start { Value::At(Span::new(start, end)) } else { Value::None };
     }
     let (len, open) = run(buf, v, MAX_VALUE, |b| {
         !is_space(b) && b != b'"' && b != b'\'' && b != b'`' && !(query && b == b'&')
