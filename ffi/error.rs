@@ -1,0 +1,305 @@
+//! The error model shared by every capability: [`keel_result`], the calling
+//! thread's last error message, and the panic boundary every entry point runs in.
+//!
+//! A capability file uses it like this:
+//!
+//! ```ignore
+//! #[no_mangle]
+//! pub unsafe extern "C" fn keel_thing_new(json: *const c_char, json_len: usize, out: *mut *mut keel_thing) -> keel_result {
+//!     boundary("keel_thing_new", || {
+//!         let out = Out::new(out, "out")?;          // NULL-checked before any work
+//!         let json = str_in(json, json_len, "json")?; // KEEL_NULL_PARAMETER / KEEL_INVALID_UTF8
+//!         let thing = build(json).map_err(|e| Error::new(KEEL_INVALID_ARGUMENT, e.to_string()))?;
+//!         out.write(THINGS.insert(thing));           // written only on success
+//!         Ok(())
+//!     })
+//! }
+//! ```
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The result of every fallible keel function. `KEEL_OK` is 0; every other value
+/// is a failure, described by `keel_last_error_message()`.
+///
+/// Numeric values are stable and never reused. Generic codes are below 100; each
+/// capability owns a block of 100: redaction 100-199, credentials 200-299,
+/// jobs and processes 300-399. Code that switches over this enum should have a
+/// default branch: later versions add values.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum keel_result {
+    /// Success.
+    KEEL_OK = 0,
+    /// A required pointer argument was NULL (or a string/byte pointer was NULL
+    /// with a non-zero length).
+    KEEL_NULL_PARAMETER = 1,
+    /// A string argument was not valid UTF-8.
+    KEEL_INVALID_UTF8 = 2,
+    /// An argument was out of range, or a handle was not a live handle of the
+    /// expected type (already freed, or a different type).
+    KEEL_INVALID_ARGUMENT = 3,
+    /// A JSON argument was malformed, had a field of the wrong type, lacked a
+    /// required field or had an unknown one. The message names the field.
+    KEEL_INVALID_JSON = 4,
+    /// keel panicked (a bug in keel). The object involved may be unusable; free it.
+    KEEL_PANIC = 5,
+    /// An I/O operation failed, including a write callback returning non-zero.
+    KEEL_IO = 6,
+    /// Redaction: a rule name (e.g. in `disableRules`) is not a built-in rule.
+    KEEL_UNKNOWN_RULE = 100,
+    /// Redaction: a custom rule's pattern is not a valid regular expression or
+    /// matches the empty string.
+    KEEL_INVALID_PATTERN = 101,
+    /// Redaction: a custom rule's name is empty, duplicated or taken by a
+    /// built-in rule.
+    KEEL_INVALID_RULE_NAME = 102,
+}
+
+use keel_result::*;
+
+impl keel_result {
+    /// The stable name of this code, e.g. `"KEEL_NULL_PARAMETER"`, NUL-terminated.
+    pub(crate) fn name_cstr(self) -> &'static str {
+        match self {
+            KEEL_OK => "KEEL_OK\0",
+            KEEL_NULL_PARAMETER => "KEEL_NULL_PARAMETER\0",
+            KEEL_INVALID_UTF8 => "KEEL_INVALID_UTF8\0",
+            KEEL_INVALID_ARGUMENT => "KEEL_INVALID_ARGUMENT\0",
+            KEEL_INVALID_JSON => "KEEL_INVALID_JSON\0",
+            KEEL_PANIC => "KEEL_PANIC\0",
+            KEEL_IO => "KEEL_IO\0",
+            KEEL_UNKNOWN_RULE => "KEEL_UNKNOWN_RULE\0",
+            KEEL_INVALID_PATTERN => "KEEL_INVALID_PATTERN\0",
+            KEEL_INVALID_RULE_NAME => "KEEL_INVALID_RULE_NAME\0",
+        }
+    }
+
+    const ALL: [keel_result; 10] = [
+        KEEL_OK,
+        KEEL_NULL_PARAMETER,
+        KEEL_INVALID_UTF8,
+        KEEL_INVALID_ARGUMENT,
+        KEEL_INVALID_JSON,
+        KEEL_PANIC,
+        KEEL_IO,
+        KEEL_UNKNOWN_RULE,
+        KEEL_INVALID_PATTERN,
+        KEEL_INVALID_RULE_NAME,
+    ];
+}
+
+/// A failure inside an entry point: a code and a message that [`boundary`] turns
+/// into the thread's last error message, `"<function>(): <message>"`.
+///
+/// Word messages as `<argument or field> is …`; never put `:` or `=` right after
+/// a name (`secret: …` looks like a credential assignment and is masked).
+///
+/// The message is redacted before it is stored: through the process-wide redactor
+/// (shape rules and secrets registered with `keel_register_known_secret`) plus any
+/// values attached with [`Error::masking`]. Still, never put a caller's secret into
+/// a message on purpose: name the field and the reason, not the value.
+#[derive(Debug)]
+pub(crate) struct Error {
+    pub(crate) code: keel_result,
+    pub(crate) message: String,
+    mask: Vec<Vec<u8>>,
+}
+
+/// The result type of entry-point bodies.
+pub(crate) type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An error with `code` and `message`.
+    pub(crate) fn new(code: keel_result, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+            mask: Vec::new(),
+        }
+    }
+
+    /// `KEEL_NULL_PARAMETER` for the argument `name`.
+    pub(crate) fn null(name: &str) -> Error {
+        Error::new(KEEL_NULL_PARAMETER, format!("{name} is NULL"))
+    }
+
+    /// `KEEL_INVALID_ARGUMENT`.
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Error {
+        Error::new(KEEL_INVALID_ARGUMENT, message)
+    }
+
+    /// `KEEL_INVALID_JSON`.
+    pub(crate) fn invalid_json(message: impl Into<String>) -> Error {
+        Error::new(KEEL_INVALID_JSON, message)
+    }
+
+    /// Also mask these values (and their encoded forms) in the message: for
+    /// secrets the caller passed in the same call, which the process-wide
+    /// redactor does not know.
+    pub(crate) fn masking<I, S>(mut self, secrets: I) -> Error
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        self.mask
+            .extend(secrets.into_iter().map(|s| s.as_ref().to_vec()));
+        self
+    }
+}
+
+thread_local! {
+    /// The calling thread's last error message; `None` after a successful call.
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+}
+
+fn clear_last_error() {
+    let _ = LAST_ERROR.try_with(|m| m.borrow_mut().take());
+}
+
+/// Redact `message` (process-wide secrets and shapes, plus `mask`) and store it as
+/// this thread's last error. Never panics.
+fn set_last_error(function: &str, message: &str, mask: &[Vec<u8>]) {
+    // `name(): ` rather than `name: `: `keel_x_add_secret: value` would have the
+    // shape of a credential assignment and be masked.
+    let full = format!("{function}(): {message}");
+    let redacted = catch_unwind(AssertUnwindSafe(|| keel_core::redact::redact(&full, mask)))
+        .unwrap_or_else(|_| {
+            format!("{function}(): failed, and redacting the error message failed too")
+        });
+    // A C string cannot hold NUL bytes: show them escaped.
+    let bytes = redacted.replace('\0', "\\0").into_bytes();
+    let c = CString::new(bytes).unwrap_or_default();
+    let _ = LAST_ERROR.try_with(|m| *m.borrow_mut() = Some(c));
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}
+
+/// Run an entry point's body: clear the thread's last error message, run `body`
+/// with panics caught, and map its outcome to a [`keel_result`], recording the
+/// message of a failure (prefixed with `function`).
+///
+/// `AssertUnwindSafe` is justified because nothing observes a broken invariant
+/// after a panic: handles are reference-counted and freed only through their
+/// registry; state that a panic could leave half-updated sits behind a `Mutex`
+/// whose poisoning the capability reports as `KEEL_PANIC` (see
+/// `keel_stream_redactor`), and keel-core's own locks only ever append.
+pub(crate) fn boundary<F>(function: &'static str, body: F) -> keel_result
+where
+    F: FnOnce() -> Result<()>,
+{
+    clear_last_error();
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => KEEL_OK,
+        Ok(Err(e)) => {
+            set_last_error(function, &e.message, &e.mask);
+            e.code
+        }
+        Err(payload) => {
+            let text = format!("internal panic (a bug in keel): {}", panic_text(&*payload));
+            set_last_error(function, &text, &[]);
+            KEEL_PANIC
+        }
+    }
+}
+
+/// Run a function that cannot report errors (the `_free` functions): panics are
+/// caught and swallowed, and the last error message is left alone.
+pub(crate) fn quiet_boundary<F: FnOnce()>(body: F) {
+    let _ = catch_unwind(AssertUnwindSafe(body));
+}
+
+/// The calling thread's last error message: a NUL-terminated UTF-8 string
+/// describing why the most recent keel function that returned `keel_result` on this
+/// thread failed, or `""` if it succeeded (or none was called yet). Never NULL.
+///
+/// Messages are redacted: they never contain a secret registered with keel or
+/// passed in the failing call, nor a recognised credential shape.
+///
+/// The returned pointer is owned by keel and stays valid until the next call of a
+/// `keel_result`-returning keel function on the same thread (copy it with
+/// `strdup` to keep it longer). The `_free` functions, `keel_version`,
+/// `keel_result_name` and this function do not change it.
+#[no_mangle]
+pub extern "C" fn keel_last_error_message() -> *const c_char {
+    const EMPTY: &str = "\0";
+    catch_unwind(|| {
+        LAST_ERROR
+            .try_with(|m| m.borrow().as_ref().map(|c| c.as_ptr()))
+            .ok()
+            .flatten()
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(EMPTY.as_ptr().cast())
+}
+
+/// The stable name of a result code, e.g. `keel_result_name(KEEL_NULL_PARAMETER)`
+/// returns `"KEEL_NULL_PARAMETER"`; `"KEEL_UNKNOWN_RESULT"` for a value keel does
+/// not define. A static string: do not free it. Never fails.
+#[no_mangle]
+pub extern "C" fn keel_result_name(code: c_int) -> *const c_char {
+    keel_result::ALL
+        .iter()
+        .find(|r| **r as c_int == code)
+        .map_or("KEEL_UNKNOWN_RESULT\0", |r| r.name_cstr())
+        .as_ptr()
+        .cast()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn last() -> String {
+        unsafe { CStr::from_ptr(keel_last_error_message()) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for r in keel_result::ALL {
+            let name = unsafe { CStr::from_ptr(keel_result_name(r as c_int)) };
+            assert_eq!(name.to_str().unwrap(), format!("{r:?}"));
+        }
+        let unknown = unsafe { CStr::from_ptr(keel_result_name(9999)) };
+        assert_eq!(unknown.to_str().unwrap(), "KEEL_UNKNOWN_RESULT");
+    }
+
+    #[test]
+    fn boundary_sets_and_clears_the_message() {
+        assert_eq!(
+            boundary("f", || Err(Error::null("out"))),
+            KEEL_NULL_PARAMETER
+        );
+        assert_eq!(last(), "f(): out is NULL");
+        assert_eq!(boundary("g", || Ok(())), KEEL_OK);
+        assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn boundary_catches_panics_and_masks_secrets() {
+        let r = boundary("p", || panic!("boom"));
+        assert_eq!(r, KEEL_PANIC);
+        assert!(last().contains("boom"), "{}", last());
+        let r = boundary("m", || {
+            Err(Error::invalid_argument("value was s3cr3t-value-123\0!")
+                .masking(["s3cr3t-value-123"]))
+        });
+        assert_eq!(r, KEEL_INVALID_ARGUMENT);
+        assert_eq!(last(), "m(): value was ***\\0!");
+    }
+}
