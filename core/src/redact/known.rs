@@ -1,83 +1,124 @@
 //! One-pass matcher for the literal set: known secrets and their encoded forms.
 //!
-//! Two strategies, chosen by the size of the set:
+//! Literals are split into tiers by length:
 //!
-//! * **Small sets** (up to [`AC_MAX_PATTERNS`] literals) go to an Aho-Corasick
-//!   automaton, whose SIMD prefilter (Teddy) runs at several GB/s for a handful of
-//!   literals.
-//! * **Large sets** use a fixed-width fingerprint filter: the first `W` (4..=8) bytes
-//!   of every literal are hashed (multiply-shift) into a bitset that fits in L2. The
-//!   scan loads `W` bytes at every position, hashes them and tests one bit; only a
-//!   set bit leads to a binary search of the exact `W`-byte keys and a full compare.
-//!   The cost per byte does not grow with the number of secrets: a larger set only
-//!   gets a larger bitset, sized to keep the false-positive rate near 0.5%.
+//! * **Long literals** (at least [`WIDTH`] + [`MAX_STRIDE`] - 1 bytes — every real
+//!   token and its encodings) go to a *strided fingerprint filter*. Every
+//!   [`WIDTH`]-byte window of a literal at offsets `0..stride` is hashed
+//!   (multiply-shift) into a bitset sized for a ~1% false-positive rate. The scan
+//!   loads one 8-byte window every `stride` bytes, hashes it and tests one bit:
+//!   an occurrence of a literal of length `L >= WIDTH + stride - 1` always covers
+//!   exactly one scanned window at an offset `< stride`. Only a set bit leads to a
+//!   binary search of the exact windows and a full compare. The cost per byte
+//!   falls with the stride and does not grow with the number of secrets.
+//! * **Medium literals** (8 bytes up to the long threshold) use the same filter
+//!   with the stride their shortest member allows.
+//! * **Short literals** (under 8 bytes, only when the minimum secret length is
+//!   configured below the default) go to an Aho-Corasick automaton.
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 
 use super::engine::Span;
 
-/// Literal sets up to this size use Aho-Corasick; larger ones the fingerprint filter.
-pub(crate) const AC_MAX_PATTERNS: usize = 96;
+/// Bytes per fingerprint window.
+pub(crate) const WIDTH: usize = 8;
+/// Largest stride of the fingerprint scan.
+pub(crate) const MAX_STRIDE: usize = 16;
 
 /// The compiled literal set.
 pub(crate) struct KnownSet {
     /// Sorted, deduplicated literals.
     patterns: Vec<Box<[u8]>>,
     max_len: usize,
-    matcher: Matcher,
+    tiers: Vec<Tier>,
 }
 
-enum Matcher {
-    Empty,
+enum Tier {
     Ac(AhoCorasick),
-    Hash(HashFilter),
+    Stride(StrideFilter),
 }
 
-struct HashFilter {
-    width: usize,
-    mask: u64,
+struct StrideFilter {
+    stride: usize,
     shift: u32,
     bits: Vec<u64>,
-    /// (key, pattern index), sorted by key.
-    keys: Vec<(u64, u32)>,
+    /// (window, pattern index, offset of the window in the pattern), sorted.
+    keys: Vec<(u64, u32, u32)>,
 }
 
 const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
-impl HashFilter {
-    fn new(patterns: &[Box<[u8]>], width: usize) -> HashFilter {
-        let mask = if width == 8 {
-            u64::MAX
-        } else {
-            (1u64 << (8 * width)) - 1
-        };
-        let want = (patterns.len() * 256).next_power_of_two();
-        let log2 = want.trailing_zeros().clamp(16, 23);
+fn window(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + WIDTH].try_into().expect("8-byte window"))
+}
+
+impl StrideFilter {
+    fn new(patterns: &[Box<[u8]>], members: &[usize], stride: usize) -> StrideFilter {
+        let entries = members.len() * stride;
+        let want = (entries * 128).next_power_of_two();
+        let log2 = want.trailing_zeros().clamp(16, 24);
         let shift = 64 - log2;
         let mut bits = vec![0u64; (1usize << log2) / 64];
-        let mut keys = Vec::with_capacity(patterns.len());
-        for (i, p) in patterns.iter().enumerate() {
-            let key = load_partial(p, width);
-            let h = (key.wrapping_mul(MUL) >> shift) as usize;
-            bits[h / 64] |= 1 << (h % 64);
-            keys.push((key, i as u32));
+        let mut keys = Vec::with_capacity(entries);
+        for &i in members {
+            let p = &patterns[i];
+            for k in 0..stride {
+                let key = window(p, k);
+                let h = (key.wrapping_mul(MUL) >> shift) as usize;
+                bits[h / 64] |= 1 << (h % 64);
+                keys.push((key, i as u32, k as u32));
+            }
         }
         keys.sort_unstable();
-        HashFilter {
-            width,
-            mask,
+        keys.dedup();
+        StrideFilter {
+            stride,
             shift,
             bits,
             keys,
         }
     }
-}
 
-/// Little-endian load of the first `width` bytes of `bytes` (which has at least that many).
-fn load_partial(bytes: &[u8], width: usize) -> u64 {
-    let mut buf = [0u8; 8];
-    buf[..width].copy_from_slice(&bytes[..width]);
-    u64::from_le_bytes(buf)
+    fn find(&self, patterns: &[Box<[u8]>], buf: &[u8], from: usize, spans: &mut Vec<Span>) {
+        let n = buf.len();
+        let (bits, shift, stride) = (&self.bits[..], self.shift, self.stride);
+        let mut i = from;
+        while i + WIDTH <= n {
+            let key = window(buf, i);
+            let h = (key.wrapping_mul(MUL) >> shift) as usize;
+            if bits[h >> 6] & (1 << (h & 63)) != 0 {
+                self.confirm(patterns, buf, from, i, key, spans);
+            }
+            i += stride;
+        }
+    }
+
+    #[inline(never)]
+    fn confirm(
+        &self,
+        patterns: &[Box<[u8]>],
+        buf: &[u8],
+        from: usize,
+        at: usize,
+        key: u64,
+        spans: &mut Vec<Span>,
+    ) {
+        let first = self.keys.partition_point(|&(k, _, _)| k < key);
+        for &(k, idx, off) in &self.keys[first..] {
+            if k != key {
+                break;
+            }
+            let off = off as usize;
+            if at < from + off {
+                continue;
+            }
+            let start = at - off;
+            let p = &patterns[idx as usize];
+            if buf[start..].starts_with(p) {
+                spans.push(Span::new(start, start + p.len()));
+            }
+        }
+    }
 }
 
 impl KnownSet {
@@ -85,7 +126,7 @@ impl KnownSet {
         KnownSet {
             patterns: Vec::new(),
             max_len: 0,
-            matcher: Matcher::Empty,
+            tiers: Vec::new(),
         }
     }
 
@@ -99,26 +140,48 @@ impl KnownSet {
         }
         let patterns: Vec<Box<[u8]>> = literals.into_iter().map(Vec::into_boxed_slice).collect();
         let max_len = patterns.iter().map(|p| p.len()).max().unwrap_or(0);
-        let min_len = patterns.iter().map(|p| p.len()).min().unwrap_or(0);
-        let matcher = if patterns.len() > AC_MAX_PATTERNS && min_len >= 4 {
-            Matcher::Hash(HashFilter::new(&patterns, min_len.min(8)))
-        } else {
+        let long_min = WIDTH + MAX_STRIDE - 1;
+        let (mut long, mut medium, mut short) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, p) in patterns.iter().enumerate() {
+            match p.len() {
+                l if l >= long_min => long.push(i),
+                l if l >= WIDTH => medium.push(i),
+                _ => short.push(i),
+            }
+        }
+        let mut tiers = Vec::new();
+        if !long.is_empty() {
+            tiers.push(Tier::Stride(StrideFilter::new(
+                &patterns, &long, MAX_STRIDE,
+            )));
+        }
+        if !medium.is_empty() {
+            let shortest = medium
+                .iter()
+                .map(|&i| patterns[i].len())
+                .min()
+                .unwrap_or(WIDTH);
+            let stride = shortest - WIDTH + 1;
+            tiers.push(Tier::Stride(StrideFilter::new(&patterns, &medium, stride)));
+        }
+        if !short.is_empty() {
+            let lits = short.iter().map(|&i| &patterns[i][..]);
             let ac = AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
                 .kind(Some(AhoCorasickKind::DFA))
-                .build(patterns.iter().map(|p| &p[..]))
+                .build(lits.clone())
                 .or_else(|_| {
                     AhoCorasick::builder()
                         .match_kind(MatchKind::Standard)
-                        .build(patterns.iter().map(|p| &p[..]))
+                        .build(lits)
                 })
                 .expect("literal automaton fits in memory");
-            Matcher::Ac(ac)
-        };
+            tiers.push(Tier::Ac(ac));
+        }
         KnownSet {
             patterns,
             max_len,
-            matcher,
+            tiers,
         }
     }
 
@@ -140,60 +203,18 @@ impl KnownSet {
         if from >= n {
             return undecided;
         }
-        match &self.matcher {
-            Matcher::Empty => {}
-            Matcher::Ac(ac) => {
-                let input = Input::new(buf).span(from..n);
-                for m in ac.find_overlapping_iter(input) {
-                    spans.push(Span::new(m.start(), m.end()));
+        for tier in &self.tiers {
+            match tier {
+                Tier::Stride(f) => f.find(&self.patterns, buf, from, spans),
+                Tier::Ac(ac) => {
+                    let input = Input::new(buf).span(from..n);
+                    for m in ac.find_overlapping_iter(input) {
+                        spans.push(Span::new(m.start(), m.end()));
+                    }
                 }
             }
-            Matcher::Hash(h) => self.find_hashed(h, buf, from, spans),
         }
         undecided
-    }
-
-    fn find_hashed(&self, h: &HashFilter, buf: &[u8], from: usize, spans: &mut Vec<Span>) {
-        let n = buf.len();
-        let w = h.width;
-        if n < from + w {
-            return;
-        }
-        let bits = &h.bits[..];
-        let shift = h.shift;
-        let mask = h.mask;
-        // Positions whose 8-byte load stays inside `buf`.
-        let fast_end = if n >= 8 { n - 7 } else { 0 };
-        let mut i = from;
-        while i < fast_end {
-            let word = u64::from_le_bytes(buf[i..i + 8].try_into().expect("8 bytes"));
-            let key = word & mask;
-            let hash = (key.wrapping_mul(MUL) >> shift) as usize;
-            if bits[hash >> 6] & (1 << (hash & 63)) != 0 {
-                self.confirm(h, buf, i, key, spans);
-            }
-            i += 1;
-        }
-        // The last few positions (fewer than 8 bytes left, at least `w`).
-        while i + w <= n {
-            let key = load_partial(&buf[i..], w);
-            self.confirm(h, buf, i, key, spans);
-            i += 1;
-        }
-    }
-
-    #[inline(never)]
-    fn confirm(&self, h: &HashFilter, buf: &[u8], at: usize, key: u64, spans: &mut Vec<Span>) {
-        let first = h.keys.partition_point(|&(k, _)| k < key);
-        for &(k, idx) in &h.keys[first..] {
-            if k != key {
-                break;
-            }
-            let p = &self.patterns[idx as usize];
-            if buf[at..].starts_with(p) {
-                spans.push(Span::new(at, at + p.len()));
-            }
-        }
     }
 
     /// The first position `i` such that `buf[i..]` is a proper prefix of some
@@ -233,9 +254,15 @@ mod tests {
             .map(|i| format!("secret-{i:04}-xyzzy").into_bytes())
             .collect();
         let big = KnownSet::new(lits.clone());
-        assert!(matches!(big.matcher, Matcher::Hash(_)));
         let small = KnownSet::new(lits[..10].to_vec());
-        assert!(matches!(small.matcher, Matcher::Ac(_)));
+        let mut short: Vec<Vec<u8>> = lits.iter().map(|l| l[7..].to_vec()).collect();
+        short.push(b"tiny".to_vec());
+        let mixed = KnownSet::new(short);
+        assert_eq!(mixed.tiers.len(), 2);
+        assert_eq!(
+            spans_of(&mixed, b"xx0150-xyzzy tiny"),
+            vec![(2, 12), (13, 17)]
+        );
         let hay = b"a secret-0003-xyzzy b secret-0150-xyzzysecret-0007-xyzzy secret-0003-xyzz";
         assert_eq!(spans_of(&big, hay), vec![(2, 19), (22, 39), (39, 56)]);
         assert_eq!(spans_of(&small, hay), vec![(2, 19), (39, 56)]);

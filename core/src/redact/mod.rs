@@ -51,6 +51,7 @@ mod encode;
 mod engine;
 mod known;
 mod rules;
+mod simd;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -644,4 +645,59 @@ pub fn redact<S: AsRef<[u8]>>(input: &str, known_secrets: &[S]) -> String {
 /// The reference's `redactSecrets(input)`: shape rules and registered secrets.
 pub fn redact_secrets(input: &str) -> String {
     global().redact_str(input).into_owned()
+}
+
+#[cfg(test)]
+mod stage_timings {
+    #[allow(dead_code)]
+    mod corpus {
+        include!(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus.rs"));
+    }
+    use super::*;
+    use std::time::Instant;
+
+    /// Per-stage timings for tuning: `cargo test --release -p keel-core --lib stage_timings -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn stage_timings() {
+        for n in [0usize, 10, 1000] {
+            let secrets = corpus::secrets(n);
+            let log = corpus::log(16 << 20, &secrets);
+            let r = Redactor::new();
+            r.add_secrets(&secrets);
+            let snap = r.snapshot();
+            let mb = log.len() as f64 / 1e6;
+            let time = |name: &str, f: &mut dyn FnMut() -> usize| {
+                let t = Instant::now();
+                let mut k = 0;
+                for _ in 0..3 {
+                    k = f();
+                }
+                let s = t.elapsed().as_secs_f64() / 3.0;
+                println!(
+                    "{n:>5} secrets {name:<12} {:>8.0} MB/s  ({k} spans)",
+                    mb / s
+                );
+            };
+            time("known", &mut || {
+                let mut v = Vec::new();
+                snap.known.find(&log, 0, true, &mut v);
+                v.len()
+            });
+            time("prefixes", &mut || {
+                let mut v = Vec::new();
+                snap.rules.find_prefixes_pub(&log, &mut v);
+                v.len()
+            });
+            time("anchored", &mut || {
+                let mut v = Vec::new();
+                snap.rules.find_anchored_pub(&log, &mut v);
+                v.len()
+            });
+            time("memchr2", &mut || {
+                memchr::memchr2_iter(b'=', b':', &log).count()
+            });
+            time("all", &mut || r.redact_bytes(&log).len());
+        }
+    }
 }

@@ -16,6 +16,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::Regex;
 
 use super::engine::Span;
+use super::simd;
 
 /// Longest assignment / header value masked (bytes). A longer value is masked up to here.
 pub const MAX_VALUE: usize = 1024;
@@ -554,8 +555,8 @@ impl RuleSet {
         if !want_url && !want_keyed {
             return None;
         }
-        for rel in memchr::memchr2_iter(b'=', b':', &buf[from..]) {
-            let a = from + rel;
+        let mut result = None;
+        for_each_anchor(buf, from, |a| {
             let check = if buf[a] == b':' {
                 let url = if want_url {
                     url_userinfo(buf, a, eof, &self.mask)
@@ -572,12 +573,16 @@ impl RuleSet {
                 Check::None
             };
             match check {
-                Check::Undecided => return Some(a),
+                Check::Undecided => {
+                    result = Some(a);
+                    return false;
+                }
                 Check::Span(s) => self.push(buf, s, spans),
                 Check::None => {}
             }
-        }
-        None
+            true
+        });
+        result
     }
 
     /// Record a shape match, unless it already holds a mask: a value or token that
@@ -601,6 +606,9 @@ impl RuleSet {
             return Check::None;
         }
         if a > 0 && matches!(buf[a - 1], b'=' | b'!' | b'<' | b'>' | b':') {
+            return Check::None;
+        }
+        if !credential_ending(buf, key_end(buf, a)) {
             return Check::None;
         }
         let Some(key) = key_before(buf, a) else {
@@ -713,6 +721,34 @@ impl RuleSet {
             undecided = undecided.min(limit.max(from));
         }
         undecided
+    }
+}
+
+/// Call `f` with the position of every `=` and `:` at or after `from`, in order,
+/// until it returns `false`. Anchors are dense in logs (JSON, timestamps: one in
+/// ~30 bytes), so instead of restarting a search per hit, each 64-byte block is
+/// turned into a bitmask (the compiler vectorises the comparison) and its set bits
+/// are walked.
+#[inline]
+fn for_each_anchor(buf: &[u8], from: usize, mut f: impl FnMut(usize) -> bool) {
+    let n = buf.len();
+    let mut i = from;
+    while i + 64 <= n {
+        let block: &[u8; 64] = buf[i..i + 64].try_into().expect("64-byte block");
+        let mut mask = simd::anchor_mask(block);
+        while mask != 0 {
+            let at = i + mask.trailing_zeros() as usize;
+            if !f(at) {
+                return;
+            }
+            mask &= mask - 1;
+        }
+        i += 64;
+    }
+    for (j, &b) in buf[i..].iter().enumerate() {
+        if (b == b'=' || b == b':') && !f(i + j) {
+            return;
+        }
     }
 }
 
@@ -951,8 +987,8 @@ struct Key {
     query: bool,
 }
 
-/// The identifier before an `=` / `:` anchor, skipping spaces and a closing quote.
-fn key_before(buf: &[u8], a: usize) -> Option<Key> {
+/// Where the key before an anchor ends: spaces and a closing quote skipped.
+fn key_end(buf: &[u8], a: usize) -> usize {
     let mut e = a;
     let mut spaces = 0;
     while e > 0 && (buf[e - 1] == b' ' || buf[e - 1] == b'\t') && spaces < 4 {
@@ -965,6 +1001,61 @@ fn key_before(buf: &[u8], a: usize) -> Option<Key> {
             e -= 1;
         }
     }
+    e
+}
+
+/// O(1) prefilter on the last letters of a key: only keys ending like a
+/// credential word (`…password`, `…token`, `…key`, `…secret`, `…authorization`,
+/// …, optionally followed by a short `_2` / `-v1` style suffix) go on to the full
+/// check. Most `=` / `:` in logs (timestamps, JSON, URLs) stop here.
+fn credential_ending(buf: &[u8], e: usize) -> bool {
+    let mut j = e;
+    let mut stripped = 0;
+    while j > 0
+        && stripped < 3
+        && (buf[j - 1].is_ascii_digit() || buf[j - 1] == b'_' || buf[j - 1] == b'-')
+    {
+        j -= 1;
+        stripped += 1;
+    }
+    if j < 2 {
+        return false;
+    }
+    let l = |i: usize| buf[i].to_ascii_lowercase();
+    let c3 = if j >= 3 { l(j - 3) } else { b' ' };
+    match [c3, l(j - 2), l(j - 1)] {
+        [b'o', b'r', b'd']
+        | [b's', b'w', b'd']
+        | [b'p', b'w', b'd']
+        | [b'a', b's', b's']
+        | [b'a', b's', b'e']
+        | [b'o', b'd', b'e']
+        | [b'r', b'e', b't']
+        | [b'e', b't', b's']
+        | [b'i', b'a', b'l']
+        | [b'a', b'l', b's']
+        | [b'e', b'd', b's']
+        | [b'k', b'e', b'n']
+        | [b'k', b'e', b'y']
+        | [b'l', b'u', b'e']
+        | [b's', b't', b'r']
+        | [b'r', b'a', b'w'] => true,
+        [b'i', b'o', b'n'] => j >= 13 && buf[j - 13..j].eq_ignore_ascii_case(b"authorization"),
+        [x, b'p', b'w'] => !x.is_ascii_alphanumeric(),
+        _ => false,
+    }
+}
+
+/// The identifier before an `=` / `:` anchor, skipping spaces and a closing quote.
+fn key_before(buf: &[u8], a: usize) -> Option<Key> {
+    let e = key_end(buf, a);
+    if e == 0 {
+        return None;
+    }
+    key_from_end(buf, e)
+}
+
+fn key_from_end(buf: &[u8], e: usize) -> Option<Key> {
     let mut s = e;
     while s > 0
         && e - s < MAX_KEY
@@ -1519,5 +1610,15 @@ mod tests {
             m
         ));
         assert!(!plausible_secret(b"12", KeyClass::Password, m));
+    }
+}
+
+#[cfg(test)]
+impl RuleSet {
+    pub(crate) fn find_prefixes_pub(&self, buf: &[u8], spans: &mut Vec<Span>) {
+        self.find_prefixes(buf, 0, true, spans);
+    }
+    pub(crate) fn find_anchored_pub(&self, buf: &[u8], spans: &mut Vec<Span>) {
+        self.find_anchored(buf, 0, true, spans);
     }
 }
