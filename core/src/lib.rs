@@ -1,1 +1,4 @@
+pub mod jobs;
+pub mod process;
 pub mod redact;
+pub mod time;
