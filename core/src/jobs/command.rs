@@ -221,6 +221,8 @@ impl CommandSpec {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct CommandResult {
+    /// The leader's pid (and process-group id).
+    pub pid: u32,
     /// How it ended.
     pub exit: ExitClass,
     /// Wall-clock milliseconds from spawn to the end of draining.
@@ -435,6 +437,7 @@ async fn run(
         ))
     };
     Ok(CommandResult {
+        pid: child.pid(),
         exit,
         duration_ms: clock.now().saturating_sub(started).as_millis() as u64,
         tail,
@@ -504,9 +507,11 @@ impl TailBuf {
     fn push(&mut self, s: &str) {
         self.text.push_str(s);
         self.chars += s.chars().count();
-        // Trim lazily (at twice the cap) so the cost stays amortized O(1) per char.
+        // Trim lazily (at twice the cap) so the cost stays amortized O(1) per char, and
+        // keep a margin past the cap so trailing whitespace trimmed at capture time does
+        // not eat into the kept tail.
         if self.chars > self.cap.saturating_mul(2).max(1024) {
-            self.trim_to(self.cap);
+            self.trim_to(self.cap + self.cap / 2 + 64);
         }
     }
 
@@ -647,6 +652,8 @@ mod tests {
             t.push("0123456789");
         }
         assert!(t.chars <= 1024);
+        let out = capture_tail(&t, &TailBuf::new(10), 10).unwrap();
+        assert_eq!(out, "…(9990 earlier chars trimmed)\n0123456789");
         t.trim_to(10);
         assert_eq!(t.text, "0123456789");
         assert_eq!(t.dropped, 9990);

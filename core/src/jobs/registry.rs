@@ -209,8 +209,9 @@ impl JobContext {
     }
 
     /// A tool call completed: buffered for the next read (oldest dropped past the cap),
-    /// becomes the last-tool breadcrumb, counts as activity, and re-arms the tool-silence
-    /// watchdog.
+    /// becomes the last-tool breadcrumb, and re-arms the tool-silence watchdog. Like the
+    /// reference it is not activity by itself: report the output that carried it with
+    /// [`activity`](JobContext::activity).
     pub fn span(&self, span: ToolSpan) {
         self.shared.watchdog.tool_completed();
         let mut span = span;

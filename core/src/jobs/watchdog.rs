@@ -190,11 +190,11 @@ impl Watchdog {
             .store(nanos(self.clock.now()), Ordering::Relaxed);
     }
 
-    /// A tool call completed: re-arm the tool-silence window (also counts as activity).
+    /// A tool call completed: re-arm the tool-silence window. Not activity by itself (as
+    /// in the reference: the output that carried the span is the activity).
     pub(crate) fn tool_completed(&self) {
-        let now = nanos(self.clock.now());
-        self.last_activity.store(now, Ordering::Relaxed);
-        self.tool_armed.store(now, Ordering::Relaxed);
+        self.tool_armed
+            .store(nanos(self.clock.now()), Ordering::Relaxed);
     }
 
     /// Monotonic time of the last activity, if any.
