@@ -35,6 +35,7 @@
 //! ```
 
 mod pidrecord;
+#[allow(unsafe_code)]
 mod sys;
 
 use std::ffi::{OsStr, OsString};
@@ -570,6 +571,7 @@ impl Command {
         cmd.kill_on_drop(false);
 
         #[cfg(target_os = "linux")]
+        #[allow(unsafe_code)]
         if self.parent_death_signal {
             // SAFETY: getpid is async-signal-safe; captured before fork.
             let parent = unsafe { libc::getpid() };

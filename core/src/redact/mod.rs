@@ -1,0 +1,615 @@
+//! Redaction: scrub secrets from any text or byte stream.
+//!
+//! Two complementary kinds of rule run on every call, so no path can scrub one
+//! class of secret and leak the other:
+//!
+//! * **Known values** registered with [`Redactor::add_secret`] (a leased token, a
+//!   password, a whole JSON credential blob and its string leaves), together with
+//!   their encoded forms: base64 in all three alignments (standard and URL-safe,
+//!   padded or not), percent-encoding (upper- and lowercase hex), form encoding and
+//!   JSON-string escaping. A multi-line value also registers each of its lines.
+//! * **Shapes** ([`BuiltinRule`]): credentials whose value is not known in advance —
+//!   URL userinfo, GitHub/GitLab/Slack/Stripe/OpenAI/Anthropic/Google/npm/PyPI
+//!   tokens, AWS keys, JWTs, `Authorization` headers, PEM private keys and
+//!   credential-named assignments — plus caller-supplied [`CustomRule`]s.
+//!
+//! A masked span becomes `***` (configurable); overlapping and adjacent spans
+//! merge into one mask; some rules keep a non-secret prefix (`ghp_***`,
+//! `https://***@host`). Redaction is idempotent. Input is bytes: invalid UTF-8
+//! passes through untouched.
+//!
+//! ```
+//! use keel_core::redact::Redactor;
+//!
+//! let r = Redactor::new();
+//! r.add_secret("hunter2-correct-horse");
+//! let out = r.redact_str("login with hunter2-correct-horse, token ghp_abcdefghijklmnop1234");
+//! assert_eq!(out, "login with ***, token ghp_***");
+//! // the base64 form of a registered secret is masked too
+//! let out = r.redact_str("Authorization: Basic dXNlcjpodW50ZXIyLWNvcnJlY3QtaG9yc2U=");
+//! assert!(!out.contains("aHVudGVy") && !out.contains("dXNlcjpodW50ZXIy"));
+//! ```
+//!
+//! Streams are redacted with a [`StreamRedactor`], whose output equals the one-shot
+//! output for every chunking of the input:
+//!
+//! ```
+//! use keel_core::redact::Redactor;
+//!
+//! let r = Redactor::new();
+//! r.add_secret("s3cr3t-value");
+//! let mut s = r.stream();
+//! let mut out = Vec::new();
+//! s.write(b"the value is s3cr3", &mut out);
+//! s.write(b"t-value!\n", &mut out);
+//! s.finish(&mut out);
+//! assert_eq!(out, b"the value is ***!\n");
+//! ```
+
+mod capture;
+mod encode;
+mod engine;
+mod known;
+mod rules;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub use capture::{capture_redacted_output, secrets_to_redact, MAX_CAPTURED_OUTPUT_CHARS};
+pub use rules::{BuiltinRule, CustomRule, LOOKBEHIND, MAX_JWT, MAX_PEM, MAX_TOKEN, MAX_VALUE};
+
+use engine::{Snapshot, StreamCore};
+use known::KnownSet;
+use rules::RuleSet;
+
+/// Default minimum length of a known secret (shorter values would mangle output).
+pub const DEFAULT_MIN_SECRET_LEN: usize = 6;
+/// Minimum length of a JSON string leaf harvested from a credential blob.
+pub const MIN_HARVEST_LEN: usize = 12;
+/// Default mask text.
+pub const DEFAULT_MASK: &str = "***";
+/// Default cap on the length of a custom rule's match (bytes).
+pub const DEFAULT_CUSTOM_MAX_LEN: usize = 1024;
+
+/// Errors from configuring a redactor. Messages never contain a secret.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedactError {
+    /// A rule name passed to `disable_rule` is not a built-in rule.
+    #[error("unknown redaction rule {name:?} (see `keel redact --list-rules`)")]
+    UnknownRule {
+        /// The name that was given.
+        name: String,
+    },
+    /// A custom rule's regex does not compile.
+    #[error("custom redaction rule {name:?} has an invalid pattern: {reason}")]
+    InvalidPattern {
+        /// The rule's name.
+        name: String,
+        /// Why the pattern was refused.
+        reason: String,
+    },
+    /// A custom rule's name is empty or taken by a built-in rule.
+    #[error("custom redaction rule name {name:?} is empty or already used")]
+    InvalidRuleName {
+        /// The name that was given.
+        name: String,
+    },
+    /// An option is out of range.
+    #[error("invalid redaction option {option}: {reason}")]
+    InvalidOption {
+        /// The option's name.
+        option: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+/// A description of one rule, for listings.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleInfo {
+    /// Stable name.
+    pub name: String,
+    /// What it masks.
+    pub description: String,
+    /// Whether this redactor applies it.
+    pub enabled: bool,
+    /// `builtin` or `custom`.
+    pub kind: &'static str,
+}
+
+struct Secrets {
+    values: Vec<Box<[u8]>>,
+    seen: HashSet<Box<[u8]>>,
+    compiled: Option<Arc<KnownSet>>,
+    /// Cache for [`Redactor::redact_with`]: (hash of the extra list, compiled set).
+    extra: Option<(u64, Arc<KnownSet>)>,
+}
+
+struct Inner {
+    mask: Arc<[u8]>,
+    min_len: usize,
+    rules: Arc<RuleSet>,
+    secrets: Mutex<Secrets>,
+}
+
+/// A thread-safe redactor: a set of known secrets plus shape rules.
+///
+/// Cloning is cheap and clones share the secret set: a secret added through one
+/// clone is masked by all of them, including streams already running.
+#[derive(Clone)]
+pub struct Redactor {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("secrets", &format_args!("<{} secrets: ***>", self.secret_count()))
+            .field("min_secret_len", &self.inner.min_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Redactor::new()
+    }
+}
+
+/// Builder for [`Redactor`].
+///
+/// ```
+/// use keel_core::redact::Redactor;
+///
+/// let r = Redactor::builder()
+///     .mask("[REDACTED]")
+///     .disable_rule("jwt")
+///     .custom_rule("ticket", r"TICKET-[0-9]{6}")
+///     .secret("my-leased-token-123")
+///     .build()
+///     .unwrap();
+/// assert_eq!(r.redact_str("TICKET-123456 my-leased-token-123"), "[REDACTED] [REDACTED]");
+/// ```
+#[derive(Default)]
+pub struct RedactorBuilder {
+    mask: Option<String>,
+    min_len: Option<usize>,
+    disabled: Vec<String>,
+    custom: Vec<(String, String, usize)>,
+    secrets: Vec<Vec<u8>>,
+    json_secrets: Vec<String>,
+}
+
+impl fmt::Debug for RedactorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedactorBuilder")
+            .field("mask", &self.mask)
+            .field("disabled", &self.disabled)
+            .field("secrets", &format_args!("<{} secrets: ***>", self.secrets.len() + self.json_secrets.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedactorBuilder {
+    /// Text that replaces each masked span (default `***`): 1 to 64 bytes.
+    pub fn mask(mut self, mask: impl Into<String>) -> Self {
+        self.mask = Some(mask.into());
+        self
+    }
+
+    /// Minimum length of a known secret (default 6, at least 1). Shorter values
+    /// are ignored by [`Redactor::add_secret`].
+    pub fn min_secret_len(mut self, len: usize) -> Self {
+        self.min_len = Some(len);
+        self
+    }
+
+    /// Turn a built-in rule off by name (see [`BuiltinRule::name`]).
+    pub fn disable_rule(mut self, name: impl Into<String>) -> Self {
+        self.disabled.push(name.into());
+        self
+    }
+
+    /// Add a rule: every match of `pattern` (Rust `regex` syntax, matched on bytes)
+    /// is masked. Matches are capped at [`DEFAULT_CUSTOM_MAX_LEN`] bytes.
+    pub fn custom_rule(self, name: impl Into<String>, pattern: impl Into<String>) -> Self {
+        self.custom_rule_with_max_len(name, pattern, DEFAULT_CUSTOM_MAX_LEN)
+    }
+
+    /// Like [`custom_rule`](Self::custom_rule) with an explicit cap on a match's
+    /// length, which is also how much a stream may hold back for this rule.
+    pub fn custom_rule_with_max_len(mut self, name: impl Into<String>, pattern: impl Into<String>, max_len: usize) -> Self {
+        self.custom.push((name.into(), pattern.into(), max_len));
+        self
+    }
+
+    /// Register a known secret.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secrets.push(secret.as_ref().to_vec());
+        self
+    }
+
+    /// Register a credential blob and, if it is JSON, every string leaf of at least
+    /// [`MIN_HARVEST_LEN`] characters.
+    pub fn json_secret(mut self, blob: impl Into<String>) -> Self {
+        self.json_secrets.push(blob.into());
+        self
+    }
+
+    /// Build the redactor, validating every option.
+    pub fn build(self) -> Result<Redactor, RedactError> {
+        let mask = self.mask.unwrap_or_else(|| DEFAULT_MASK.to_string());
+        if mask.is_empty() {
+            return Err(RedactError::InvalidOption {
+                option: "mask",
+                reason: "must not be empty".into(),
+            });
+        }
+        if mask.len() > 64 {
+            return Err(RedactError::InvalidOption {
+                option: "mask",
+                reason: "must be at most 64 bytes".into(),
+            });
+        }
+        let min_len = self.min_len.unwrap_or(DEFAULT_MIN_SECRET_LEN);
+        if min_len == 0 {
+            return Err(RedactError::InvalidOption {
+                option: "minSecretLength",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let mut disabled = Vec::new();
+        for name in &self.disabled {
+            match BuiltinRule::from_name(name) {
+                Some(r) => disabled.push(r),
+                None => return Err(RedactError::UnknownRule { name: name.clone() }),
+            }
+        }
+        let mut custom = Vec::new();
+        for (name, pattern, max_len) in self.custom {
+            if name.trim().is_empty()
+                || BuiltinRule::from_name(&name).is_some()
+                || custom.iter().any(|c: &CustomRule| c.name == name)
+            {
+                return Err(RedactError::InvalidRuleName { name });
+            }
+            if max_len == 0 {
+                return Err(RedactError::InvalidOption {
+                    option: "maxLen",
+                    reason: format!("custom rule {name:?} needs a max length of at least 1"),
+                });
+            }
+            let regex = regex::bytes::RegexBuilder::new(&pattern)
+                .size_limit(1 << 22)
+                .build()
+                .map_err(|e| RedactError::InvalidPattern {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                })?;
+            if regex.is_match(b"") {
+                return Err(RedactError::InvalidPattern {
+                    name,
+                    reason: "pattern matches the empty string".into(),
+                });
+            }
+            custom.push(CustomRule { name, regex, max_len });
+        }
+        let rules = RuleSet::new(&disabled, custom, mask.as_bytes());
+        let r = Redactor {
+            inner: Arc::new(Inner {
+                mask: Arc::from(mask.as_bytes()),
+                min_len,
+                rules: Arc::new(rules),
+                secrets: Mutex::new(Secrets {
+                    values: Vec::new(),
+                    seen: HashSet::new(),
+                    compiled: None,
+                    extra: None,
+                }),
+            }),
+        };
+        for s in self.secrets {
+            r.add_secret(s);
+        }
+        for blob in self.json_secrets {
+            r.add_json_secret(&blob);
+        }
+        Ok(r)
+    }
+}
+
+impl Redactor {
+    /// A redactor with every built-in rule, the default mask and no known secrets.
+    pub fn new() -> Redactor {
+        RedactorBuilder::default().build().expect("default options are valid")
+    }
+
+    /// Start configuring a redactor.
+    pub fn builder() -> RedactorBuilder {
+        RedactorBuilder::default()
+    }
+
+    /// Register a known secret. Returns `false` (and ignores it) when it is shorter
+    /// than the minimum length or already registered. A multi-line secret also
+    /// registers each line that is long enough on its own.
+    pub fn add_secret(&self, secret: impl AsRef<[u8]>) -> bool {
+        let secret = secret.as_ref();
+        let mut added = false;
+        let mut guard = self.lock();
+        added |= Self::insert(&mut guard, secret, self.inner.min_len);
+        if secret.contains(&b'\n') {
+            for line in secret.split(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let trimmed = trim_ascii(line);
+                added |= Self::insert(&mut guard, trimmed, self.inner.min_len);
+            }
+        }
+        added
+    }
+
+    /// Register many secrets; returns how many were new.
+    pub fn add_secrets<I, S>(&self, secrets: I) -> usize
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        secrets.into_iter().filter(|s| self.add_secret(s)).count()
+    }
+
+    /// Register a credential blob and, when it parses as JSON, each string leaf of at
+    /// least [`MIN_HARVEST_LEN`] characters (see [`secrets_to_redact`]). Returns how
+    /// many values were new.
+    pub fn add_json_secret(&self, blob: &str) -> usize {
+        self.add_secrets(secrets_to_redact(blob))
+    }
+
+    /// Number of registered secrets (not counting encoded forms).
+    pub fn secret_count(&self) -> usize {
+        self.lock().values.len()
+    }
+
+    /// Number of literals searched for: secrets plus their encoded forms.
+    pub fn literal_count(&self) -> usize {
+        self.snapshot().known.len()
+    }
+
+    /// The mask text.
+    pub fn mask(&self) -> &[u8] {
+        &self.inner.mask
+    }
+
+    /// The minimum length of a known secret.
+    pub fn min_secret_len(&self) -> usize {
+        self.inner.min_len
+    }
+
+    /// Every rule with whether this redactor applies it.
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        let rules = &self.inner.rules;
+        let mut out: Vec<RuleInfo> = BuiltinRule::ALL
+            .iter()
+            .map(|r| RuleInfo {
+                name: r.name().into(),
+                description: r.description().into(),
+                enabled: rules.is_enabled(*r),
+                kind: "builtin",
+            })
+            .collect();
+        out.push(RuleInfo {
+            name: "known-secret".into(),
+            description: "registered secret values and their base64, percent, form and JSON encodings".into(),
+            enabled: true,
+            kind: "builtin",
+        });
+        out.extend(rules.custom.iter().map(|c| RuleInfo {
+            name: c.name.clone(),
+            description: format!("custom pattern /{}/", c.regex.as_str()),
+            enabled: true,
+            kind: "custom",
+        }));
+        out
+    }
+
+    /// Redact bytes. Returns the input unchanged (borrowed) when nothing matched.
+    /// Invalid UTF-8 passes through untouched.
+    pub fn redact_bytes<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
+        match self.snapshot().redact_all(input, false) {
+            Some(out) => Cow::Owned(out),
+            None => Cow::Borrowed(input),
+        }
+    }
+
+    /// Redact text. Masks are widened to whole characters, so the output is valid UTF-8.
+    pub fn redact_str<'a>(&self, input: &'a str) -> Cow<'a, str> {
+        match self.snapshot().redact_all(input.as_bytes(), true) {
+            Some(out) => Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+            None => Cow::Borrowed(input),
+        }
+    }
+
+    /// Redact text with this redactor's secrets plus `extra` ones for this call only
+    /// (the reference's `redact(input, knownSecrets)`). The compiled extra set is
+    /// cached, so calling repeatedly with the same list is cheap.
+    pub fn redact_with<'a, S: AsRef<[u8]>>(&self, input: &'a str, extra: &[S]) -> Cow<'a, str> {
+        let extra: Vec<&[u8]> = extra
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|s| s.len() >= self.inner.min_len)
+            .collect();
+        if extra.is_empty() {
+            return self.redact_str(input);
+        }
+        let snap = self.snapshot_with(&extra);
+        match snap.redact_all(input.as_bytes(), true) {
+            Some(out) => Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+            None => Cow::Borrowed(input),
+        }
+    }
+
+    /// A streaming redactor sharing this redactor's secrets and rules.
+    pub fn stream(&self) -> StreamRedactor {
+        StreamRedactor {
+            redactor: self.clone(),
+            core: StreamCore::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Secrets> {
+        // A panic while holding the lock cannot leave the set inconsistent (every
+        // mutation is a push), so a poisoned lock is safe to reuse.
+        self.inner.secrets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(guard: &mut Secrets, secret: &[u8], min_len: usize) -> bool {
+        if secret.len() < min_len || guard.seen.contains(secret) {
+            return false;
+        }
+        guard.seen.insert(secret.into());
+        guard.values.push(secret.into());
+        guard.compiled = None;
+        guard.extra = None;
+        true
+    }
+
+    fn compile(values: &[impl AsRef<[u8]>], min_len: usize) -> KnownSet {
+        let mut literals = Vec::with_capacity(values.len() * 4);
+        for v in values {
+            encode::variants(v.as_ref(), min_len, &mut literals);
+        }
+        KnownSet::new(literals, values.len())
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let mut guard = self.lock();
+        let known = match &guard.compiled {
+            Some(k) => k.clone(),
+            None => {
+                let k = Arc::new(Self::compile(&guard.values, self.inner.min_len));
+                guard.compiled = Some(k.clone());
+                k
+            }
+        };
+        Snapshot {
+            known,
+            rules: self.inner.rules.clone(),
+            mask: self.inner.mask.clone(),
+        }
+    }
+
+    fn snapshot_with(&self, extra: &[&[u8]]) -> Snapshot {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        extra.hash(&mut h);
+        let key = h.finish();
+        let mut guard = self.lock();
+        let known = match &guard.extra {
+            Some((k, set)) if *k == key => set.clone(),
+            _ => {
+                let mut all: Vec<&[u8]> = guard.values.iter().map(|v| &v[..]).collect();
+                all.extend_from_slice(extra);
+                let set = Arc::new(Self::compile(&all, self.inner.min_len));
+                guard.extra = Some((key, set.clone()));
+                set
+            }
+        };
+        Snapshot {
+            known,
+            rules: self.inner.rules.clone(),
+            mask: self.inner.mask.clone(),
+        }
+    }
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
+/// Redacts a stream fed in arbitrary chunks.
+///
+/// The output equals [`Redactor::redact_bytes`] of the concatenated input, for
+/// every way of cutting it into chunks (chunks need not end on UTF-8 boundaries):
+/// a secret split across chunks never escapes. Only a bounded tail is held back —
+/// the longest known secret (or encoded form) minus one byte, or, while a shape is
+/// open (a PEM block without its `-----END` yet, a value running to the end of the
+/// chunk), the bytes since its anchor, capped by [`MAX_PEM`] and the other caps.
+///
+/// Secrets added to the parent [`Redactor`] apply from the next write on.
+pub struct StreamRedactor {
+    redactor: Redactor,
+    core: StreamCore,
+}
+
+impl fmt::Debug for StreamRedactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamRedactor")
+            .field("pending_bytes", &self.core.pending())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamRedactor {
+    /// Feed a chunk; redacted output that is final is appended to `out`.
+    pub fn write(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        let snap = self.redactor.snapshot();
+        self.core.write(&snap, chunk, out);
+    }
+
+    /// Write out every held-back byte that cannot be the start of a secret (for
+    /// interactive output: call it when no input arrived for a while). Never emits
+    /// a prefix of a possible secret; output stays identical to one-shot redaction.
+    pub fn flush(&mut self, out: &mut Vec<u8>) {
+        let snap = self.redactor.snapshot();
+        self.core.flush(&snap, out);
+    }
+
+    /// End of input: write out the rest. The stream can be reused afterwards.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        let snap = self.redactor.snapshot();
+        self.core.finish(&snap, out);
+    }
+
+    /// Bytes received but not yet written out.
+    pub fn pending(&self) -> usize {
+        self.core.pending()
+    }
+
+    /// The redactor this stream uses.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+}
+
+static GLOBAL: OnceLock<Redactor> = OnceLock::new();
+
+/// The process-wide redactor used by [`redact`], [`redact_secrets`] and
+/// [`register_known_secrets`] (the reference module's free functions).
+pub fn global() -> &'static Redactor {
+    GLOBAL.get_or_init(Redactor::new)
+}
+
+/// Register secrets with the process-wide redactor, so every later [`redact`] /
+/// [`redact_secrets`] call (and every keel error message) masks them.
+pub fn register_known_secrets<I, S>(values: I) -> usize
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<[u8]>,
+{
+    global().add_secrets(values)
+}
+
+/// The reference's `redact(input, knownSecrets)`: shape rules, registered secrets
+/// and `known_secrets` (values shorter than 6 bytes are ignored).
+pub fn redact<S: AsRef<[u8]>>(input: &str, known_secrets: &[S]) -> String {
+    global().redact_with(input, known_secrets).into_owned()
+}
+
+/// The reference's `redactSecrets(input)`: shape rules and registered secrets.
+pub fn redact_secrets(input: &str) -> String {
+    global().redact_str(input).into_owned()
+}

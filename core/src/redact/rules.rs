@@ -1,0 +1,1068 @@
+//! Credential *shapes*: rules for secrets whose value is not known in advance.
+//!
+//! Matching every shape with one regex automaton is far too slow (a leading
+//! `[A-Za-z0-9_]*(?:password|…)` class runs at about 1 MB/s), so the built-in rules
+//! are anchored on cheap byte-level scans and verified by hand around each hit:
+//!
+//! * a small, case-sensitive literal set of token prefixes (`ghp_`, `AKIA`, `eyJ`,
+//!   `-----BEGIN`, …) found with one Aho-Corasick pass (SIMD prefilter);
+//! * the bytes `=` and `:` found with `memchr2`, for assignments, headers and URL
+//!   userinfo, verified by looking back at the key and forward at the value.
+//!
+//! Every rule has a bounded reach (documented in [`MAX_VALUE`], [`MAX_TOKEN`],
+//! [`MAX_JWT`], [`MAX_PEM`]) so a stream needs to hold back only a bounded tail.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::bytes::Regex;
+
+use super::engine::Span;
+
+/// Longest assignment / header value masked (bytes). A longer value is masked up to here.
+pub const MAX_VALUE: usize = 1024;
+/// Longest token body after a known prefix (bytes).
+pub const MAX_TOKEN: usize = 512;
+/// Longest JWT (bytes).
+pub const MAX_JWT: usize = 16 * 1024;
+/// Longest PEM private-key body (bytes). A block whose `-----END` does not come
+/// within this distance is masked up to here.
+pub const MAX_PEM: usize = 64 * 1024;
+/// How far a rule looks back before its anchor (key names, word boundaries).
+pub const LOOKBEHIND: usize = 96;
+/// Longest key name examined before `=` / `:`.
+const MAX_KEY: usize = 64;
+
+/// A built-in rule. Names are stable: they appear in `--list-rules`, in options
+/// (`disable_rule("jwt")`) and in the C / Node surfaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BuiltinRule {
+    /// `scheme://user:pass@host` → `scheme://***@host`.
+    UrlUserinfo,
+    /// `x-access-token:<token>` (git credential helpers, GitHub App tokens).
+    XAccessToken,
+    /// GitHub tokens: `ghp_ gho_ ghu_ ghs_ ghr_ github_pat_`.
+    GithubToken,
+    /// GitLab personal access tokens: `glpat-`.
+    GitlabToken,
+    /// AWS access key ids: `AKIA ASIA ABIA ACCA` + 16.
+    AwsAccessKeyId,
+    /// AWS secret access keys in assignments (`aws_secret_access_key = …`).
+    AwsSecretKey,
+    /// Slack tokens: `xoxa- xoxb- xoxp- xoxo- xoxs- xoxr-`, `xapp-`.
+    SlackToken,
+    /// Stripe keys: `sk_live_ sk_test_ rk_live_ rk_test_`.
+    StripeKey,
+    /// OpenAI keys: `sk-`, `sk-proj-`.
+    OpenaiKey,
+    /// Anthropic keys: `sk-ant-`.
+    AnthropicKey,
+    /// Google API keys: `AIza` + 35.
+    GoogleApiKey,
+    /// npm tokens: `npm_`.
+    NpmToken,
+    /// PyPI tokens: `pypi-`.
+    PypiToken,
+    /// JSON Web Tokens: `eyJ….eyJ….…`.
+    Jwt,
+    /// `Authorization: Bearer|Basic|Token …` (and `Proxy-Authorization`).
+    AuthorizationHeader,
+    /// PEM private-key blocks (`-----BEGIN … PRIVATE KEY-----` … `-----END`).
+    PrivateKey,
+    /// `KEY=value`, `KEY: value`, `"key": "value"` where the key names a password,
+    /// secret, token, key or credential and the value looks like one.
+    CredentialAssignment,
+}
+
+impl BuiltinRule {
+    /// Every built-in rule, in documentation order.
+    pub const ALL: [BuiltinRule; 17] = [
+        BuiltinRule::UrlUserinfo,
+        BuiltinRule::XAccessToken,
+        BuiltinRule::GithubToken,
+        BuiltinRule::GitlabToken,
+        BuiltinRule::AwsAccessKeyId,
+        BuiltinRule::AwsSecretKey,
+        BuiltinRule::SlackToken,
+        BuiltinRule::StripeKey,
+        BuiltinRule::OpenaiKey,
+        BuiltinRule::AnthropicKey,
+        BuiltinRule::GoogleApiKey,
+        BuiltinRule::NpmToken,
+        BuiltinRule::PypiToken,
+        BuiltinRule::Jwt,
+        BuiltinRule::AuthorizationHeader,
+        BuiltinRule::PrivateKey,
+        BuiltinRule::CredentialAssignment,
+    ];
+
+    /// The stable name of the rule.
+    pub fn name(self) -> &'static str {
+        match self {
+            BuiltinRule::UrlUserinfo => "url-userinfo",
+            BuiltinRule::XAccessToken => "x-access-token",
+            BuiltinRule::GithubToken => "github-token",
+            BuiltinRule::GitlabToken => "gitlab-token",
+            BuiltinRule::AwsAccessKeyId => "aws-access-key-id",
+            BuiltinRule::AwsSecretKey => "aws-secret-key",
+            BuiltinRule::SlackToken => "slack-token",
+            BuiltinRule::StripeKey => "stripe-key",
+            BuiltinRule::OpenaiKey => "openai-key",
+            BuiltinRule::AnthropicKey => "anthropic-key",
+            BuiltinRule::GoogleApiKey => "google-api-key",
+            BuiltinRule::NpmToken => "npm-token",
+            BuiltinRule::PypiToken => "pypi-token",
+            BuiltinRule::Jwt => "jwt",
+            BuiltinRule::AuthorizationHeader => "authorization-header",
+            BuiltinRule::PrivateKey => "private-key",
+            BuiltinRule::CredentialAssignment => "credential-assignment",
+        }
+    }
+
+    /// One line on what the rule masks.
+    pub fn description(self) -> &'static str {
+        match self {
+            BuiltinRule::UrlUserinfo => "userinfo in URLs: scheme://user:pass@host -> scheme://***@host",
+            BuiltinRule::XAccessToken => "x-access-token:<token>",
+            BuiltinRule::GithubToken => "GitHub tokens (ghp_ gho_ ghu_ ghs_ ghr_ github_pat_), prefix kept",
+            BuiltinRule::GitlabToken => "GitLab tokens (glpat-), prefix kept",
+            BuiltinRule::AwsAccessKeyId => "AWS access key ids (AKIA ASIA ABIA ACCA + 16), prefix kept",
+            BuiltinRule::AwsSecretKey => "AWS secret access keys assigned to aws_secret_access_key and alike",
+            BuiltinRule::SlackToken => "Slack tokens (xox[abposr]-, xapp-), prefix kept",
+            BuiltinRule::StripeKey => "Stripe keys (sk_/rk_ live/test), prefix kept",
+            BuiltinRule::OpenaiKey => "OpenAI keys (sk-, sk-proj-), prefix kept",
+            BuiltinRule::AnthropicKey => "Anthropic keys (sk-ant-), prefix kept",
+            BuiltinRule::GoogleApiKey => "Google API keys (AIza...), prefix kept",
+            BuiltinRule::NpmToken => "npm tokens (npm_), prefix kept",
+            BuiltinRule::PypiToken => "PyPI tokens (pypi-), prefix kept",
+            BuiltinRule::Jwt => "JSON Web Tokens (eyJ...eyJ...sig)",
+            BuiltinRule::AuthorizationHeader => "Authorization: Bearer|Basic|Token <credential>, scheme kept",
+            BuiltinRule::PrivateKey => "PEM private-key blocks, BEGIN/END lines kept",
+            BuiltinRule::CredentialAssignment => {
+                "KEY=value / KEY: value / \"key\": \"value\" where KEY names a password, secret, token, key or credential"
+            }
+        }
+    }
+
+    /// Look a rule up by its stable name.
+    pub fn from_name(name: &str) -> Option<BuiltinRule> {
+        BuiltinRule::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// A caller-supplied rule: every match of `regex` is masked.
+#[derive(Clone, Debug)]
+pub struct CustomRule {
+    pub(crate) name: String,
+    pub(crate) regex: Regex,
+    pub(crate) max_len: usize,
+}
+
+impl CustomRule {
+    /// The rule's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The pattern.
+    pub fn pattern(&self) -> &str {
+        self.regex.as_str()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Body {
+    /// `[A-Za-z0-9_]` run of at least `min`.
+    Word(usize),
+    /// `[A-Za-z0-9_-]` run of at least `min`.
+    Dashed(usize),
+    /// `[A-Za-z0-9]` run of at least `min`.
+    Alnum(usize),
+    /// `[A-Z0-9]` run of exactly `n`, then a non-alphanumeric byte.
+    UpperExact(usize),
+    Jwt,
+    Pem,
+}
+
+struct Prefix {
+    lit: &'static str,
+    rule: BuiltinRule,
+    /// Bytes of the literal that stay visible.
+    keep: usize,
+    body: Body,
+}
+
+const PREFIXES: &[Prefix] = &[
+    Prefix { lit: "ghp_", rule: BuiltinRule::GithubToken, keep: 4, body: Body::Word(1) },
+    Prefix { lit: "gho_", rule: BuiltinRule::GithubToken, keep: 4, body: Body::Word(1) },
+    Prefix { lit: "ghu_", rule: BuiltinRule::GithubToken, keep: 4, body: Body::Word(1) },
+    Prefix { lit: "ghs_", rule: BuiltinRule::GithubToken, keep: 4, body: Body::Word(1) },
+    Prefix { lit: "ghr_", rule: BuiltinRule::GithubToken, keep: 4, body: Body::Word(1) },
+    Prefix { lit: "github_pat_", rule: BuiltinRule::GithubToken, keep: 11, body: Body::Word(1) },
+    Prefix { lit: "glpat-", rule: BuiltinRule::GitlabToken, keep: 6, body: Body::Dashed(16) },
+    Prefix { lit: "AKIA", rule: BuiltinRule::AwsAccessKeyId, keep: 4, body: Body::UpperExact(16) },
+    Prefix { lit: "ASIA", rule: BuiltinRule::AwsAccessKeyId, keep: 4, body: Body::UpperExact(16) },
+    Prefix { lit: "ABIA", rule: BuiltinRule::AwsAccessKeyId, keep: 4, body: Body::UpperExact(16) },
+    Prefix { lit: "ACCA", rule: BuiltinRule::AwsAccessKeyId, keep: 4, body: Body::UpperExact(16) },
+    Prefix { lit: "xoxa-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
+    Prefix { lit: "xoxb-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
+    Prefix { lit: "xoxp-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
+    Prefix { lit: "xoxo-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
+    Prefix { lit: "xoxs-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
+    Prefix { lit: "xoxr-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
+    Prefix { lit: "xapp-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
+    Prefix { lit: "sk_live_", rule: BuiltinRule::StripeKey, keep: 8, body: Body::Alnum(8) },
+    Prefix { lit: "sk_test_", rule: BuiltinRule::StripeKey, keep: 8, body: Body::Alnum(8) },
+    Prefix { lit: "rk_live_", rule: BuiltinRule::StripeKey, keep: 8, body: Body::Alnum(8) },
+    Prefix { lit: "rk_test_", rule: BuiltinRule::StripeKey, keep: 8, body: Body::Alnum(8) },
+    Prefix { lit: "sk-ant-", rule: BuiltinRule::AnthropicKey, keep: 7, body: Body::Dashed(16) },
+    Prefix { lit: "sk-proj-", rule: BuiltinRule::OpenaiKey, keep: 8, body: Body::Dashed(16) },
+    Prefix { lit: "sk-", rule: BuiltinRule::OpenaiKey, keep: 3, body: Body::Dashed(20) },
+    Prefix { lit: "AIza", rule: BuiltinRule::GoogleApiKey, keep: 4, body: Body::Dashed(30) },
+    Prefix { lit: "npm_", rule: BuiltinRule::NpmToken, keep: 4, body: Body::Alnum(20) },
+    Prefix { lit: "pypi-", rule: BuiltinRule::PypiToken, keep: 5, body: Body::Dashed(16) },
+    Prefix { lit: "eyJ", rule: BuiltinRule::Jwt, keep: 0, body: Body::Jwt },
+    Prefix { lit: "-----BEGIN", rule: BuiltinRule::PrivateKey, keep: 0, body: Body::Pem },
+];
+
+const MAX_PREFIX: usize = 11;
+
+/// The compiled shape rules of one redactor.
+pub(crate) struct RuleSet {
+    enabled: u32,
+    prefixes: Option<AhoCorasick>,
+    /// Map from automaton pattern id to `PREFIXES` index (only enabled ones are compiled).
+    prefix_ids: Vec<usize>,
+    pub(crate) custom: Vec<CustomRule>,
+    /// Mask text, used to recognise values that were already redacted.
+    mask: Vec<u8>,
+}
+
+/// Mutable per-stream state of the rule scanners.
+#[derive(Default, Clone, Debug)]
+pub(crate) struct RuleState {
+    /// For each custom rule, where its leftmost-first iteration resumes.
+    pub(crate) custom_resume: Vec<usize>,
+}
+
+impl RuleState {
+    pub(crate) fn shift(&mut self, by: usize) {
+        for r in &mut self.custom_resume {
+            *r = r.saturating_sub(by);
+        }
+    }
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+fn is_dashed(b: u8) -> bool {
+    is_word(b) || b == b'-'
+}
+fn is_b64url(b: u8) -> bool {
+    is_dashed(b)
+}
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// Length of the run of `pred` bytes at `buf[at..]`, stopping at `cap`; and whether
+/// the run reached the end of `buf` (so more bytes might extend it).
+fn run(buf: &[u8], at: usize, cap: usize, pred: impl Fn(u8) -> bool) -> (usize, bool) {
+    let limit = buf.len().min(at.saturating_add(cap));
+    let mut i = at;
+    while i < limit && pred(buf[i]) {
+        i += 1;
+    }
+    (i - at, i == buf.len() && i - at < cap)
+}
+
+/// Outcome of checking one candidate.
+enum Check {
+    /// Decided: nothing here.
+    None,
+    /// Decided: mask this span.
+    Span(Span),
+    /// More bytes are needed to decide.
+    Undecided,
+}
+
+impl RuleSet {
+    pub(crate) fn new(disabled: &[BuiltinRule], custom: Vec<CustomRule>, mask: &[u8]) -> RuleSet {
+        let mut enabled = 0u32;
+        for r in BuiltinRule::ALL {
+            if !disabled.contains(&r) {
+                enabled |= r.bit();
+            }
+        }
+        let prefix_ids: Vec<usize> = PREFIXES
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| enabled & p.rule.bit() != 0)
+            .map(|(i, _)| i)
+            .collect();
+        let prefixes = if prefix_ids.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(prefix_ids.iter().map(|&i| PREFIXES[i].lit))
+                    .expect("prefix automaton builds"),
+            )
+        };
+        RuleSet {
+            enabled,
+            prefixes,
+            prefix_ids,
+            custom,
+            mask: mask.to_vec(),
+        }
+    }
+
+    pub(crate) fn is_enabled(&self, rule: BuiltinRule) -> bool {
+        self.enabled & rule.bit() != 0
+    }
+
+    /// Longest reach of any rule past its anchor (bounds a stream's hold-back).
+    pub(crate) fn max_reach(&self) -> usize {
+        let custom = self.custom.iter().map(|c| c.max_len).max().unwrap_or(0);
+        MAX_PEM.max(custom) + 256
+    }
+
+    /// Find every decided span whose anchor is at or after `from`. Returns the first
+    /// anchor that could not be decided without more input (`buf.len()` at eof).
+    pub(crate) fn find(
+        &self,
+        buf: &[u8],
+        from: usize,
+        eof: bool,
+        state: &mut RuleState,
+        spans: &mut Vec<Span>,
+    ) -> usize {
+        let n = buf.len();
+        let mut undecided = n;
+        if let Some(u) = self.find_prefixes(buf, from, eof, spans) {
+            undecided = undecided.min(u);
+        }
+        if let Some(u) = self.find_anchored(buf, from, eof, spans) {
+            undecided = undecided.min(u);
+        }
+        if !self.custom.is_empty() {
+            undecided = undecided.min(self.find_custom(buf, from, eof, state, spans));
+        }
+        undecided.max(from)
+    }
+
+    fn find_prefixes(&self, buf: &[u8], from: usize, eof: bool, spans: &mut Vec<Span>) -> Option<usize> {
+        let ac = self.prefixes.as_ref()?;
+        let n = buf.len();
+        let mut at = from;
+        while at < n {
+            let Some(m) = ac.find(aho_corasick::Input::new(buf).span(at..n)) else {
+                break;
+            };
+            let p = &PREFIXES[self.prefix_ids[m.pattern().as_usize()]];
+            match check_prefix(buf, m.start(), p, eof, &self.mask) {
+                Check::Undecided => return Some(m.start()),
+                Check::Span(s) => self.push(buf, s, spans),
+                Check::None => {}
+            }
+            at = m.start() + 1;
+        }
+        if !eof {
+            // A literal prefix cut by the end of the buffer.
+            let tail_start = n.saturating_sub(MAX_PREFIX - 1).max(from);
+            for i in tail_start..n {
+                let tail = &buf[i..];
+                if self
+                    .prefix_ids
+                    .iter()
+                    .any(|&id| PREFIXES[id].lit.as_bytes().starts_with(tail))
+                {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
+    fn find_anchored(&self, buf: &[u8], from: usize, eof: bool, spans: &mut Vec<Span>) -> Option<usize> {
+        let want_url = self.is_enabled(BuiltinRule::UrlUserinfo);
+        let want_keyed = self.is_enabled(BuiltinRule::CredentialAssignment)
+            || self.is_enabled(BuiltinRule::XAccessToken)
+            || self.is_enabled(BuiltinRule::AuthorizationHeader)
+            || self.is_enabled(BuiltinRule::AwsSecretKey);
+        if !want_url && !want_keyed {
+            return None;
+        }
+        for rel in memchr::memchr2_iter(b'=', b':', &buf[from..]) {
+            let a = from + rel;
+            let check = if buf[a] == b':' {
+                let url = if want_url { url_userinfo(buf, a, eof, &self.mask) } else { Check::None };
+                match url {
+                    Check::None if want_keyed => self.keyed(buf, a, eof),
+                    c => c,
+                }
+            } else if want_keyed {
+                self.keyed(buf, a, eof)
+            } else {
+                Check::None
+            };
+            match check {
+                Check::Undecided => return Some(a),
+                Check::Span(s) => self.push(buf, s, spans),
+                Check::None => {}
+            }
+        }
+        None
+    }
+
+    /// Record a shape match, unless it already holds a mask: a value or token that
+    /// contains the mask is output of an earlier redaction (or a placeholder such as
+    /// `Bearer ***`), and masking it again would make redaction not idempotent.
+    fn push(&self, buf: &[u8], s: Span, spans: &mut Vec<Span>) {
+        if memchr::memmem::find(&buf[s.start..s.end], &self.mask).is_none() {
+            spans.push(s);
+        }
+    }
+
+    /// `key = value`, `key: value`, headers and `x-access-token:`.
+    fn keyed(&self, buf: &[u8], a: usize, eof: bool) -> Check {
+        let n = buf.len();
+        let is_colon = buf[a] == b':';
+        // `==`, `=>`, `!=`, `<=`, `>=`, `::` are operators, not assignments.
+        if a + 1 < n && matches!(buf[a + 1], b'=' | b'>') && !is_colon {
+            return Check::None;
+        }
+        if is_colon && a + 1 < n && buf[a + 1] == b':' {
+            return Check::None;
+        }
+        if a > 0 && matches!(buf[a - 1], b'=' | b'!' | b'<' | b'>' | b':') {
+            return Check::None;
+        }
+        let Some(key) = key_before(buf, a) else {
+            return Check::None;
+        };
+        // A key glued to a mask was longer before redaction; judging the shorter
+        // remainder could mask what the first pass kept (not idempotent).
+        if buf[..key.start].ends_with(&self.mask) {
+            return Check::None;
+        }
+        let ident = &buf[key.start..key.end];
+        if !quick_keyword(ident) {
+            return Check::None;
+        }
+        if !eof && a + 1 >= n {
+            return Check::Undecided;
+        }
+        let lower: Vec<u8> = ident.to_ascii_lowercase();
+        if is_colon && lower == b"x-access-token" && self.is_enabled(BuiltinRule::XAccessToken) {
+            let (len, open) = run(buf, a + 1, MAX_VALUE, |b| !is_space(b) && b != b'@');
+            if open && !eof {
+                return Check::Undecided;
+            }
+            return span_if(a + 1, len);
+        }
+        if is_colon
+            && (lower == b"authorization" || lower == b"proxy-authorization")
+            && self.is_enabled(BuiltinRule::AuthorizationHeader)
+        {
+            return authorization(buf, a + 1, eof);
+        }
+        let segs = segments(ident);
+        let compact: String = segs.concat();
+        if (compact.ends_with("secretaccesskey") || compact == "awssecretkey")
+            && self.is_enabled(BuiltinRule::AwsSecretKey)
+        {
+            match value_at(buf, a + 1, eof, key.query) {
+                Value::Undecided => return Check::Undecided,
+                Value::None => return Check::None,
+                Value::At(s) => {
+                    let v = &buf[s.start..s.end];
+                    if v.len() == 40 && v.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'/' || b == b'+') {
+                        return Check::Span(s);
+                    }
+                    if !self.is_enabled(BuiltinRule::CredentialAssignment) {
+                        return Check::None;
+                    }
+                }
+            }
+        }
+        if !self.is_enabled(BuiltinRule::CredentialAssignment) {
+            return Check::None;
+        }
+        let class = classify_key(&segs);
+        if class == KeyClass::None {
+            return Check::None;
+        }
+        match value_at(buf, a + 1, eof, key.query) {
+            Value::Undecided => Check::Undecided,
+            Value::None => Check::None,
+            Value::At(s) => {
+                if plausible_secret(&buf[s.start..s.end], class, &self.mask) {
+                    Check::Span(s)
+                } else {
+                    Check::None
+                }
+            }
+        }
+    }
+
+    fn find_custom(&self, buf: &[u8], from: usize, eof: bool, state: &mut RuleState, spans: &mut Vec<Span>) -> usize {
+        let n = buf.len();
+        state.custom_resume.resize(self.custom.len(), 0);
+        let mut undecided = n;
+        for (rule, resume) in self.custom.iter().zip(state.custom_resume.iter_mut()) {
+            let limit = if eof { n } else { n.saturating_sub(rule.max_len) };
+            let mut at = (*resume).max(from);
+            while at < limit {
+                let Some(m) = rule.regex.find_at(buf, at) else {
+                    break;
+                };
+                if m.start() >= limit {
+                    break;
+                }
+                let end = m.end().min(m.start() + rule.max_len);
+                if end > m.start() {
+                    spans.push(Span::new(m.start(), end));
+                }
+                at = if m.end() > m.start() { m.end() } else { m.start() + 1 };
+            }
+            *resume = at.max(limit.max(from));
+            undecided = undecided.min(limit.max(from));
+        }
+        undecided
+    }
+}
+
+fn span_if(start: usize, len: usize) -> Check {
+    if len == 0 {
+        Check::None
+    } else {
+        Check::Span(Span::new(start, start + len))
+    }
+}
+
+fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Check {
+    let n = buf.len();
+    let lit = p.lit.len();
+    if !matches!(p.body, Body::Pem) && m > 0 {
+        let prev = buf[m - 1];
+        let glued = match p.body {
+            Body::Jwt => is_b64url(prev) || prev == b'.',
+            _ => is_word(prev),
+        };
+        // A token glued to a word is not a token; nor is one glued to a mask, which
+        // is where a word stood before redaction (this keeps redaction idempotent).
+        if glued || buf[..m].ends_with(mask) {
+            return Check::None;
+        }
+    }
+    let body = m + lit;
+    match p.body {
+        Body::Word(min) | Body::Dashed(min) | Body::Alnum(min) => {
+            let pred: fn(u8) -> bool = match p.body {
+                Body::Word(_) => is_word,
+                Body::Dashed(_) => is_dashed,
+                _ => |b: u8| b.is_ascii_alphanumeric(),
+            };
+            let (len, open) = run(buf, body, MAX_TOKEN, pred);
+            if open && !eof {
+                return Check::Undecided;
+            }
+            if len < min {
+                return Check::None;
+            }
+            Check::Span(Span::new(m + p.keep, body + len))
+        }
+        Body::UpperExact(want) => {
+            let (len, open) = run(buf, body, want + 1, |b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if open && !eof {
+                return Check::Undecided;
+            }
+            if len != want {
+                return Check::None;
+            }
+            let after = body + want;
+            if after < n && buf[after].is_ascii_alphanumeric() {
+                return Check::None;
+            }
+            Check::Span(Span::new(m + p.keep, after))
+        }
+        Body::Jwt => jwt(buf, m, eof),
+        Body::Pem => pem(buf, m, eof, mask),
+    }
+}
+
+fn jwt(buf: &[u8], m: usize, eof: bool) -> Check {
+    let n = buf.len();
+    let (h, open) = run(buf, m, MAX_JWT, is_b64url);
+    if open && !eof {
+        return Check::Undecided;
+    }
+    let dot1 = m + h;
+    if h < 10 || dot1 >= n || buf[dot1] != b'.' {
+        return Check::None;
+    }
+    let pay = dot1 + 1;
+    let (pl, open) = run(buf, pay, MAX_JWT, is_b64url);
+    if open && !eof {
+        return Check::Undecided;
+    }
+    if pl < 10 || !buf[pay..].starts_with(b"eyJ") {
+        return Check::None;
+    }
+    let dot2 = pay + pl;
+    if dot2 >= n {
+        return if eof { Check::Span(Span::new(m, dot2)) } else { Check::Undecided };
+    }
+    if buf[dot2] != b'.' {
+        return Check::Span(Span::new(m, dot2));
+    }
+    let (sl, open) = run(buf, dot2 + 1, MAX_JWT, is_b64url);
+    if open && !eof {
+        return Check::Undecided;
+    }
+    Check::Span(Span::new(m, dot2 + 1 + sl))
+}
+
+fn pem(buf: &[u8], m: usize, eof: bool, mask: &[u8]) -> Check {
+    let n = buf.len();
+    // `-----BEGIN <LABEL>-----` where the label names a private key.
+    let label_start = m + 10;
+    let (label_len, open) = run(buf, label_start, 64, |b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ');
+    if open && !eof {
+        return Check::Undecided;
+    }
+    let label = &buf[label_start..label_start + label_len];
+    let close = label_start + label_len;
+    if n < close + 5 {
+        return if eof { Check::None } else { Check::Undecided };
+    }
+    if &buf[close..close + 5] != b"-----" || memchr::memmem::find(label, b"PRIVATE KEY").is_none() {
+        return Check::None;
+    }
+    let body = close + 5;
+    // Already redacted: the body starts with the mask. (Without this, a block
+    // whose `-----END` line was merged into a neighbouring mask would swallow the
+    // rest of the input on a second pass, and redaction would not be idempotent.)
+    if n < body + mask.len() && !eof && mask.starts_with(&buf[body..]) {
+        return Check::Undecided;
+    }
+    if buf[body..].starts_with(mask) {
+        return Check::None;
+    }
+    let limit = n.min(body + MAX_PEM);
+    match memchr::memmem::find(&buf[body..limit], b"-----END") {
+        Some(rel) => span_if(body, rel),
+        None if eof || limit == body + MAX_PEM => span_if(body, limit - body),
+        None => Check::Undecided,
+    }
+}
+
+fn url_userinfo(buf: &[u8], a: usize, eof: bool, mask: &[u8]) -> Check {
+    let n = buf.len();
+    if a + 3 > n {
+        // Could be the start of `://`.
+        return if eof || a + 1 < n && buf[a + 1] != b'/' { Check::None } else { Check::Undecided };
+    }
+    if &buf[a + 1..a + 3] != b"//" {
+        return Check::None;
+    }
+    // The scheme: `[A-Za-z][A-Za-z0-9+.-]*` right before the colon.
+    let mut s = a;
+    while s > 0 && a - s < 32 && (buf[s - 1].is_ascii_alphanumeric() || matches!(buf[s - 1], b'+' | b'.' | b'-')) {
+        s -= 1;
+    }
+    if s == a || !buf[s].is_ascii_alphabetic() || buf[..s].ends_with(mask) {
+        return Check::None;
+    }
+    let start = a + 3;
+    let (len, open) = run(buf, start, 512, |b| {
+        !is_space(b) && !matches!(b, b'@' | b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`')
+    });
+    if open && !eof {
+        return Check::Undecided;
+    }
+    let end = start + len;
+    if len > 0 && end < n && buf[end] == b'@' {
+        Check::Span(Span::new(start, end))
+    } else {
+        Check::None
+    }
+}
+
+fn authorization(buf: &[u8], at: usize, eof: bool) -> Check {
+    let n = buf.len();
+    let (ws, open) = run(buf, at, 8, |b| b == b' ' || b == b'\t');
+    if open && !eof {
+        return Check::Undecided;
+    }
+    let word_at = at + ws;
+    let (wl, open) = run(buf, word_at, 16, |b| b.is_ascii_alphabetic());
+    if open && !eof {
+        return Check::Undecided;
+    }
+    let word = buf[word_at..word_at + wl].to_ascii_lowercase();
+    let schemes: [&[u8]; 6] = [b"bearer", b"basic", b"token", b"digest", b"negotiate", b"apikey"];
+    let value_at = if wl > 0 && word_at + wl < n && buf[word_at + wl] == b' ' && schemes.contains(&&word[..]) {
+        let (ws2, open) = run(buf, word_at + wl, 8, |b| b == b' ');
+        if open && !eof {
+            return Check::Undecided;
+        }
+        word_at + wl + ws2
+    } else {
+        word_at
+    };
+    let (len, open) = run(buf, value_at, MAX_VALUE, |b| !is_space(b) && b != b'"' && b != b'\'');
+    if open && !eof {
+        return Check::Undecided;
+    }
+    span_if(value_at, len)
+}
+
+struct Key {
+    start: usize,
+    end: usize,
+    /// The key follows `?` or `&`: the value stops at `&`.
+    query: bool,
+}
+
+/// The identifier before an `=` / `:` anchor, skipping spaces and a closing quote.
+fn key_before(buf: &[u8], a: usize) -> Option<Key> {
+    let mut e = a;
+    let mut spaces = 0;
+    while e > 0 && (buf[e - 1] == b' ' || buf[e - 1] == b'\t') && spaces < 4 {
+        e -= 1;
+        spaces += 1;
+    }
+    if e > 0 && (buf[e - 1] == b'"' || buf[e - 1] == b'\'') {
+        e -= 1;
+        if e > 0 && buf[e - 1] == b'\\' {
+            e -= 1;
+        }
+    }
+    let mut s = e;
+    while s > 0 && e - s < MAX_KEY && (is_word(buf[s - 1]) || buf[s - 1] == b'-' || buf[s - 1] == b'.') {
+        s -= 1;
+    }
+    // Leading dashes belong to a CLI flag (`--password=`), not to the key.
+    while s < e && buf[s] == b'-' {
+        s += 1;
+    }
+    if e - s < 3 {
+        return None;
+    }
+    let query = s > 0 && matches!(buf[s - 1], b'?' | b'&');
+    Some(Key { start: s, end: e, query })
+}
+
+/// Cheap test that an identifier might name a credential.
+fn quick_keyword(ident: &[u8]) -> bool {
+    let n = ident.len();
+    let at = |i: usize, w: &[u8]| i + w.len() <= n && ident[i..i + w.len()].eq_ignore_ascii_case(w);
+    (0..n).any(|i| match ident[i] | 0x20 {
+        b'p' => at(i, b"pass") || at(i, b"pwd"),
+        b's' => at(i, b"secret"),
+        b't' => at(i, b"token"),
+        b'k' => at(i, b"key"),
+        b'c' => at(i, b"cred"),
+        b'a' => at(i, b"authorization"),
+        b'x' => at(i, b"x-access-token"),
+        _ => false,
+    })
+}
+
+/// Split an identifier into lowercase words: on `_ - .` and at camelCase humps.
+fn segments(ident: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for &b in ident {
+        if !b.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if b.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        prev_lower = b.is_ascii_lowercase() || b.is_ascii_digit();
+        cur.push(b.to_ascii_lowercase() as char);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum KeyClass {
+    None,
+    /// Any non-placeholder value is a secret (password, secret, credential).
+    Password,
+    /// Only random-looking values are secrets (token, key).
+    Token,
+}
+
+const PASSWORD_WORDS: &[&str] = &[
+    "password", "passwd", "pwd", "pass", "passphrase", "passcode", "secret", "secrets", "credential",
+    "credentials", "creds", "pw",
+];
+const TOKEN_WORDS: &[&str] = &[
+    "token", "key", "apikey", "accesskey", "secretkey", "privatekey", "authtoken", "accesstoken",
+    "refreshtoken", "sessiontoken", "bearertoken", "idtoken", "signingkey", "masterkey", "encryptionkey",
+];
+/// A last word that makes the key describe something other than the secret itself.
+const NOT_SECRET_TAILS: &[&str] = &[
+    "type", "types", "min", "max", "length", "len", "count", "size", "limit", "limits", "file", "files", "path",
+    "dir", "name", "names", "id", "ids", "url", "uri", "endpoint", "prefix", "suffix", "format", "kind", "mode",
+    "hint", "expires", "expiry", "exp", "expiration", "ttl", "timeout", "usage", "field", "fields", "policy",
+    "version", "provider", "source", "label", "description", "index", "pattern", "regex", "required", "enabled",
+    "enable", "disabled", "env", "var", "hash", "digest", "fingerprint", "location", "store", "manager", "helper",
+    "header", "param", "arg", "prompt", "strength", "number", "num", "total", "budget", "remaining", "used", "rate",
+    "window", "lifetime", "duration", "at", "ms", "algorithm", "alg", "scope", "scopes", "audience", "issuer",
+    "user", "username", "login", "email", "set", "present", "exists", "valid", "ok", "status", "error", "errors",
+    "len", "tokens", "keys", "layout", "binding", "bindings", "event", "events", "count", "check", "policy",
+    "reset", "changed", "rotation", "created", "updated", "schema", "class", "ref", "refs", "mask", "masked",
+];
+/// A qualifier that makes `…_key` a database or cache key rather than a credential.
+const NOT_SECRET_KEY_QUALIFIERS: &[&str] = &[
+    "primary", "foreign", "sort", "partition", "cache", "public", "pub", "lookup", "idempotency", "dedup",
+    "unique", "composite", "map", "object", "group", "row", "hash", "range", "routing", "shard", "i18n",
+    "translation", "react", "query", "storage", "bucket", "registry", "gpg", "host", "known", "ssh",
+];
+
+fn classify_key(segs: &[String]) -> KeyClass {
+    let Some(last) = segs.last() else {
+        return KeyClass::None;
+    };
+    let last = last.as_str();
+    if NOT_SECRET_TAILS.contains(&last) {
+        return KeyClass::None;
+    }
+    let is_password = |w: &str| {
+        PASSWORD_WORDS.contains(&w) || w.ends_with("password") || w.ends_with("passwd") || w.ends_with("secret")
+    };
+    let is_token = |w: &str| {
+        TOKEN_WORDS.contains(&w)
+            || w.ends_with("token")
+            || w.ends_with("apikey")
+            || w.ends_with("secretkey")
+            || w.ends_with("accesskey")
+            || w.ends_with("privatekey")
+    };
+    if is_password(last) {
+        return KeyClass::Password;
+    }
+    if is_token(last) {
+        if last == "key"
+            && segs.len() >= 2
+            && NOT_SECRET_KEY_QUALIFIERS.contains(&segs[segs.len() - 2].as_str())
+        {
+            return KeyClass::None;
+        }
+        return KeyClass::Token;
+    }
+    if segs.iter().any(|s| is_password(s)) {
+        return KeyClass::Password;
+    }
+    if segs.iter().any(|s| is_token(s) && s != "key") {
+        return KeyClass::Token;
+    }
+    KeyClass::None
+}
+
+enum Value {
+    None,
+    Undecided,
+    At(Span),
+}
+
+/// The value after an anchor: quoted (`"…"`, `'…'`, `\"…\"`) or the first
+/// whitespace-delimited run.
+fn value_at(buf: &[u8], at: usize, eof: bool, query: bool) -> Value {
+    let n = buf.len();
+    let (ws, open) = run(buf, at, 8, |b| b == b' ' || b == b'\t');
+    if open && !eof {
+        return Value::Undecided;
+    }
+    let v = at + ws;
+    if v >= n {
+        return Value::None;
+    }
+    let (quote, qlen): (&[u8], usize) = match buf[v] {
+        b'"' => (b"\"", 1),
+        b'\'' => (b"'", 1),
+        b'\\' if v + 1 < n && buf[v + 1] == b'"' => (b"\\\"", 2),
+        b'\\' if v + 1 >= n && !eof => return Value::Undecided,
+        _ => (b"", 0),
+    };
+    if qlen > 0 {
+        let start = v + qlen;
+        let limit = n.min(start + MAX_VALUE);
+        let mut i = start;
+        while i < limit {
+            let b = buf[i];
+            if b == b'\n' {
+                break;
+            }
+            if buf[i..].starts_with(quote) {
+                return if i > start { Value::At(Span::new(start, i)) } else { Value::None };
+            }
+            if b == b'\\' && qlen == 1 {
+                i += 2;
+                continue;
+            }
+            i += 1;
+        }
+        if i >= n && !eof && i - start < MAX_VALUE {
+            return Value::Undecided;
+        }
+        // Unterminated quote: the value runs to the end of the line (bounded).
+        let (len, _) = run(buf, start, MAX_VALUE, |b| b != b'\n' && b != b'\r');
+        let mut end = start + len;
+        while end > start && is_space(buf[end - 1]) {
+            end -= 1;
+        }
+        return if end > start { Value::At(Span::new(start, end)) } else { Value::None };
+    }
+    let (len, open) = run(buf, v, MAX_VALUE, |b| {
+        !is_space(b) && b != b'"' && b != b'\'' && b != b'`' && !(query && b == b'&')
+    });
+    if open && !eof {
+        return Value::Undecided;
+    }
+    let mut end = v + len;
+    while end > v && matches!(buf[end - 1], b',' | b';' | b')' | b'}' | b']' | b'>') {
+        end -= 1;
+    }
+    if end > v {
+        Value::At(Span::new(v, end))
+    } else {
+        Value::None
+    }
+}
+
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "true", "false", "null", "none", "nil", "undefined", "yes", "no", "on", "off", "bearer", "basic", "token",
+    "tokens", "required", "optional", "string", "str", "redacted", "hidden", "masked", "secret", "password",
+    "empty", "unset", "default", "auto", "inherit", "env", "file", "prompt", "value", "id", "null,", "omitted",
+    "provided", "set", "notset", "n/a", "na", "tbd", "todo", "self", "this", "int", "bool", "text", "stdin",
+];
+
+/// Value heuristics: is this plausibly a secret rather than a setting?
+fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
+    if v.is_empty() || (!mask.is_empty() && v.starts_with(mask)) {
+        return false;
+    }
+    if v.iter().all(|&b| matches!(b, b'*' | b'x' | b'X' | b'#' | b'.' | b'-')) {
+        return false;
+    }
+    if matches!(v[0], b'$' | b'<' | b'%' | b'{' | b'[' | b'(' | b'@') {
+        // `$VAR`, `${{ secrets.X }}`, `<token>`, `%s`, `{{x}}`, `[REDACTED]`, `(none)`, `@file`
+        return false;
+    }
+    let lower = v.to_ascii_lowercase();
+    if let Ok(s) = std::str::from_utf8(&lower) {
+        if PLACEHOLDER_WORDS.contains(&s) {
+            return false;
+        }
+    }
+    // Numbers and numeric settings: 4096, 1.5, -1, 1_000, 30s, 10m, 512mb.
+    let digits_end = v
+        .iter()
+        .position(|&b| !(b.is_ascii_digit() || matches!(b, b'.' | b',' | b'_' | b'+' | b'-')))
+        .unwrap_or(v.len());
+    if digits_end > 0 && v[..digits_end].iter().any(u8::is_ascii_digit) {
+        let unit = &lower[digits_end..];
+        let units: [&[u8]; 12] = [b"", b"ms", b"s", b"m", b"h", b"d", b"k", b"kb", b"mb", b"gb", b"%", b"x"];
+        if units.contains(&unit) {
+            return false;
+        }
+    }
+    // Paths and URLs are locations, not secrets (userinfo in URLs has its own rule).
+    if v.starts_with(b"/") || v.starts_with(b"./") || v.starts_with(b"../") || v.starts_with(b"~/") {
+        return false;
+    }
+    if memchr::memmem::find(v, b"://").is_some() {
+        return false;
+    }
+    match class {
+        KeyClass::None => false,
+        KeyClass::Password => true,
+        KeyClass::Token => token_like(v),
+    }
+}
+
+/// Random-looking: long enough, with a long alphanumeric run mixing character classes.
+fn token_like(v: &[u8]) -> bool {
+    if v.len() < 8 {
+        return false;
+    }
+    let mut longest = 0;
+    let mut cur = 0;
+    for &b in v {
+        if b.is_ascii_alphanumeric() {
+            cur += 1;
+            longest = longest.max(cur);
+        } else {
+            cur = 0;
+        }
+    }
+    if longest < 8 {
+        return false;
+    }
+    let lower = v.iter().any(u8::is_ascii_lowercase);
+    let upper = v.iter().any(u8::is_ascii_uppercase);
+    let digit = v.iter().any(u8::is_ascii_digit);
+    (digit && (lower || upper)) || (lower && upper) || v.len() >= 32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_split_snake_kebab_and_camel() {
+        assert_eq!(segments(b"DB_ACCESS_KEY"), ["db", "access", "key"]);
+        assert_eq!(segments(b"apiKey"), ["api", "key"]);
+        assert_eq!(segments(b"APIKey"), ["apikey"]);
+        assert_eq!(segments(b"x-api-key"), ["x", "api", "key"]);
+        assert_eq!(segments(b"maxTokens"), ["max", "tokens"]);
+    }
+
+    #[test]
+    fn key_classes() {
+        let c = |k: &str| classify_key(&segments(k.as_bytes()));
+        assert_eq!(c("POSTGRES_PASSWORD"), KeyClass::Password);
+        assert_eq!(c("client_secret"), KeyClass::Password);
+        assert_eq!(c("api_key"), KeyClass::Token);
+        assert_eq!(c("GITHUB_TOKEN"), KeyClass::Token);
+        assert_eq!(c("max_tokens"), KeyClass::None);
+        assert_eq!(c("token_type"), KeyClass::None);
+        assert_eq!(c("cache_key"), KeyClass::None);
+        assert_eq!(c("primary_key"), KeyClass::None);
+        assert_eq!(c("keyboard_layout"), KeyClass::None);
+        assert_eq!(c("password_min_length"), KeyClass::None);
+    }
+
+    #[test]
+    fn value_heuristics() {
+        let m = b"***";
+        assert!(!plausible_secret(b"4096", KeyClass::Token, m));
+        assert!(!plausible_secret(b"bearer", KeyClass::Token, m));
+        assert!(!plausible_secret(b"linux-x64-node20-deps", KeyClass::Token, m));
+        assert!(!plausible_secret(b"${{ secrets.X }}", KeyClass::Password, m));
+        assert!(!plausible_secret(b"/home/user", KeyClass::Password, m));
+        assert!(!plausible_secret(b"***", KeyClass::Password, m));
+        assert!(plausible_secret(b"hunter2", KeyClass::Password, m));
+        assert!(plausible_secret(b"a8f5f167f44f4964e6c998dee827110c", KeyClass::Token, m));
+        assert!(!plausible_secret(b"12", KeyClass::Password, m));
+    }
+}
