@@ -836,3 +836,80 @@ async fn registry_abort_terminates_the_command_tree_and_reports_failed() {
     assert!(pgid > 1);
     assert_eq!(live_group_members(pgid), Vec::<u32>::new());
 }
+
+// ---- redaction ---------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_output_is_redacted_in_callbacks_files_and_tail() {
+    let redactor = keel_core::redact::Redactor::new();
+    redactor.add_secret("leased-token-0123456789");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.log");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let s = seen.clone();
+    // The secret is printed in two writes, so it straddles pipe reads.
+    let r = run_command(
+        CommandSpec::new(sh(
+            "printf 'auth leased-token-'; sleep 0.05; printf '0123456789 ok\\n'; \
+             echo 'clone https://bot:hunter2pass@example.com/x.git' >&2",
+        ))
+        .redactor(redactor)
+        .stdout(OutputSink::Callback(Arc::new(move |_, text| {
+            s.lock().unwrap().push_str(text)
+        })))
+        .stderr(OutputSink::File {
+            path: file.clone(),
+            append: false,
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), "auth *** ok\n");
+    let err = std::fs::read_to_string(&file).unwrap();
+    assert!(!err.contains("hunter2pass"), "{err}");
+    let tail = r.tail.unwrap();
+    assert!(
+        !tail.contains("0123456789") && !tail.contains("hunter2pass"),
+        "{tail}"
+    );
+}
+
+#[tokio::test]
+async fn job_errors_reasons_and_spans_are_redacted() {
+    let redactor = keel_core::redact::Redactor::new();
+    redactor.add_secret("sk-live-abcdef123456");
+    let registry = JobRegistry::builder(|fail: bool, ctx: JobContext| async move {
+        let mut span = ToolSpan::new("Bash");
+        span.extra
+            .insert("args".into(), json!("curl -H 'x: sk-live-abcdef123456'"));
+        ctx.span(span);
+        if fail {
+            return Err(WorkError::new(
+                FailureCause::Git,
+                "push to https://bot:hunter2pass@example.com failed",
+            ));
+        }
+        ctx.cancelled().await;
+        Ok(())
+    })
+    .redactor(redactor)
+    .build()
+    .unwrap();
+    registry.start("fails", true).unwrap();
+    registry.start("aborted", false).unwrap();
+    until(|| registry.running_count() == 1).await;
+    let v = registry.get("fails").unwrap();
+    let json = serde_json::to_string(&v).unwrap();
+    assert!(
+        !json.contains("hunter2pass") && !json.contains("sk-live-abcdef123456"),
+        "{json}"
+    );
+    assert!(v.error.unwrap().starts_with("push to https://"));
+
+    let state = registry
+        .abort("aborted", "stop: key sk-live-abcdef123456 leaked")
+        .await;
+    assert_eq!(state, Some(JobState::Failed));
+    let v = registry.get("aborted").unwrap();
+    assert_eq!(v.error.as_deref(), Some("Aborted: stop: key *** leaked"));
+}

@@ -11,7 +11,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::failure::FailureCause;
-use super::redact_shim::{redact_secrets, StreamRedactor, MAX_CAPTURED_OUTPUT_CHARS};
 use super::registry::JobContext;
 use super::view::JobResult;
 use super::watchdog::{Watchdog, WatchdogLimits};
@@ -19,6 +18,7 @@ use crate::process::{
     open_output_file, Command, ExitClass, KillReason, OutputMode, ProcessError, StdinMode,
     DEFAULT_KILL_GRACE, DEFAULT_KILL_WAIT,
 };
+use crate::redact::{Redactor, StreamRedactor, MAX_CAPTURED_OUTPUT_CHARS};
 use crate::time::{SharedClock, SystemClock};
 
 /// Default time to keep reading pipes after the command exited.
@@ -126,6 +126,7 @@ pub struct CommandSpec {
     tail_chars: usize,
     reap_group_on_exit: bool,
     clock: Option<SharedClock>,
+    redactor: Option<Redactor>,
 }
 
 impl CommandSpec {
@@ -144,6 +145,7 @@ impl CommandSpec {
             tail_chars: MAX_CAPTURED_OUTPUT_CHARS,
             reap_group_on_exit: true,
             clock: None,
+            redactor: None,
         }
     }
 
@@ -210,6 +212,13 @@ impl CommandSpec {
         self.clock = Some(clock);
         self
     }
+
+    /// The redactor output goes through (default: the job's redactor under a
+    /// [`JobContext`], else the process-wide [`crate::redact::global`]).
+    pub fn redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = Some(redactor);
+        self
+    }
 }
 
 /// The outcome of a supervised command.
@@ -263,14 +272,22 @@ impl JobResult for CommandResult {
 pub async fn run_command(spec: CommandSpec) -> Result<CommandResult, CommandError> {
     let clock = spec.clock.clone().unwrap_or_else(SystemClock::shared);
     let wd = Arc::new(Watchdog::new(clock, spec.limits, CancellationToken::new()));
-    run(spec, &wd, true).await
+    let redactor = spec
+        .redactor
+        .clone()
+        .unwrap_or_else(|| crate::redact::global().clone());
+    run(spec, &wd, true, redactor).await
 }
 
 impl JobContext {
     /// Run a command under this job's watchdogs: its output is the job's activity, and
     /// the job's cancellation (watchdog or abort) terminates its process group.
     pub async fn run_command(&self, spec: CommandSpec) -> Result<CommandResult, CommandError> {
-        run(spec, self.watchdog(), false).await
+        let redactor = spec
+            .redactor
+            .clone()
+            .unwrap_or_else(|| self.redactor().clone());
+        run(spec, self.watchdog(), false, redactor).await
     }
 }
 
@@ -278,6 +295,7 @@ async fn run(
     spec: CommandSpec,
     wd: &Arc<Watchdog>,
     own_watchdog: bool,
+    redactor: Redactor,
 ) -> Result<CommandResult, CommandError> {
     if let Err(field) = spec.limits.validate() {
         return Err(CommandError::InvalidSpec {
@@ -318,6 +336,7 @@ async fn run(
                 OutputStream::Stdout,
                 out_sink,
                 cap,
+                &redactor,
             )));
             (
                 s.clone(),
@@ -329,6 +348,7 @@ async fn run(
                 OutputStream::Stderr,
                 err_sink,
                 cap,
+                &redactor,
             )));
             (
                 s.clone(),
@@ -414,16 +434,16 @@ async fn run(
     for s in states {
         let s = std::mem::replace(
             &mut *s.lock().unwrap_or_else(|e| e.into_inner()),
-            StreamState::empty(),
+            StreamState::empty(&redactor),
         );
         match s.which {
             OutputStream::Stdout => out = Some(s),
             OutputStream::Stderr => err = Some(s),
         }
     }
-    let out = out.unwrap_or_else(StreamState::empty);
-    let err = err.unwrap_or_else(StreamState::empty);
-    let tail = capture_tail(&out.tail, &err.tail, cap);
+    let out = out.unwrap_or_else(|| StreamState::empty(&redactor));
+    let err = err.unwrap_or_else(|| StreamState::empty(&redactor));
+    let tail = capture_tail(&out.tail, &err.tail, cap, &redactor);
     let kill_reason = match exit {
         ExitClass::Killed { reason, .. } => Some(reason),
         _ => None,
@@ -433,7 +453,7 @@ async fn run(
     } else {
         Some(format!(
             "command {}: {exit}",
-            redact_secrets(&spec.command.program())
+            redactor.redact_str(&spec.command.program())
         ))
     };
     Ok(CommandResult {
@@ -467,16 +487,21 @@ impl Sink {
         })
     }
 
-    fn emit(&mut self, which: OutputStream, text: &str) {
-        if text.is_empty() {
+    fn emit_text(&mut self, which: OutputStream, text: &str) {
+        if let (Sink::Callback(cb), false) = (&*self, text.is_empty()) {
+            cb(which, text);
+        }
+    }
+
+    fn emit_bytes(&mut self, which: OutputStream, bytes: &[u8]) {
+        if bytes.is_empty() {
             return;
         }
         match self {
-            Sink::Tail => {}
-            Sink::Callback(cb) => cb(which, text),
+            Sink::Tail | Sink::Callback(_) => {}
             Sink::File(f) => {
                 if let Some(file) = f {
-                    if let Err(e) = file.write_all(text.as_bytes()) {
+                    if let Err(e) = file.write_all(bytes) {
                         tracing::warn!(stream = ?which, error = %e, "output file write failed; no further output goes to it");
                         *f = None;
                     }
@@ -536,30 +561,94 @@ struct StreamState {
     which: OutputStream,
     sink: Sink,
     redactor: StreamRedactor,
+    /// Trailing bytes of an incomplete UTF-8 sequence, kept for the next chunk.
+    carry: Vec<u8>,
+    scratch: Vec<u8>,
     tail: TailBuf,
     bytes: u64,
 }
 
 impl StreamState {
-    fn new(which: OutputStream, sink: Sink, cap: usize) -> Self {
+    fn new(which: OutputStream, sink: Sink, cap: usize, redactor: &Redactor) -> Self {
         Self {
             which,
             sink,
-            redactor: StreamRedactor::new(),
+            redactor: redactor.stream(),
+            carry: Vec::new(),
+            scratch: Vec::new(),
             tail: TailBuf::new(cap),
             bytes: 0,
         }
     }
 
-    fn empty() -> Self {
-        Self::new(OutputStream::Stdout, Sink::Tail, 0)
+    fn empty(redactor: &Redactor) -> Self {
+        Self::new(OutputStream::Stdout, Sink::Tail, 0, redactor)
     }
 
-    fn feed(&mut self, text: &str) {
-        let which = self.which;
-        self.sink.emit(which, text);
-        self.tail.push(text);
+    /// Feed raw output: redact, write bytes to a file sink, text to a callback and tail.
+    fn feed(&mut self, chunk: &[u8]) {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        self.redactor.write(chunk, &mut out);
+        self.emit(&out, false);
+        self.scratch = out;
     }
+
+    /// End of stream: flush the redactor's hold-back and any incomplete UTF-8.
+    fn finish(&mut self) {
+        let mut out = Vec::new();
+        self.redactor.finish(&mut out);
+        self.emit(&out, true);
+    }
+
+    fn emit(&mut self, redacted: &[u8], last: bool) {
+        let which = self.which;
+        self.sink.emit_bytes(which, redacted);
+        let text = decode_utf8(&mut self.carry, redacted, last);
+        self.sink.emit_text(which, &text);
+        self.tail.push(&text);
+    }
+}
+
+/// Decode `bytes` (after any carried prefix) as UTF-8, replacing invalid sequences with
+/// U+FFFD and carrying an incomplete trailing sequence to the next call (unless `last`).
+fn decode_utf8(carry: &mut Vec<u8>, bytes: &[u8], last: bool) -> String {
+    let owned;
+    let mut rest: &[u8] = if carry.is_empty() {
+        bytes
+    } else {
+        carry.extend_from_slice(bytes);
+        owned = std::mem::take(carry);
+        &owned
+    };
+    let mut out = String::with_capacity(rest.len());
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                match e.error_len() {
+                    Some(n) => {
+                        out.push('\u{FFFD}');
+                        rest = &bad[n..];
+                    }
+                    None if last => {
+                        out.push('\u{FFFD}');
+                        break;
+                    }
+                    None => {
+                        carry.extend_from_slice(bad);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Read one pipe until EOF or `stop`: count bytes, report activity, redact, emit.
@@ -581,18 +670,15 @@ async fn pump<Rd: AsyncRead + Unpin>(
         wd.activity();
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         st.bytes += n as u64;
-        let text = st.redactor.push(&buf[..n]);
-        st.feed(&text);
+        st.feed(&buf[..n]);
     }
-    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-    let text = st.redactor.finish();
-    st.feed(&text);
+    state.lock().unwrap_or_else(|e| e.into_inner()).finish();
 }
 
 /// `capture_redacted_output` over bounded tails: trim each stream, join the non-empty ones
 /// with `\n`, redact, keep the last `cap` characters behind a
 /// `…(N earlier chars trimmed)\n` marker. `None` when both are empty.
-fn capture_tail(out: &TailBuf, err: &TailBuf, cap: usize) -> Option<String> {
+fn capture_tail(out: &TailBuf, err: &TailBuf, cap: usize, redactor: &Redactor) -> Option<String> {
     // A stream whose head was dropped is not trimmed at the start (its start is gone).
     let trim = |t: &TailBuf| -> String {
         if t.dropped > 0 {
@@ -608,7 +694,7 @@ fn capture_tail(out: &TailBuf, err: &TailBuf, cap: usize) -> Option<String> {
     if parts.is_empty() {
         return None;
     }
-    let merged = redact_secrets(&parts.join("\n"));
+    let merged = redactor.redact_str(&parts.join("\n")).into_owned();
     let earlier = out.dropped + err.dropped;
     let chars = merged.chars().count();
     if chars <= cap && earlier == 0 {
@@ -626,6 +712,20 @@ fn capture_tail(out: &TailBuf, err: &TailBuf, cap: usize) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn r() -> Redactor {
+        Redactor::new()
+    }
+
+    #[test]
+    fn utf8_split_across_chunks_is_carried() {
+        let mut carry = Vec::new();
+        let bytes = "é!".as_bytes();
+        assert_eq!(decode_utf8(&mut carry, &bytes[..1], false), "");
+        assert_eq!(decode_utf8(&mut carry, &bytes[1..], false), "é!");
+        assert_eq!(decode_utf8(&mut carry, b"a\xffb", false), "a\u{FFFD}b");
+        assert_eq!(decode_utf8(&mut carry, &bytes[..1], true), "\u{FFFD}");
+    }
+
     fn buf(s: &str, cap: usize) -> TailBuf {
         let mut t = TailBuf::new(cap);
         t.push(s);
@@ -634,13 +734,13 @@ mod tests {
 
     #[test]
     fn capture_merges_and_trims_like_the_reference() {
-        assert_eq!(capture_tail(&buf("", 10), &buf("  ", 10), 10), None);
+        assert_eq!(capture_tail(&buf("", 10), &buf("  ", 10), 10, &r()), None);
         assert_eq!(
-            capture_tail(&buf(" out \n", 100), &buf("err\n", 100), 100).as_deref(),
+            capture_tail(&buf(" out \n", 100), &buf("err\n", 100), 100, &r()).as_deref(),
             Some("out\nerr")
         );
         assert_eq!(
-            capture_tail(&buf("abcdefghij", 100), &buf("", 100), 4).as_deref(),
+            capture_tail(&buf("abcdefghij", 100), &buf("", 100), 4, &r()).as_deref(),
             Some("…(6 earlier chars trimmed)\nghij")
         );
     }
@@ -652,12 +752,12 @@ mod tests {
             t.push("0123456789");
         }
         assert!(t.chars <= 1024);
-        let out = capture_tail(&t, &TailBuf::new(10), 10).unwrap();
+        let out = capture_tail(&t, &TailBuf::new(10), 10, &r()).unwrap();
         assert_eq!(out, "…(9990 earlier chars trimmed)\n0123456789");
         t.trim_to(10);
         assert_eq!(t.text, "0123456789");
         assert_eq!(t.dropped, 9990);
-        let out = capture_tail(&t, &TailBuf::new(10), 10).unwrap();
+        let out = capture_tail(&t, &TailBuf::new(10), 10, &r()).unwrap();
         assert_eq!(out, "…(9990 earlier chars trimmed)\n0123456789");
     }
 }

@@ -16,7 +16,7 @@
 //!   counters.
 //! * **`abort`** waits (bounded) for the settled state; **`abort_all`**;
 //!   **`running_count`**; eviction of finished jobs after a retention period.
-//! * Every string that reaches a view or a log is redacted.
+//! * Every string that reaches a view or a log is redacted ([`crate::redact`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -46,7 +46,6 @@
 
 mod command;
 mod failure;
-mod redact_shim;
 mod registry;
 mod view;
 mod watchdog;

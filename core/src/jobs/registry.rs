@@ -18,10 +18,10 @@ use super::failure::{
     inactivity_abort_message, max_duration_abort_message, round_secs, tool_silence_abort_message,
     FailureCause, WorkError,
 };
-use super::redact_shim::redact_secrets;
 use super::view::{CallMetric, Dropped, JobResult, JobState, JobView, Progress, ToolSpan};
 use super::watchdog::{Watchdog, WatchdogLimits};
 use crate::process::KillReason;
+use crate::redact::Redactor;
 use crate::time::{SharedClock, SystemClock};
 
 /// How long `abort` waits for the job to settle by default (the reference's
@@ -78,7 +78,14 @@ struct Shared {
     watchdog: Arc<Watchdog>,
     started_epoch: u64,
     caps: Caps,
+    redactor: Redactor,
     state: Mutex<State>,
+}
+
+impl Shared {
+    fn redact(&self, s: &str) -> String {
+        self.redactor.redact_str(s).into_owned()
+    }
 }
 
 struct State {
@@ -142,16 +149,15 @@ fn push_bounded<T>(buf: &mut VecDeque<T>, item: T, cap: usize, dropped: &mut u64
 }
 
 /// Redact every string leaf of a JSON value in place.
-fn redact_json(v: &mut Value) {
+fn redact_json(v: &mut Value, r: &Redactor) {
     match v {
         Value::String(s) => {
-            let r = redact_secrets(s);
-            if r != *s {
-                *s = r;
+            if let std::borrow::Cow::Owned(red) = r.redact_str(s) {
+                *s = red;
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(redact_json),
-        Value::Object(o) => o.values_mut().for_each(redact_json),
+        Value::Array(a) => a.iter_mut().for_each(|v| redact_json(v, r)),
+        Value::Object(o) => o.values_mut().for_each(|v| redact_json(v, r)),
         _ => {}
     }
 }
@@ -189,7 +195,7 @@ impl JobContext {
     /// Enter phase `name` (free-form: `clone`, `agent`, `push`, …). Per-phase wall-clock
     /// timings accumulate; the current phase names where an inactivity kill hung.
     pub fn phase(&self, name: &str) {
-        let name = redact_secrets(name);
+        let name = self.shared.redact(name);
         let now = self.shared.clock.now();
         lock(&self.shared.state).mark_phase(&name, now);
     }
@@ -203,7 +209,7 @@ impl JobContext {
     pub fn progress(&self, progress: Progress) {
         let mut progress = progress;
         if let Some(items) = progress.items.as_mut() {
-            redact_json(items);
+            redact_json(items, &self.shared.redactor);
         }
         lock(&self.shared.state).progress = Some(progress);
     }
@@ -215,8 +221,9 @@ impl JobContext {
     pub fn span(&self, span: ToolSpan) {
         self.shared.watchdog.tool_completed();
         let mut span = span;
-        span.tool = redact_secrets(&span.tool);
-        span.extra.values_mut().for_each(redact_json);
+        span.tool = self.shared.redact(&span.tool);
+        let r = &self.shared.redactor;
+        span.extra.values_mut().for_each(|v| redact_json(v, r));
         if span.ended_at == 0 {
             span.ended_at = self.shared.clock.epoch_ms();
         }
@@ -230,7 +237,7 @@ impl JobContext {
     /// A follow-up item (free-form JSON), buffered for the next read.
     pub fn follow_up(&self, item: Value) {
         let mut item = item;
-        redact_json(&mut item);
+        redact_json(&mut item, &self.shared.redactor);
         let cap = self.shared.caps.follow_ups;
         let mut st = lock(&self.shared.state);
         let State {
@@ -245,7 +252,8 @@ impl JobContext {
     /// buffered for the next read. Returns the stamped `seq`.
     pub fn metric(&self, metric: CallMetric) -> u64 {
         let mut metric = metric;
-        metric.fields.values_mut().for_each(redact_json);
+        let r = &self.shared.redactor;
+        metric.fields.values_mut().for_each(|v| redact_json(v, r));
         let cap = self.shared.caps.call_metrics;
         let mut st = lock(&self.shared.state);
         let seq = st.metric_seq;
@@ -284,6 +292,11 @@ impl JobContext {
     /// The registry's clock.
     pub fn clock(&self) -> &SharedClock {
         &self.shared.clock
+    }
+
+    /// The redactor this job's strings (and its commands' output) go through.
+    pub fn redactor(&self) -> &Redactor {
+        &self.shared.redactor
     }
 
     pub(crate) fn watchdog(&self) -> &Arc<Watchdog> {
@@ -360,6 +373,7 @@ struct Inner<J, R> {
     cancel_grace: Duration,
     caps: Caps,
     clock: SharedClock,
+    redactor: Redactor,
     runtime: tokio::runtime::Handle,
     running: Arc<AtomicUsize>,
 }
@@ -428,6 +442,7 @@ pub struct JobRegistryBuilder<J, R> {
     cancel_grace: Duration,
     caps: Caps,
     clock: Option<SharedClock>,
+    redactor: Option<Redactor>,
     runtime: Option<tokio::runtime::Handle>,
 }
 
@@ -488,6 +503,15 @@ where
         self
     }
 
+    /// The redactor applied to every string the registry stores or logs, and inherited by
+    /// [`JobContext::run_command`] (default: the process-wide
+    /// [`crate::redact::global`] redactor, so secrets registered with
+    /// [`crate::redact::register_known_secrets`] are masked).
+    pub fn redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = Some(redactor);
+        self
+    }
+
     /// The runtime jobs run on (default: the current one).
     pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
         self.runtime = Some(handle);
@@ -516,6 +540,9 @@ where
                 cancel_grace: self.cancel_grace,
                 caps: self.caps,
                 clock: self.clock.unwrap_or_else(SystemClock::shared),
+                redactor: self
+                    .redactor
+                    .unwrap_or_else(|| crate::redact::global().clone()),
                 runtime,
                 running: Arc::new(AtomicUsize::new(0)),
             }),
@@ -548,6 +575,7 @@ where
                 call_metrics: DEFAULT_BUFFER_CAP,
             },
             clock: None,
+            redactor: None,
             runtime: None,
         }
     }
@@ -576,6 +604,7 @@ where
                 clock,
                 started_epoch,
                 caps: inner.caps,
+                redactor: inner.redactor.clone(),
                 state: Mutex::new(State {
                     state: JobState::Running,
                     phase: "starting".to_owned(),
@@ -722,7 +751,7 @@ fn request_abort(shared: &Shared, reason: &str) -> bool {
     {
         let mut st = lock(&shared.state);
         if st.abort_reason.is_none() {
-            st.abort_reason = Some(redact_secrets(reason));
+            st.abort_reason = Some(shared.redact(reason));
         }
     }
     shared.watchdog.fire(KillReason::Aborted)
@@ -815,12 +844,12 @@ fn settle<R: JobResult>(entry: &Entry<R>, outcome: Outcome<R>) {
 
     let (ok, outcome) = match (reason, outcome) {
         (None, Outcome::Returned(Ok(r))) => (Some(r), None),
-        (None, Outcome::Returned(Err(e))) => (None, Some((e.cause(), redact_secrets(e.message())))),
+        (None, Outcome::Returned(Err(e))) => (None, Some((e.cause(), sh.redact(e.message())))),
         (None, Outcome::Panicked(p)) => (
             None,
             Some((
                 FailureCause::Agent,
-                redact_secrets(&format!("job panicked: {p}")),
+                sh.redact(&format!("job panicked: {p}")),
             )),
         ),
         (None, Outcome::Abandoned) => (
@@ -838,7 +867,7 @@ fn settle<R: JobResult>(entry: &Entry<R>, outcome: Outcome<R>) {
                 st.failure_cause = Some(c);
             }
         }
-        let job_error = result.error().map(redact_secrets);
+        let job_error = result.error().map(|e| sh.redact(e));
         *lock(&entry.result) = Some(result);
         tracing::info!(
             job_id = %sh.id,
@@ -921,8 +950,8 @@ fn settle<R: JobResult>(entry: &Entry<R>, outcome: Outcome<R>) {
             )
         }
     };
-    let message = redact_secrets(&message);
-    let detail = redact_secrets(&detail);
+    let message = sh.redact(&message);
+    let detail = sh.redact(&detail);
     tracing::error!(
         job_id = %sh.id,
         duration_ms,
