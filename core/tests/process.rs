@@ -404,3 +404,44 @@ async fn debug_output_hides_arguments_and_env_values() {
     );
     assert!(dbg.contains("curl") && dbg.contains("API_KEY=***"));
 }
+
+#[test]
+fn escalation_is_logged_at_warn() {
+    use std::io::Write;
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(async {
+            let mut child = Command::new(["sh", "-c", "trap '' TERM; echo ready; sleep 30"])
+                .spawn()
+                .unwrap();
+            wait_for_line(&mut child, "ready").await;
+            let t = child.terminate(Duration::from_millis(100)).await.unwrap();
+            assert!(t.escalated);
+        })
+    });
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("WARN"), "{log}");
+    assert!(log.contains("escalating to SIGKILL"), "{log}");
+    assert!(log.contains("grace_ms=100"), "{log}");
+}

@@ -681,12 +681,17 @@ where
         Some(entry.state())
     }
 
-    /// Abort every running job (without waiting). Returns how many were aborted.
+    /// Abort every running job (without waiting; poll [`running_count`] to see them
+    /// settle). Returns how many running jobs there were. A job a watchdog is already
+    /// killing keeps the watchdog's reason.
+    ///
+    /// [`running_count`]: JobRegistry::running_count
     pub fn abort_all(&self, reason: &str) -> usize {
         let entries: Vec<_> = lock(&self.inner.jobs).values().cloned().collect();
         let mut n = 0;
         for e in entries {
-            if e.state() == JobState::Running && request_abort(&e.shared, reason) {
+            if e.state() == JobState::Running {
+                request_abort(&e.shared, reason);
                 n += 1;
             }
         }
@@ -743,10 +748,10 @@ fn validate_id(id: &str) -> Result<(), JobsError> {
     Ok(())
 }
 
-/// Record the abort reason (first wins) and fire. Returns whether this call aborted it.
-fn request_abort(shared: &Shared, reason: &str) -> bool {
+/// Record the abort reason (first wins) and fire, unless a watchdog already did.
+fn request_abort(shared: &Shared, reason: &str) {
     if shared.watchdog.reason().is_some() {
-        return false;
+        return;
     }
     {
         let mut st = lock(&shared.state);
@@ -754,7 +759,7 @@ fn request_abort(shared: &Shared, reason: &str) -> bool {
             st.abort_reason = Some(shared.redact(reason));
         }
     }
-    shared.watchdog.fire(KillReason::Aborted)
+    shared.watchdog.fire(KillReason::Aborted);
 }
 
 struct Driver<J, R> {

@@ -877,6 +877,10 @@ impl Child {
     /// Read all piped output and wait for the leader. Once the leader has exited, pipes
     /// that a grandchild still holds open are read for at most `drain` more, then
     /// abandoned (`drain_timed_out`), instead of hanging until the grandchild exits.
+    ///
+    /// The handle is consumed: if members of the group are still alive afterwards (the
+    /// grandchild holding the pipe), dropping it kills them unless
+    /// [`Command::kill_on_drop`] was turned off.
     pub async fn output(mut self, drain: Duration) -> Result<Output, ProcessError> {
         let out_buf = Arc::new(Mutex::new(Vec::new()));
         let err_buf = Arc::new(Mutex::new(Vec::new()));
