@@ -445,3 +445,9 @@ fn escalation_is_logged_at_warn() {
     assert!(log.contains("escalating to SIGKILL"), "{log}");
     assert!(log.contains("grace_ms=100"), "{log}");
 }
+
+#[test]
+fn spawning_outside_a_runtime_is_an_error_not_a_panic() {
+    let e = Command::new(["true"]).spawn().unwrap_err();
+    assert!(matches!(e, ProcessError::NoRuntime), "{e:?}");
+}

@@ -156,6 +156,9 @@ pub enum ProcessError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `spawn` was called outside a tokio runtime (the child is reaped by tokio).
+    #[error("spawn needs a tokio runtime: call it from within one")]
+    NoRuntime,
     /// The platform lacks a facility this call needs.
     #[error("unsupported on this platform: {what}")]
     Unsupported {
@@ -515,6 +518,9 @@ impl Command {
             _ => return Err(ProcessError::EmptyArgv),
         };
         let program_str = program.to_string_lossy().into_owned();
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ProcessError::NoRuntime);
+        }
         if let Some(dir) = &self.cwd {
             match std::fs::metadata(dir) {
                 Ok(m) if m.is_dir() => {}
