@@ -21,12 +21,15 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use keel_core::process::{Command, ExitClass, OutputMode};
+//! use keel_core::process::{Command, ExitClass};
+//! use tokio::io::AsyncBufReadExt;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let mut child = Command::new(["sh", "-c", "trap '' TERM; sleep 30"])
-//!     .stdout(OutputMode::Null)
-//!     .spawn()?;
+//! let mut child = Command::new(["sh", "-c", "trap '' TERM; echo ready; sleep 30"]).spawn()?;
+//! // Wait until the trap is installed.
+//! let mut lines = tokio::io::BufReader::new(child.take_stdout().unwrap()).lines();
+//! assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("ready"));
+//!
 //! let t = child.terminate(Duration::from_millis(100)).await?;
 //! assert!(t.escalated); // it ignored SIGTERM, so it was SIGKILLed
 //! assert_eq!(t.exit, Some(ExitClass::Signalled { signal: libc::SIGKILL }));
@@ -51,7 +54,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::time::{SharedClock, SystemClock};
 
-pub use pidrecord::PidRecord;
+pub use pidrecord::{PidRecord, PID_RECORD_VERSION};
 #[cfg(target_os = "linux")]
 pub use sys::group_members;
 
