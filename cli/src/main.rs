@@ -1,1 +1,50 @@
-fn main(){}
+//! `keel`: the command line over keel-core.
+//!
+//! `keel <capability> <verb> [options]`; human output by default, `--json` for
+//! machines; exit 0 ok, 1 failure, 2 usage.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod redact;
+
+/// keel: secrets redaction, credential mirroring, job watchdogs and agent turns
+/// for agent hosts.
+#[derive(Parser, Debug)]
+#[command(name = "keel", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Scrub secrets from stdin to stdout (known values, their encodings, credential shapes).
+    Redact(redact::Args),
+}
+
+/// A failure that ends the command with exit status 1 and a message on stderr.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        // Every message that leaves keel passes the redactor.
+        Failure(keel_core::redact::redact_secrets(&e.to_string()))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Redact(args) => redact::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure(msg)) => {
+            eprintln!("keel: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -32,7 +32,10 @@ fn url_userinfo() {
         "cloning https://x-access-token:ghs_abc123@github.com/o/r.git",
         "cloning https://***@github.com/o/r.git",
     );
-    masks("postgres://app:s3cret@db:5432/x", "postgres://***@db:5432/x");
+    masks(
+        "postgres://app:s3cret@db:5432/x",
+        "postgres://***@db:5432/x",
+    );
     masks("redis://:pw@cache:6379", "redis://***@cache:6379");
     masks("https://token@github.com", "https://***@github.com");
     keeps("see https://github.com/o/r/blob/main/a@b.md for details");
@@ -42,7 +45,10 @@ fn url_userinfo() {
 
 #[test]
 fn x_access_token() {
-    masks("x-access-token:abcdef123456 failed", "x-access-token:*** failed");
+    masks(
+        "x-access-token:abcdef123456 failed",
+        "x-access-token:*** failed",
+    );
     masks("X-Access-Token:abcdef123456", "X-Access-Token:***");
 }
 
@@ -73,9 +79,15 @@ fn gitlab_slack_stripe_npm_pypi() {
 
 #[test]
 fn openai_anthropic_google_aws() {
-    masks("OPENAI sk-abcdefghijklmnopqrstuvwxyz012345", "OPENAI sk-***");
+    masks(
+        "OPENAI sk-abcdefghijklmnopqrstuvwxyz012345",
+        "OPENAI sk-***",
+    );
     masks("sk-proj-abcdefghijklmnopqrstuv_wxyz-0123", "sk-proj-***");
-    masks("key sk-ant-api03-abcdefghijklmnopqrstuvwxyz", "key sk-ant-***");
+    masks(
+        "key sk-ant-api03-abcdefghijklmnopqrstuvwxyz",
+        "key sk-ant-***",
+    );
     masks("AIzaSyA1234567890abcdefghijklmnopqrstu", "AIza***");
     masks("id AKIAIOSFODNN7EXAMPLE end", "id AKIA*** end");
     masks("ASIAIOSFODNN7EXAMPLE", "ASIA***");
@@ -114,10 +126,22 @@ fn jwt() {
 
 #[test]
 fn authorization_header() {
-    masks("Authorization: Bearer abc.def-123", "Authorization: Bearer ***");
-    masks("authorization: Basic dXNlcjpwYXNz", "authorization: Basic ***");
-    masks("-H 'Authorization: token ghx123456' -X", "-H 'Authorization: token ***' -X");
-    masks("Proxy-Authorization: Bearer zzzzzzzz", "Proxy-Authorization: Bearer ***");
+    masks(
+        "Authorization: Bearer abc.def-123",
+        "Authorization: Bearer ***",
+    );
+    masks(
+        "authorization: Basic dXNlcjpwYXNz",
+        "authorization: Basic ***",
+    );
+    masks(
+        "-H 'Authorization: token ghx123456' -X",
+        "-H 'Authorization: token ***' -X",
+    );
+    masks(
+        "Proxy-Authorization: Bearer zzzzzzzz",
+        "Proxy-Authorization: Bearer ***",
+    );
 }
 
 #[test]
@@ -126,7 +150,7 @@ fn pem_private_key() {
     let out = red(&format!("key:\n{pem}after"));
     assert_eq!(
         out,
-        "key:\n-----BEGIN RSA PRIVATE KEY-----***-----END RSA PRIVATE KEY-----\nafter"
+        "key:\n-----BEGIN RSA PRIVATE KEY-----\n***\n-----END RSA PRIVATE KEY-----\nafter"
     );
     keeps("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----");
     // JSON-escaped PEM (a service-account blob) is caught too
@@ -137,20 +161,38 @@ fn pem_private_key() {
     let out = red("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA");
     assert_eq!(out, "-----BEGIN OPENSSH PRIVATE KEY-----***");
     let long = format!("-----BEGIN PRIVATE KEY-----{}", "A".repeat(MAX_PEM + 10));
-    assert_eq!(red(&long), format!("-----BEGIN PRIVATE KEY-----***{}", "A".repeat(10)));
+    assert_eq!(
+        red(&long),
+        format!("-----BEGIN PRIVATE KEY-----***{}", "A".repeat(10))
+    );
 }
 
 #[test]
 fn credential_assignments() {
     masks("POSTGRES_PASSWORD=hunter2", "POSTGRES_PASSWORD=***");
     masks("DATABASE_PASSWORD: hunter2", "DATABASE_PASSWORD: ***");
-    masks("{\"password\": \"hunter2\", \"user\": \"bob\"}", "{\"password\": \"***\", \"user\": \"bob\"}");
-    masks("{\"client_secret\":\"abc def\"}", "{\"client_secret\":\"***\"}");
+    masks(
+        "{\"password\": \"hunter2\", \"user\": \"bob\"}",
+        "{\"password\": \"***\", \"user\": \"bob\"}",
+    );
+    masks(
+        "{\"client_secret\":\"abc def\"}",
+        "{\"client_secret\":\"***\"}",
+    );
     masks("api_key: Zx81kq02LmN3pQ7r", "api_key: ***");
-    masks("export GITHUB_TOKEN=Zx81kq02LmN3pQ7rWs", "export GITHUB_TOKEN=***");
+    masks(
+        "export GITHUB_TOKEN=Zx81kq02LmN3pQ7rWs",
+        "export GITHUB_TOKEN=***",
+    );
     masks("--password=hunter2 --verbose", "--password=*** --verbose");
-    masks("https://x.io/cb?access_token=Zx81kq02LmN3pQ7r&state=1", "https://x.io/cb?access_token=***&state=1");
-    masks("{\\\"password\\\":\\\"hunter2\\\"}", "{\\\"password\\\":\\\"***\\\"}");
+    masks(
+        "https://x.io/cb?access_token=Zx81kq02LmN3pQ7r&state=1",
+        "https://x.io/cb?access_token=***&state=1",
+    );
+    masks(
+        "{\\\"password\\\":\\\"hunter2\\\"}",
+        "{\\\"password\\\":\\\"***\\\"}",
+    );
     masks("clientSecret = 'abc123def'", "clientSecret = '***'");
 }
 
@@ -192,15 +234,26 @@ fn rules_can_be_disabled_and_added() {
         r.redact_str("ghp_abcdefghijklmnop TICKET-123456"),
         "ghp_abcdefghijklmnop ***"
     );
-    let names: Vec<_> = r.rules().into_iter().filter(|x| !x.enabled).map(|x| x.name).collect();
+    let names: Vec<_> = r
+        .rules()
+        .into_iter()
+        .filter(|x| !x.enabled)
+        .map(|x| x.name)
+        .collect();
     assert_eq!(names, ["github-token"]);
     assert!(matches!(
         Redactor::builder().disable_rule("nope").build(),
         Err(RedactError::UnknownRule { name }) if name == "nope"
     ));
-    let err = Redactor::builder().custom_rule("bad", "(").build().unwrap_err();
+    let err = Redactor::builder()
+        .custom_rule("bad", "(")
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("bad"), "{err}");
-    assert!(Redactor::builder().custom_rule("empty", "a*").build().is_err());
+    assert!(Redactor::builder()
+        .custom_rule("empty", "a*")
+        .build()
+        .is_err());
     assert!(Redactor::builder().custom_rule("jwt", "x").build().is_err());
     assert!(Redactor::builder().mask("").build().is_err());
     assert!(Redactor::builder().min_secret_len(0).build().is_err());
@@ -232,7 +285,9 @@ fn encoded_forms() {
         const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut s = String::new();
         for c in b.chunks(3) {
-            let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
             for i in 0..=c.len() {
                 s.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }
@@ -244,14 +299,21 @@ fn encoded_forms() {
     };
     for prefix in ["", "u:", "us:", "user:", "Basic-auth-prefix "] {
         let enc = std_b64(format!("{prefix}{secret}").as_bytes());
-        for form in [enc.clone(), enc.trim_end_matches('=').into(), enc.replace('+', "-").replace('/', "_")] {
+        for form in [
+            enc.clone(),
+            enc.trim_end_matches('=').into(),
+            enc.replace('+', "-").replace('/', "_"),
+        ] {
             let out = r.redact_str(&format!("auth {form} end")).into_owned();
             let probe = &std_b64(secret.as_bytes())[4..16];
             assert!(out.contains("***"), "{prefix:?} {form} -> {out}");
             assert!(!out.contains(probe) || !enc.contains(probe), "{out}");
             // only the prefix's own characters and at most 3 mixed/padding characters stay
             let (before, after) = out.split_once("***").unwrap();
-            assert!(before.len() <= "auth ".len() + (prefix.len() * 4).div_ceil(3) + 1, "{prefix:?}: {out}");
+            assert!(
+                before.len() <= "auth ".len() + (prefix.len() * 4).div_ceil(3) + 1,
+                "{prefix:?}: {out}"
+            );
             assert!(after.len() <= " end".len() + 3, "{prefix:?}: {out}");
         }
     }
@@ -264,9 +326,15 @@ fn encoded_forms() {
         }
     }
     assert_eq!(r.redact_str(&format!("url?x={pct}&y")), "url?x=***&y");
-    assert_eq!(r.redact_str(&format!("url?x={}&y", pct.to_lowercase())), "url?x=***&y");
+    assert_eq!(
+        r.redact_str(&format!("url?x={}&y", pct.to_lowercase())),
+        "url?x=***&y"
+    );
     let json = serde_json::to_string(secret).unwrap();
-    assert_eq!(r.redact_str(&format!("{{\"v\":{json}}}")), "{\"v\":\"***\"}");
+    assert_eq!(
+        r.redact_str(&format!("{{\"v\":{json}}}")),
+        "{\"v\":\"***\"}"
+    );
 }
 
 #[test]
@@ -275,7 +343,10 @@ fn multi_line_secret_masks_each_line() {
     r.add_secret("line-one-of-the-key\nline-two-of-the-key\nab\n");
     assert_eq!(r.redact_str("x line-two-of-the-key y"), "x *** y");
     assert_eq!(r.redact_str("ab stays"), "ab stays");
-    assert_eq!(r.redact_str("\"line-one-of-the-key\\nline-two-of-the-key\\nab\\n\""), "\"***\"");
+    assert_eq!(
+        r.redact_str("\"line-one-of-the-key\\nline-two-of-the-key\\nab\\n\""),
+        "\"***\""
+    );
 }
 
 #[test]
@@ -287,8 +358,14 @@ fn json_blob_harvesting() {
     assert!(!s.contains(&"chatgpt".to_string()));
     let r = r();
     r.add_json_secret(blob);
-    assert_eq!(r.redact_str("refresh with rt_0123456789abcdef failed (chatgpt)"), "refresh with *** failed (chatgpt)");
-    assert_eq!(secrets_to_redact("not json at all"), vec!["not json at all".to_string()]);
+    assert_eq!(
+        r.redact_str("refresh with rt_0123456789abcdef failed (chatgpt)"),
+        "refresh with *** failed (chatgpt)"
+    );
+    assert_eq!(
+        secrets_to_redact("not json at all"),
+        vec!["not json at all".to_string()]
+    );
 }
 
 #[test]
@@ -322,7 +399,10 @@ fn bytes_and_invalid_utf8() {
     input.extend_from_slice(b"\xff\xfebinary-secret after \xc3");
     assert_eq!(&*r.redact_bytes(&input), b"\x80\x81 before *** after \xc3");
     let plain = b"\xf0\x28\x8c\xbc nothing here";
-    assert!(matches!(r.redact_bytes(plain), std::borrow::Cow::Borrowed(_)));
+    assert!(matches!(
+        r.redact_bytes(plain),
+        std::borrow::Cow::Borrowed(_)
+    ));
     // str masks never split a character
     let r2 = Redactor::new();
     r2.add_secret("é-secret-é");
@@ -332,7 +412,10 @@ fn bytes_and_invalid_utf8() {
 #[test]
 fn capture_semantics() {
     assert_eq!(capture_redacted_output("", "  "), None);
-    assert_eq!(capture_redacted_output(" out \n", "").as_deref(), Some("out"));
+    assert_eq!(
+        capture_redacted_output(" out \n", "").as_deref(),
+        Some("out")
+    );
     assert_eq!(capture_redacted_output("a", "b").as_deref(), Some("a\nb"));
     let long = format!("{}TOKEN=Zx81kq02LmN3pQ7r", "x".repeat(20_000));
     let out = capture_redacted_output(&long, "").unwrap();
@@ -343,7 +426,10 @@ fn capture_semantics() {
 
 #[test]
 fn debug_never_prints_secrets() {
-    let r = Redactor::builder().secret("debug-secret-1").build().unwrap();
+    let r = Redactor::builder()
+        .secret("debug-secret-1")
+        .build()
+        .unwrap();
     let dbg = format!("{r:?} {:?}", r.stream());
     assert!(!dbg.contains("debug-secret-1"), "{dbg}");
     let b = Redactor::builder().secret("debug-secret-2");
@@ -400,7 +486,8 @@ fn stream_chunks(r: &Redactor, input: &[u8], cuts: &[usize]) -> Vec<u8> {
 fn stream_every_split_point_matches_one_shot() {
     let r = r();
     r.add_secret("known-secret-123");
-    let input = b"a=1 PASSWORD=hunter2 url https://u:p@h/x ghp_abcdefghijklmnopqrstu known-secret-123 \
+    let input =
+        b"a=1 PASSWORD=hunter2 url https://u:p@h/x ghp_abcdefghijklmnopqrstu known-secret-123 \
         Authorization: Bearer xyz123456 eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig \
         -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBk\n-----END EC PRIVATE KEY----- tail";
     let expected = r.redact_bytes(input).into_owned();
@@ -420,11 +507,17 @@ fn stream_holds_back_a_bounded_tail_and_flush_is_safe() {
     s.write(b"hello world, here comes abcdefghij", &mut out);
     s.flush(&mut out);
     // the flush writes everything that cannot be a secret's start, and nothing else
-    assert_eq!(String::from_utf8(out.clone()).unwrap(), "hello world, here comes ");
+    assert_eq!(
+        String::from_utf8(out.clone()).unwrap(),
+        "hello world, here comes "
+    );
     assert_eq!(s.pending(), "abcdefghij".len());
     s.write(b"klmnopqrstuvwxyz-0123456789 done", &mut out);
     s.finish(&mut out);
-    assert_eq!(String::from_utf8(out).unwrap(), "hello world, here comes *** done");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "hello world, here comes *** done"
+    );
 }
 
 #[test]
@@ -432,7 +525,8 @@ fn stream_memory_is_bounded_on_large_input() {
     let r = r();
     let mut s = r.stream();
     let mut out = Vec::new();
-    let line = b"2026-01-01T00:00:00Z INFO worker: step=42 status=ok message=\"all fine\"\n".repeat(2000);
+    let line =
+        b"2026-01-01T00:00:00Z INFO worker: step=42 status=ok message=\"all fine\"\n".repeat(2000);
     for _ in 0..50 {
         s.write(&line, &mut out);
         assert!(s.pending() < 4096, "pending {}", s.pending());
@@ -469,23 +563,32 @@ fn planted() -> impl Strategy<Value = Planted> {
         0..40,
     );
     let secrets = prop::collection::vec("[a-zA-Z0-9+/=_-]{6,24}", 1..4);
-    (filler, secrets, prop::collection::vec(any::<prop::sample::Index>(), 0..12)).prop_map(|(parts, secrets, idx)| {
-        let mut input = Vec::new();
-        for (i, p) in parts.iter().enumerate() {
-            input.extend_from_slice(p);
-            if i % 5 == 0 {
-                let s = &secrets[i % secrets.len()];
+    (
+        filler,
+        secrets,
+        prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+    )
+        .prop_map(|(parts, secrets, idx)| {
+            let mut input = Vec::new();
+            for (i, p) in parts.iter().enumerate() {
+                input.extend_from_slice(p);
+                if i % 5 == 0 {
+                    let s = &secrets[i % secrets.len()];
+                    input.extend_from_slice(s.as_bytes());
+                }
+            }
+            for s in &secrets {
+                input.extend_from_slice(b" ");
                 input.extend_from_slice(s.as_bytes());
             }
-        }
-        for s in &secrets {
-            input.extend_from_slice(b" ");
-            input.extend_from_slice(s.as_bytes());
-        }
-        let mut cuts: Vec<usize> = idx.iter().map(|i| i.index(input.len() + 1)).collect();
-        cuts.sort_unstable();
-        Planted { input, secrets, cuts }
-    })
+            let mut cuts: Vec<usize> = idx.iter().map(|i| i.index(input.len() + 1)).collect();
+            cuts.sort_unstable();
+            Planted {
+                input,
+                secrets,
+                cuts,
+            }
+        })
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

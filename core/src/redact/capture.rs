@@ -99,6 +99,9 @@ mod tests {
         let s = "a".repeat(16_005);
         let t = tail_chars(&s, MAX_CAPTURED_OUTPUT_CHARS);
         assert!(t.starts_with("…(5 earlier chars trimmed)\n"));
-        assert_eq!(t.chars().count(), "…(5 earlier chars trimmed)\n".chars().count() + 16_000);
+        assert_eq!(
+            t.chars().count(),
+            "…(5 earlier chars trimmed)\n".chars().count() + 16_000
+        );
     }
 }

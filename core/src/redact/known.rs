@@ -25,8 +25,6 @@ pub(crate) struct KnownSet {
     patterns: Vec<Box<[u8]>>,
     max_len: usize,
     matcher: Matcher,
-    /// Number of distinct secrets the set was built from (before variants).
-    pub(crate) secret_count: usize,
 }
 
 enum Matcher {
@@ -88,12 +86,11 @@ impl KnownSet {
             patterns: Vec::new(),
             max_len: 0,
             matcher: Matcher::Empty,
-            secret_count: 0,
         }
     }
 
     /// Compile a set of literals (any order, duplicates allowed).
-    pub(crate) fn new(mut literals: Vec<Vec<u8>>, secret_count: usize) -> KnownSet {
+    pub(crate) fn new(mut literals: Vec<Vec<u8>>) -> KnownSet {
         literals.retain(|l| !l.is_empty());
         literals.sort_unstable();
         literals.dedup();
@@ -122,18 +119,12 @@ impl KnownSet {
             patterns,
             max_len,
             matcher,
-            secret_count,
         }
     }
 
     /// Number of literals (secrets plus encoded forms).
     pub(crate) fn len(&self) -> usize {
         self.patterns.len()
-    }
-
-    /// Longest literal, in bytes.
-    pub(crate) fn max_len(&self) -> usize {
-        self.max_len
     }
 
     /// Report every occurrence of every literal that starts at or after `from` and
@@ -241,9 +232,9 @@ mod tests {
         let lits: Vec<Vec<u8>> = (0..200)
             .map(|i| format!("secret-{i:04}-xyzzy").into_bytes())
             .collect();
-        let big = KnownSet::new(lits.clone(), 200);
+        let big = KnownSet::new(lits.clone());
         assert!(matches!(big.matcher, Matcher::Hash(_)));
-        let small = KnownSet::new(lits[..10].to_vec(), 10);
+        let small = KnownSet::new(lits[..10].to_vec());
         assert!(matches!(small.matcher, Matcher::Ac(_)));
         let hay = b"a secret-0003-xyzzy b secret-0150-xyzzysecret-0007-xyzzy secret-0003-xyzz";
         assert_eq!(spans_of(&big, hay), vec![(2, 19), (22, 39), (39, 56)]);
@@ -252,13 +243,13 @@ mod tests {
 
     #[test]
     fn overlapping_literals_are_all_reported() {
-        let set = KnownSet::new(vec![b"abcdefgh".to_vec(), b"efghijkl".to_vec()], 2);
+        let set = KnownSet::new(vec![b"abcdefgh".to_vec(), b"efghijkl".to_vec()]);
         assert_eq!(spans_of(&set, b"xxabcdefghijklxx"), vec![(2, 10), (6, 14)]);
     }
 
     #[test]
     fn pending_prefix() {
-        let set = KnownSet::new(vec![b"hunter22".to_vec()], 1);
+        let set = KnownSet::new(vec![b"hunter22".to_vec()]);
         assert_eq!(set.pending_prefix_start(b"say hunt", 0), 4);
         assert_eq!(set.pending_prefix_start(b"say hi", 0), 6);
     }

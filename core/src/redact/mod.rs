@@ -148,7 +148,10 @@ pub struct Redactor {
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Redactor")
-            .field("secrets", &format_args!("<{} secrets: ***>", self.secret_count()))
+            .field(
+                "secrets",
+                &format_args!("<{} secrets: ***>", self.secret_count()),
+            )
             .field("min_secret_len", &self.inner.min_len)
             .finish_non_exhaustive()
     }
@@ -189,7 +192,13 @@ impl fmt::Debug for RedactorBuilder {
         f.debug_struct("RedactorBuilder")
             .field("mask", &self.mask)
             .field("disabled", &self.disabled)
-            .field("secrets", &format_args!("<{} secrets: ***>", self.secrets.len() + self.json_secrets.len()))
+            .field(
+                "secrets",
+                &format_args!(
+                    "<{} secrets: ***>",
+                    self.secrets.len() + self.json_secrets.len()
+                ),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -222,7 +231,12 @@ impl RedactorBuilder {
 
     /// Like [`custom_rule`](Self::custom_rule) with an explicit cap on a match's
     /// length, which is also how much a stream may hold back for this rule.
-    pub fn custom_rule_with_max_len(mut self, name: impl Into<String>, pattern: impl Into<String>, max_len: usize) -> Self {
+    pub fn custom_rule_with_max_len(
+        mut self,
+        name: impl Into<String>,
+        pattern: impl Into<String>,
+        max_len: usize,
+    ) -> Self {
         self.custom.push((name.into(), pattern.into(), max_len));
         self
     }
@@ -296,7 +310,11 @@ impl RedactorBuilder {
                     reason: "pattern matches the empty string".into(),
                 });
             }
-            custom.push(CustomRule { name, regex, max_len });
+            custom.push(CustomRule {
+                name,
+                regex,
+                max_len,
+            });
         }
         let rules = RuleSet::new(&disabled, custom, mask.as_bytes());
         let r = Redactor {
@@ -325,7 +343,9 @@ impl RedactorBuilder {
 impl Redactor {
     /// A redactor with every built-in rule, the default mask and no known secrets.
     pub fn new() -> Redactor {
-        RedactorBuilder::default().build().expect("default options are valid")
+        RedactorBuilder::default()
+            .build()
+            .expect("default options are valid")
     }
 
     /// Start configuring a redactor.
@@ -426,7 +446,10 @@ impl Redactor {
     /// Redact text. Masks are widened to whole characters, so the output is valid UTF-8.
     pub fn redact_str<'a>(&self, input: &'a str) -> Cow<'a, str> {
         match self.snapshot().redact_all(input.as_bytes(), true) {
-            Some(out) => Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+            Some(out) => Cow::Owned(
+                String::from_utf8(out)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
             None => Cow::Borrowed(input),
         }
     }
@@ -445,7 +468,10 @@ impl Redactor {
         }
         let snap = self.snapshot_with(&extra);
         match snap.redact_all(input.as_bytes(), true) {
-            Some(out) => Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+            Some(out) => Cow::Owned(
+                String::from_utf8(out)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
             None => Cow::Borrowed(input),
         }
     }
@@ -480,7 +506,7 @@ impl Redactor {
         for v in values {
             encode::variants(v.as_ref(), min_len, &mut literals);
         }
-        KnownSet::new(literals, values.len())
+        KnownSet::new(literals)
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
@@ -525,8 +551,14 @@ impl Redactor {
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &b[start..end]
 }
 

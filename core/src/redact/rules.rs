@@ -195,36 +195,186 @@ struct Prefix {
 }
 
 const PREFIXES: &[Prefix] = &[
-    Prefix { lit: "ghp_", rule: BuiltinRule::GithubToken, keep: 4, body: Body::Word(1) },
-    Prefix { lit: "gho_", rule: BuiltinRule::GithubToken, keep: 4, body: Body::Word(1) },
-    Prefix { lit: "ghu_", rule: BuiltinRule::GithubToken, keep: 4, body: Body::Word(1) },
-    Prefix { lit: "ghs_", rule: BuiltinRule::GithubToken, keep: 4, body: Body::Word(1) },
-    Prefix { lit: "ghr_", rule: BuiltinRule::GithubToken, keep: 4, body: Body::Word(1) },
-    Prefix { lit: "github_pat_", rule: BuiltinRule::GithubToken, keep: 11, body: Body::Word(1) },
-    Prefix { lit: "glpat-", rule: BuiltinRule::GitlabToken, keep: 6, body: Body::Dashed(16) },
-    Prefix { lit: "AKIA", rule: BuiltinRule::AwsAccessKeyId, keep: 4, body: Body::UpperExact(16) },
-    Prefix { lit: "ASIA", rule: BuiltinRule::AwsAccessKeyId, keep: 4, body: Body::UpperExact(16) },
-    Prefix { lit: "ABIA", rule: BuiltinRule::AwsAccessKeyId, keep: 4, body: Body::UpperExact(16) },
-    Prefix { lit: "ACCA", rule: BuiltinRule::AwsAccessKeyId, keep: 4, body: Body::UpperExact(16) },
-    Prefix { lit: "xoxa-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
-    Prefix { lit: "xoxb-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
-    Prefix { lit: "xoxp-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
-    Prefix { lit: "xoxo-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
-    Prefix { lit: "xoxs-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
-    Prefix { lit: "xoxr-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
-    Prefix { lit: "xapp-", rule: BuiltinRule::SlackToken, keep: 5, body: Body::Dashed(8) },
-    Prefix { lit: "sk_live_", rule: BuiltinRule::StripeKey, keep: 8, body: Body::Alnum(8) },
-    Prefix { lit: "sk_test_", rule: BuiltinRule::StripeKey, keep: 8, body: Body::Alnum(8) },
-    Prefix { lit: "rk_live_", rule: BuiltinRule::StripeKey, keep: 8, body: Body::Alnum(8) },
-    Prefix { lit: "rk_test_", rule: BuiltinRule::StripeKey, keep: 8, body: Body::Alnum(8) },
-    Prefix { lit: "sk-ant-", rule: BuiltinRule::AnthropicKey, keep: 7, body: Body::Dashed(16) },
-    Prefix { lit: "sk-proj-", rule: BuiltinRule::OpenaiKey, keep: 8, body: Body::Dashed(16) },
-    Prefix { lit: "sk-", rule: BuiltinRule::OpenaiKey, keep: 3, body: Body::Dashed(20) },
-    Prefix { lit: "AIza", rule: BuiltinRule::GoogleApiKey, keep: 4, body: Body::Dashed(30) },
-    Prefix { lit: "npm_", rule: BuiltinRule::NpmToken, keep: 4, body: Body::Alnum(20) },
-    Prefix { lit: "pypi-", rule: BuiltinRule::PypiToken, keep: 5, body: Body::Dashed(16) },
-    Prefix { lit: "eyJ", rule: BuiltinRule::Jwt, keep: 0, body: Body::Jwt },
-    Prefix { lit: "-----BEGIN", rule: BuiltinRule::PrivateKey, keep: 0, body: Body::Pem },
+    Prefix {
+        lit: "ghp_",
+        rule: BuiltinRule::GithubToken,
+        keep: 4,
+        body: Body::Word(1),
+    },
+    Prefix {
+        lit: "gho_",
+        rule: BuiltinRule::GithubToken,
+        keep: 4,
+        body: Body::Word(1),
+    },
+    Prefix {
+        lit: "ghu_",
+        rule: BuiltinRule::GithubToken,
+        keep: 4,
+        body: Body::Word(1),
+    },
+    Prefix {
+        lit: "ghs_",
+        rule: BuiltinRule::GithubToken,
+        keep: 4,
+        body: Body::Word(1),
+    },
+    Prefix {
+        lit: "ghr_",
+        rule: BuiltinRule::GithubToken,
+        keep: 4,
+        body: Body::Word(1),
+    },
+    Prefix {
+        lit: "github_pat_",
+        rule: BuiltinRule::GithubToken,
+        keep: 11,
+        body: Body::Word(1),
+    },
+    Prefix {
+        lit: "glpat-",
+        rule: BuiltinRule::GitlabToken,
+        keep: 6,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "AKIA",
+        rule: BuiltinRule::AwsAccessKeyId,
+        keep: 4,
+        body: Body::UpperExact(16),
+    },
+    Prefix {
+        lit: "ASIA",
+        rule: BuiltinRule::AwsAccessKeyId,
+        keep: 4,
+        body: Body::UpperExact(16),
+    },
+    Prefix {
+        lit: "ABIA",
+        rule: BuiltinRule::AwsAccessKeyId,
+        keep: 4,
+        body: Body::UpperExact(16),
+    },
+    Prefix {
+        lit: "ACCA",
+        rule: BuiltinRule::AwsAccessKeyId,
+        keep: 4,
+        body: Body::UpperExact(16),
+    },
+    Prefix {
+        lit: "xoxa-",
+        rule: BuiltinRule::SlackToken,
+        keep: 5,
+        body: Body::Dashed(8),
+    },
+    Prefix {
+        lit: "xoxb-",
+        rule: BuiltinRule::SlackToken,
+        keep: 5,
+        body: Body::Dashed(8),
+    },
+    Prefix {
+        lit: "xoxp-",
+        rule: BuiltinRule::SlackToken,
+        keep: 5,
+        body: Body::Dashed(8),
+    },
+    Prefix {
+        lit: "xoxo-",
+        rule: BuiltinRule::SlackToken,
+        keep: 5,
+        body: Body::Dashed(8),
+    },
+    Prefix {
+        lit: "xoxs-",
+        rule: BuiltinRule::SlackToken,
+        keep: 5,
+        body: Body::Dashed(8),
+    },
+    Prefix {
+        lit: "xoxr-",
+        rule: BuiltinRule::SlackToken,
+        keep: 5,
+        body: Body::Dashed(8),
+    },
+    Prefix {
+        lit: "xapp-",
+        rule: BuiltinRule::SlackToken,
+        keep: 5,
+        body: Body::Dashed(8),
+    },
+    Prefix {
+        lit: "sk_live_",
+        rule: BuiltinRule::StripeKey,
+        keep: 8,
+        body: Body::Alnum(8),
+    },
+    Prefix {
+        lit: "sk_test_",
+        rule: BuiltinRule::StripeKey,
+        keep: 8,
+        body: Body::Alnum(8),
+    },
+    Prefix {
+        lit: "rk_live_",
+        rule: BuiltinRule::StripeKey,
+        keep: 8,
+        body: Body::Alnum(8),
+    },
+    Prefix {
+        lit: "rk_test_",
+        rule: BuiltinRule::StripeKey,
+        keep: 8,
+        body: Body::Alnum(8),
+    },
+    Prefix {
+        lit: "sk-ant-",
+        rule: BuiltinRule::AnthropicKey,
+        keep: 7,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "sk-proj-",
+        rule: BuiltinRule::OpenaiKey,
+        keep: 8,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "sk-",
+        rule: BuiltinRule::OpenaiKey,
+        keep: 3,
+        body: Body::Dashed(20),
+    },
+    Prefix {
+        lit: "AIza",
+        rule: BuiltinRule::GoogleApiKey,
+        keep: 4,
+        body: Body::Dashed(30),
+    },
+    Prefix {
+        lit: "npm_",
+        rule: BuiltinRule::NpmToken,
+        keep: 4,
+        body: Body::Alnum(20),
+    },
+    Prefix {
+        lit: "pypi-",
+        rule: BuiltinRule::PypiToken,
+        keep: 5,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "eyJ",
+        rule: BuiltinRule::Jwt,
+        keep: 0,
+        body: Body::Jwt,
+    },
+    Prefix {
+        lit: "-----BEGIN",
+        rule: BuiltinRule::PrivateKey,
+        keep: 0,
+        body: Body::Pem,
+    },
 ];
 
 const MAX_PREFIX: usize = 11;
@@ -326,12 +476,6 @@ impl RuleSet {
         self.enabled & rule.bit() != 0
     }
 
-    /// Longest reach of any rule past its anchor (bounds a stream's hold-back).
-    pub(crate) fn max_reach(&self) -> usize {
-        let custom = self.custom.iter().map(|c| c.max_len).max().unwrap_or(0);
-        MAX_PEM.max(custom) + 256
-    }
-
     /// Find every decided span whose anchor is at or after `from`. Returns the first
     /// anchor that could not be decided without more input (`buf.len()` at eof).
     pub(crate) fn find(
@@ -356,7 +500,13 @@ impl RuleSet {
         undecided.max(from)
     }
 
-    fn find_prefixes(&self, buf: &[u8], from: usize, eof: bool, spans: &mut Vec<Span>) -> Option<usize> {
+    fn find_prefixes(
+        &self,
+        buf: &[u8],
+        from: usize,
+        eof: bool,
+        spans: &mut Vec<Span>,
+    ) -> Option<usize> {
         let ac = self.prefixes.as_ref()?;
         let n = buf.len();
         let mut at = from;
@@ -389,7 +539,13 @@ impl RuleSet {
         None
     }
 
-    fn find_anchored(&self, buf: &[u8], from: usize, eof: bool, spans: &mut Vec<Span>) -> Option<usize> {
+    fn find_anchored(
+        &self,
+        buf: &[u8],
+        from: usize,
+        eof: bool,
+        spans: &mut Vec<Span>,
+    ) -> Option<usize> {
         let want_url = self.is_enabled(BuiltinRule::UrlUserinfo);
         let want_keyed = self.is_enabled(BuiltinRule::CredentialAssignment)
             || self.is_enabled(BuiltinRule::XAccessToken)
@@ -401,7 +557,11 @@ impl RuleSet {
         for rel in memchr::memchr2_iter(b'=', b':', &buf[from..]) {
             let a = from + rel;
             let check = if buf[a] == b':' {
-                let url = if want_url { url_userinfo(buf, a, eof, &self.mask) } else { Check::None };
+                let url = if want_url {
+                    url_userinfo(buf, a, eof, &self.mask)
+                } else {
+                    Check::None
+                };
                 match url {
                     Check::None if want_keyed => self.keyed(buf, a, eof),
                     c => c,
@@ -482,7 +642,10 @@ impl RuleSet {
                 Value::None => return Check::None,
                 Value::At(s) => {
                     let v = &buf[s.start..s.end];
-                    if v.len() == 40 && v.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'/' || b == b'+') {
+                    if v.len() == 40
+                        && v.iter()
+                            .all(|&b| b.is_ascii_alphanumeric() || b == b'/' || b == b'+')
+                    {
                         return Check::Span(s);
                     }
                     if !self.is_enabled(BuiltinRule::CredentialAssignment) {
@@ -511,12 +674,23 @@ impl RuleSet {
         }
     }
 
-    fn find_custom(&self, buf: &[u8], from: usize, eof: bool, state: &mut RuleState, spans: &mut Vec<Span>) -> usize {
+    fn find_custom(
+        &self,
+        buf: &[u8],
+        from: usize,
+        eof: bool,
+        state: &mut RuleState,
+        spans: &mut Vec<Span>,
+    ) -> usize {
         let n = buf.len();
         state.custom_resume.resize(self.custom.len(), 0);
         let mut undecided = n;
         for (rule, resume) in self.custom.iter().zip(state.custom_resume.iter_mut()) {
-            let limit = if eof { n } else { n.saturating_sub(rule.max_len) };
+            let limit = if eof {
+                n
+            } else {
+                n.saturating_sub(rule.max_len)
+            };
             let mut at = (*resume).max(from);
             while at < limit {
                 let Some(m) = rule.regex.find_at(buf, at) else {
@@ -529,7 +703,11 @@ impl RuleSet {
                 if end > m.start() {
                     spans.push(Span::new(m.start(), end));
                 }
-                at = if m.end() > m.start() { m.end() } else { m.start() + 1 };
+                at = if m.end() > m.start() {
+                    m.end()
+                } else {
+                    m.start() + 1
+                };
             }
             *resume = at.max(limit.max(from));
             undecided = undecided.min(limit.max(from));
@@ -579,7 +757,9 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
             Check::Span(Span::new(m + p.keep, body + len))
         }
         Body::UpperExact(want) => {
-            let (len, open) = run(buf, body, want + 1, |b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            let (len, open) = run(buf, body, want + 1, |b| {
+                b.is_ascii_uppercase() || b.is_ascii_digit()
+            });
             if open && !eof {
                 return Check::Undecided;
             }
@@ -617,7 +797,11 @@ fn jwt(buf: &[u8], m: usize, eof: bool) -> Check {
     }
     let dot2 = pay + pl;
     if dot2 >= n {
-        return if eof { Check::Span(Span::new(m, dot2)) } else { Check::Undecided };
+        return if eof {
+            Check::Span(Span::new(m, dot2))
+        } else {
+            Check::Undecided
+        };
     }
     if buf[dot2] != b'.' {
         return Check::Span(Span::new(m, dot2));
@@ -633,7 +817,9 @@ fn pem(buf: &[u8], m: usize, eof: bool, mask: &[u8]) -> Check {
     let n = buf.len();
     // `-----BEGIN <LABEL>-----` where the label names a private key.
     let label_start = m + 10;
-    let (label_len, open) = run(buf, label_start, 64, |b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ');
+    let (label_len, open) = run(buf, label_start, 64, |b| {
+        b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' '
+    });
     if open && !eof {
         return Check::Undecided;
     }
@@ -657,7 +843,17 @@ fn pem(buf: &[u8], m: usize, eof: bool, mask: &[u8]) -> Check {
     }
     let limit = n.min(body + MAX_PEM);
     match memchr::memmem::find(&buf[body..limit], b"-----END") {
-        Some(rel) => span_if(body, rel),
+        Some(rel) => {
+            // Keep the line breaks around the body, so the block keeps its shape.
+            let inner = &buf[body..body + rel];
+            let lead = inner.iter().take_while(|&&b| is_space(b)).count();
+            let trail = inner[lead..]
+                .iter()
+                .rev()
+                .take_while(|&&b| is_space(b))
+                .count();
+            span_if(body + lead, rel - lead - trail)
+        }
         None if eof || limit == body + MAX_PEM => span_if(body, limit - body),
         None => Check::Undecided,
     }
@@ -667,14 +863,21 @@ fn url_userinfo(buf: &[u8], a: usize, eof: bool, mask: &[u8]) -> Check {
     let n = buf.len();
     if a + 3 > n {
         // Could be the start of `://`.
-        return if eof || a + 1 < n && buf[a + 1] != b'/' { Check::None } else { Check::Undecided };
+        return if eof || a + 1 < n && buf[a + 1] != b'/' {
+            Check::None
+        } else {
+            Check::Undecided
+        };
     }
     if &buf[a + 1..a + 3] != b"//" {
         return Check::None;
     }
     // The scheme: `[A-Za-z][A-Za-z0-9+.-]*` right before the colon.
     let mut s = a;
-    while s > 0 && a - s < 32 && (buf[s - 1].is_ascii_alphanumeric() || matches!(buf[s - 1], b'+' | b'.' | b'-')) {
+    while s > 0
+        && a - s < 32
+        && (buf[s - 1].is_ascii_alphanumeric() || matches!(buf[s - 1], b'+' | b'.' | b'-'))
+    {
         s -= 1;
     }
     if s == a || !buf[s].is_ascii_alphabetic() || buf[..s].ends_with(mask) {
@@ -682,7 +885,11 @@ fn url_userinfo(buf: &[u8], a: usize, eof: bool, mask: &[u8]) -> Check {
     }
     let start = a + 3;
     let (len, open) = run(buf, start, 512, |b| {
-        !is_space(b) && !matches!(b, b'@' | b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`')
+        !is_space(b)
+            && !matches!(
+                b,
+                b'@' | b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`'
+            )
     });
     if open && !eof {
         return Check::Undecided;
@@ -707,8 +914,19 @@ fn authorization(buf: &[u8], at: usize, eof: bool) -> Check {
         return Check::Undecided;
     }
     let word = buf[word_at..word_at + wl].to_ascii_lowercase();
-    let schemes: [&[u8]; 6] = [b"bearer", b"basic", b"token", b"digest", b"negotiate", b"apikey"];
-    let value_at = if wl > 0 && word_at + wl < n && buf[word_at + wl] == b' ' && schemes.contains(&&word[..]) {
+    let schemes: [&[u8]; 6] = [
+        b"bearer",
+        b"basic",
+        b"token",
+        b"digest",
+        b"negotiate",
+        b"apikey",
+    ];
+    let value_at = if wl > 0
+        && word_at + wl < n
+        && buf[word_at + wl] == b' '
+        && schemes.contains(&&word[..])
+    {
         let (ws2, open) = run(buf, word_at + wl, 8, |b| b == b' ');
         if open && !eof {
             return Check::Undecided;
@@ -717,7 +935,9 @@ fn authorization(buf: &[u8], at: usize, eof: bool) -> Check {
     } else {
         word_at
     };
-    let (len, open) = run(buf, value_at, MAX_VALUE, |b| !is_space(b) && b != b'"' && b != b'\'');
+    let (len, open) = run(buf, value_at, MAX_VALUE, |b| {
+        !is_space(b) && b != b'"' && b != b'\''
+    });
     if open && !eof {
         return Check::Undecided;
     }
@@ -746,7 +966,10 @@ fn key_before(buf: &[u8], a: usize) -> Option<Key> {
         }
     }
     let mut s = e;
-    while s > 0 && e - s < MAX_KEY && (is_word(buf[s - 1]) || buf[s - 1] == b'-' || buf[s - 1] == b'.') {
+    while s > 0
+        && e - s < MAX_KEY
+        && (is_word(buf[s - 1]) || buf[s - 1] == b'-' || buf[s - 1] == b'.')
+    {
         s -= 1;
     }
     // Leading dashes belong to a CLI flag (`--password=`), not to the key.
@@ -757,7 +980,11 @@ fn key_before(buf: &[u8], a: usize) -> Option<Key> {
         return None;
     }
     let query = s > 0 && matches!(buf[s - 1], b'?' | b'&');
-    Some(Key { start: s, end: e, query })
+    Some(Key {
+        start: s,
+        end: e,
+        query,
+    })
 }
 
 /// Cheap test that an identifier might name a credential.
@@ -811,31 +1038,187 @@ enum KeyClass {
 }
 
 const PASSWORD_WORDS: &[&str] = &[
-    "password", "passwd", "pwd", "pass", "passphrase", "passcode", "secret", "secrets", "credential",
-    "credentials", "creds", "pw",
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "passphrase",
+    "passcode",
+    "secret",
+    "secrets",
+    "credential",
+    "credentials",
+    "creds",
+    "pw",
 ];
 const TOKEN_WORDS: &[&str] = &[
-    "token", "key", "apikey", "accesskey", "secretkey", "privatekey", "authtoken", "accesstoken",
-    "refreshtoken", "sessiontoken", "bearertoken", "idtoken", "signingkey", "masterkey", "encryptionkey",
+    "token",
+    "key",
+    "apikey",
+    "accesskey",
+    "secretkey",
+    "privatekey",
+    "authtoken",
+    "accesstoken",
+    "refreshtoken",
+    "sessiontoken",
+    "bearertoken",
+    "idtoken",
+    "signingkey",
+    "masterkey",
+    "encryptionkey",
 ];
 /// A last word that makes the key describe something other than the secret itself.
 const NOT_SECRET_TAILS: &[&str] = &[
-    "type", "types", "min", "max", "length", "len", "count", "size", "limit", "limits", "file", "files", "path",
-    "dir", "name", "names", "id", "ids", "url", "uri", "endpoint", "prefix", "suffix", "format", "kind", "mode",
-    "hint", "expires", "expiry", "exp", "expiration", "ttl", "timeout", "usage", "field", "fields", "policy",
-    "version", "provider", "source", "label", "description", "index", "pattern", "regex", "required", "enabled",
-    "enable", "disabled", "env", "var", "hash", "digest", "fingerprint", "location", "store", "manager", "helper",
-    "header", "param", "arg", "prompt", "strength", "number", "num", "total", "budget", "remaining", "used", "rate",
-    "window", "lifetime", "duration", "at", "ms", "algorithm", "alg", "scope", "scopes", "audience", "issuer",
-    "user", "username", "login", "email", "set", "present", "exists", "valid", "ok", "status", "error", "errors",
-    "len", "tokens", "keys", "layout", "binding", "bindings", "event", "events", "count", "check", "policy",
-    "reset", "changed", "rotation", "created", "updated", "schema", "class", "ref", "refs", "mask", "masked",
+    "type",
+    "types",
+    "min",
+    "max",
+    "length",
+    "len",
+    "count",
+    "size",
+    "limit",
+    "limits",
+    "file",
+    "files",
+    "path",
+    "dir",
+    "name",
+    "names",
+    "id",
+    "ids",
+    "url",
+    "uri",
+    "endpoint",
+    "prefix",
+    "suffix",
+    "format",
+    "kind",
+    "mode",
+    "hint",
+    "expires",
+    "expiry",
+    "exp",
+    "expiration",
+    "ttl",
+    "timeout",
+    "usage",
+    "field",
+    "fields",
+    "policy",
+    "version",
+    "provider",
+    "source",
+    "label",
+    "description",
+    "index",
+    "pattern",
+    "regex",
+    "required",
+    "enabled",
+    "enable",
+    "disabled",
+    "env",
+    "var",
+    "hash",
+    "digest",
+    "fingerprint",
+    "location",
+    "store",
+    "manager",
+    "helper",
+    "header",
+    "param",
+    "arg",
+    "prompt",
+    "strength",
+    "number",
+    "num",
+    "total",
+    "budget",
+    "remaining",
+    "used",
+    "rate",
+    "window",
+    "lifetime",
+    "duration",
+    "at",
+    "ms",
+    "algorithm",
+    "alg",
+    "scope",
+    "scopes",
+    "audience",
+    "issuer",
+    "user",
+    "username",
+    "login",
+    "email",
+    "set",
+    "present",
+    "exists",
+    "valid",
+    "ok",
+    "status",
+    "error",
+    "errors",
+    "len",
+    "tokens",
+    "keys",
+    "layout",
+    "binding",
+    "bindings",
+    "event",
+    "events",
+    "count",
+    "check",
+    "policy",
+    "reset",
+    "changed",
+    "rotation",
+    "created",
+    "updated",
+    "schema",
+    "class",
+    "ref",
+    "refs",
+    "mask",
+    "masked",
 ];
 /// A qualifier that makes `…_key` a database or cache key rather than a credential.
 const NOT_SECRET_KEY_QUALIFIERS: &[&str] = &[
-    "primary", "foreign", "sort", "partition", "cache", "public", "pub", "lookup", "idempotency", "dedup",
-    "unique", "composite", "map", "object", "group", "row", "hash", "range", "routing", "shard", "i18n",
-    "translation", "react", "query", "storage", "bucket", "registry", "gpg", "host", "known", "ssh",
+    "primary",
+    "foreign",
+    "sort",
+    "partition",
+    "cache",
+    "public",
+    "pub",
+    "lookup",
+    "idempotency",
+    "dedup",
+    "unique",
+    "composite",
+    "map",
+    "object",
+    "group",
+    "row",
+    "hash",
+    "range",
+    "routing",
+    "shard",
+    "i18n",
+    "translation",
+    "react",
+    "query",
+    "storage",
+    "bucket",
+    "registry",
+    "gpg",
+    "host",
+    "known",
+    "ssh",
 ];
 
 fn classify_key(segs: &[String]) -> KeyClass {
@@ -847,7 +1230,10 @@ fn classify_key(segs: &[String]) -> KeyClass {
         return KeyClass::None;
     }
     let is_password = |w: &str| {
-        PASSWORD_WORDS.contains(&w) || w.ends_with("password") || w.ends_with("passwd") || w.ends_with("secret")
+        PASSWORD_WORDS.contains(&w)
+            || w.ends_with("password")
+            || w.ends_with("passwd")
+            || w.ends_with("secret")
     };
     let is_token = |w: &str| {
         TOKEN_WORDS.contains(&w)
@@ -913,7 +1299,11 @@ fn value_at(buf: &[u8], at: usize, eof: bool, query: bool) -> Value {
                 break;
             }
             if buf[i..].starts_with(quote) {
-                return if i > start { Value::At(Span::new(start, i)) } else { Value::None };
+                return if i > start {
+                    Value::At(Span::new(start, i))
+                } else {
+                    Value::None
+                };
             }
             if b == b'\\' && qlen == 1 {
                 i += 2;
@@ -930,7 +1320,11 @@ fn value_at(buf: &[u8], at: usize, eof: bool, query: bool) -> Value {
         while end > start && is_space(buf[end - 1]) {
             end -= 1;
         }
-        return if end > start { Value::At(Span::new(start, end)) } else { Value::None };
+        return if end > start {
+            Value::At(Span::new(start, end))
+        } else {
+            Value::None
+        };
     }
     let (len, open) = run(buf, v, MAX_VALUE, |b| {
         !is_space(b) && b != b'"' && b != b'\'' && b != b'`' && !(query && b == b'&')
@@ -950,10 +1344,54 @@ fn value_at(buf: &[u8], at: usize, eof: bool, query: bool) -> Value {
 }
 
 const PLACEHOLDER_WORDS: &[&str] = &[
-    "true", "false", "null", "none", "nil", "undefined", "yes", "no", "on", "off", "bearer", "basic", "token",
-    "tokens", "required", "optional", "string", "str", "redacted", "hidden", "masked", "secret", "password",
-    "empty", "unset", "default", "auto", "inherit", "env", "file", "prompt", "value", "id", "null,", "omitted",
-    "provided", "set", "notset", "n/a", "na", "tbd", "todo", "self", "this", "int", "bool", "text", "stdin",
+    "true",
+    "false",
+    "null",
+    "none",
+    "nil",
+    "undefined",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "bearer",
+    "basic",
+    "token",
+    "tokens",
+    "required",
+    "optional",
+    "string",
+    "str",
+    "redacted",
+    "hidden",
+    "masked",
+    "secret",
+    "password",
+    "empty",
+    "unset",
+    "default",
+    "auto",
+    "inherit",
+    "env",
+    "file",
+    "prompt",
+    "value",
+    "id",
+    "null,",
+    "omitted",
+    "provided",
+    "set",
+    "notset",
+    "n/a",
+    "na",
+    "tbd",
+    "todo",
+    "self",
+    "this",
+    "int",
+    "bool",
+    "text",
+    "stdin",
 ];
 
 /// Value heuristics: is this plausibly a secret rather than a setting?
@@ -961,7 +1399,9 @@ fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
     if v.is_empty() || (!mask.is_empty() && v.starts_with(mask)) {
         return false;
     }
-    if v.iter().all(|&b| matches!(b, b'*' | b'x' | b'X' | b'#' | b'.' | b'-')) {
+    if v.iter()
+        .all(|&b| matches!(b, b'*' | b'x' | b'X' | b'#' | b'.' | b'-'))
+    {
         return false;
     }
     if matches!(v[0], b'$' | b'<' | b'%' | b'{' | b'[' | b'(' | b'@') {
@@ -981,13 +1421,16 @@ fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
         .unwrap_or(v.len());
     if digits_end > 0 && v[..digits_end].iter().any(u8::is_ascii_digit) {
         let unit = &lower[digits_end..];
-        let units: [&[u8]; 12] = [b"", b"ms", b"s", b"m", b"h", b"d", b"k", b"kb", b"mb", b"gb", b"%", b"x"];
+        let units: [&[u8]; 12] = [
+            b"", b"ms", b"s", b"m", b"h", b"d", b"k", b"kb", b"mb", b"gb", b"%", b"x",
+        ];
         if units.contains(&unit) {
             return false;
         }
     }
     // Paths and URLs are locations, not secrets (userinfo in URLs has its own rule).
-    if v.starts_with(b"/") || v.starts_with(b"./") || v.starts_with(b"../") || v.starts_with(b"~/") {
+    if v.starts_with(b"/") || v.starts_with(b"./") || v.starts_with(b"../") || v.starts_with(b"~/")
+    {
         return false;
     }
     if memchr::memmem::find(v, b"://").is_some() {
@@ -1057,12 +1500,24 @@ mod tests {
         let m = b"***";
         assert!(!plausible_secret(b"4096", KeyClass::Token, m));
         assert!(!plausible_secret(b"bearer", KeyClass::Token, m));
-        assert!(!plausible_secret(b"linux-x64-node20-deps", KeyClass::Token, m));
-        assert!(!plausible_secret(b"${{ secrets.X }}", KeyClass::Password, m));
+        assert!(!plausible_secret(
+            b"linux-x64-node20-deps",
+            KeyClass::Token,
+            m
+        ));
+        assert!(!plausible_secret(
+            b"${{ secrets.X }}",
+            KeyClass::Password,
+            m
+        ));
         assert!(!plausible_secret(b"/home/user", KeyClass::Password, m));
         assert!(!plausible_secret(b"***", KeyClass::Password, m));
         assert!(plausible_secret(b"hunter2", KeyClass::Password, m));
-        assert!(plausible_secret(b"a8f5f167f44f4964e6c998dee827110c", KeyClass::Token, m));
+        assert!(plausible_secret(
+            b"a8f5f167f44f4964e6c998dee827110c",
+            KeyClass::Token,
+            m
+        ));
         assert!(!plausible_secret(b"12", KeyClass::Password, m));
     }
 }
