@@ -5,10 +5,23 @@
 //!
 //! * [`redact`] — scrub every secret (known values, their encoded forms, credential
 //!   shapes) from text and byte streams.
+//! * [`process`] — spawn children as process-group leaders, terminate whole trees
+//!   (SIGTERM → grace → SIGKILL), bounded pipe draining, pid records that survive pid
+//!   reuse.
+//! * [`jobs`] — a job registry with inactivity / max-duration / tool-silence watchdogs,
+//!   and supervised commands.
+//! * [`time`] — injectable clocks and sleeps, so time-dependent behaviour is tested
+//!   deterministically.
 //!
 //! Every capability lives in its own module; the C, Node and CLI surfaces are thin
 //! wrappers over these modules.
 #![deny(missing_docs)]
+// `unsafe` is confined to the OS boundary of `process` (signals, pidfds, pre-exec
+// hooks) and the redactor's one SSE2 kernel, where each block is allowed explicitly
+// and carries a SAFETY note.
 #![deny(unsafe_code)]
 
+pub mod jobs;
+pub mod process;
 pub mod redact;
+pub mod time;

@@ -1,0 +1,315 @@
+//! The three watchdogs of a job, as resettable deadlines.
+//!
+//! Activity is a single relaxed atomic store of the clock's monotonic time: no lock, no
+//! allocation, no timer re-arm. One waiter per job sleeps until the earliest deadline it
+//! last computed, re-reads the atomics when it wakes, and either fires or sleeps again
+//! until the new (later) deadline. A job that streams a million lines therefore costs one
+//! timer wake-up per window, not a million timer resets.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::process::KillReason;
+use crate::time::SharedClock;
+
+/// Default inactivity window: 10 minutes.
+pub const DEFAULT_INACTIVITY: Duration = Duration::from_secs(10 * 60);
+/// Default max duration: 60 minutes.
+pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(60 * 60);
+
+/// The three watchdog windows. `None` disables a watchdog.
+///
+/// ```
+/// use std::time::Duration;
+/// use keel_core::jobs::WatchdogLimits;
+///
+/// let limits = WatchdogLimits::default()
+///     .inactivity(Some(Duration::from_secs(30)))
+///     .tool_silence(Some(Duration::from_secs(300)));
+/// assert_eq!(limits.max_duration_window(), Some(Duration::from_secs(3600)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchdogLimits {
+    inactivity: Option<Duration>,
+    max_duration: Option<Duration>,
+    tool_silence: Option<Duration>,
+}
+
+impl Default for WatchdogLimits {
+    /// Inactivity 10 min, max duration 60 min, tool silence off.
+    fn default() -> Self {
+        Self {
+            inactivity: Some(DEFAULT_INACTIVITY),
+            max_duration: Some(DEFAULT_MAX_DURATION),
+            tool_silence: None,
+        }
+    }
+}
+
+impl WatchdogLimits {
+    /// All three watchdogs off.
+    pub fn none() -> Self {
+        Self {
+            inactivity: None,
+            max_duration: None,
+            tool_silence: None,
+        }
+    }
+
+    /// Fail the job after this long with no activity (`None`: never).
+    pub fn inactivity(mut self, window: Option<Duration>) -> Self {
+        self.inactivity = window;
+        self
+    }
+
+    /// Fail the job after this long in total (`None`: never).
+    pub fn max_duration(mut self, window: Option<Duration>) -> Self {
+        self.max_duration = window;
+        self
+    }
+
+    /// Fail the job when activity goes on but no tool span completes for this long
+    /// (`None`: never, the default).
+    pub fn tool_silence(mut self, window: Option<Duration>) -> Self {
+        self.tool_silence = window;
+        self
+    }
+
+    /// The inactivity window.
+    pub fn inactivity_window(&self) -> Option<Duration> {
+        self.inactivity
+    }
+
+    /// The max-duration window.
+    pub fn max_duration_window(&self) -> Option<Duration> {
+        self.max_duration
+    }
+
+    /// The tool-silence window.
+    pub fn tool_silence_window(&self) -> Option<Duration> {
+        self.tool_silence
+    }
+
+    /// Check that every enabled window is non-zero; names the offending field.
+    pub(crate) fn validate(&self) -> Result<(), &'static str> {
+        for (name, w) in [
+            ("inactivity", self.inactivity),
+            ("maxDuration", self.max_duration),
+            ("toolSilence", self.tool_silence),
+        ] {
+            if w == Some(Duration::ZERO) {
+                return Err(name);
+            }
+        }
+        Ok(())
+    }
+}
+
+const NEVER: u64 = u64::MAX;
+
+/// One job's watchdog state. Shared between the work (which reports activity) and the
+/// waiter (which fires).
+#[derive(Debug)]
+pub(crate) struct Watchdog {
+    clock: SharedClock,
+    limits: WatchdogLimits,
+    started: u64,
+    /// Monotonic nanos of the last activity, or NEVER.
+    last_activity: AtomicU64,
+    /// Monotonic nanos the tool-silence window was last armed (start, or last span).
+    tool_armed: AtomicU64,
+    /// 0 = not fired; otherwise a `KillReason` code.
+    reason: AtomicU8,
+    token: CancellationToken,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
+}
+
+fn code(r: KillReason) -> u8 {
+    match r {
+        KillReason::InactivityTimeout => 1,
+        KillReason::MaxDuration => 2,
+        KillReason::NoToolProgress => 3,
+        _ => 4,
+    }
+}
+
+fn decode(c: u8) -> Option<KillReason> {
+    match c {
+        1 => Some(KillReason::InactivityTimeout),
+        2 => Some(KillReason::MaxDuration),
+        3 => Some(KillReason::NoToolProgress),
+        4 => Some(KillReason::Aborted),
+        _ => None,
+    }
+}
+
+impl Watchdog {
+    pub(crate) fn new(
+        clock: SharedClock,
+        limits: WatchdogLimits,
+        token: CancellationToken,
+    ) -> Self {
+        let started = nanos(clock.now());
+        Self {
+            clock,
+            limits,
+            started,
+            last_activity: AtomicU64::new(NEVER),
+            tool_armed: AtomicU64::new(started),
+            reason: AtomicU8::new(0),
+            token,
+        }
+    }
+
+    pub(crate) fn limits(&self) -> &WatchdogLimits {
+        &self.limits
+    }
+
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Monotonic time the watchdog started.
+    pub(crate) fn started(&self) -> Duration {
+        Duration::from_nanos(self.started)
+    }
+
+    /// Record activity: one relaxed atomic store.
+    #[inline]
+    pub(crate) fn activity(&self) {
+        self.last_activity
+            .store(nanos(self.clock.now()), Ordering::Relaxed);
+    }
+
+    /// A tool call completed: re-arm the tool-silence window. Not activity by itself (as
+    /// in the reference: the output that carried the span is the activity).
+    pub(crate) fn tool_completed(&self) {
+        self.tool_armed
+            .store(nanos(self.clock.now()), Ordering::Relaxed);
+    }
+
+    /// Monotonic time of the last activity, if any.
+    pub(crate) fn last_activity(&self) -> Option<Duration> {
+        match self.last_activity.load(Ordering::Relaxed) {
+            NEVER => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    /// Why the watchdog fired (or the job was aborted), if it has.
+    pub(crate) fn reason(&self) -> Option<KillReason> {
+        decode(self.reason.load(Ordering::Acquire))
+    }
+
+    /// Fire with `reason` (first caller wins the reason) and cancel the work.
+    pub(crate) fn fire(&self, reason: KillReason) -> bool {
+        let won = self
+            .reason
+            .compare_exchange(0, code(reason), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        self.token.cancel();
+        won
+    }
+
+    /// Wait until a watchdog fires (returns its reason) or the token is cancelled by
+    /// someone else (returns whatever reason was set, if any).
+    pub(crate) async fn run(&self) -> Option<KillReason> {
+        loop {
+            if self.token.is_cancelled() {
+                return self.reason();
+            }
+            let next = match self.check() {
+                Ok(next) => next,
+                Err(reason) => {
+                    self.fire(reason);
+                    return self.reason();
+                }
+            };
+            match next {
+                None => {
+                    self.token.cancelled().await;
+                    return self.reason();
+                }
+                Some(at) => {
+                    tokio::select! {
+                        _ = self.clock.sleep_until(Duration::from_nanos(at)) => {}
+                        _ = self.token.cancelled() => return self.reason(),
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Err(reason)` if a watchdog is due now (the one with the earliest deadline);
+    /// otherwise `Ok(next deadline)` (`None`: no watchdog armed).
+    fn check(&self) -> Result<Option<u64>, KillReason> {
+        let now = nanos(self.clock.now());
+        let last = self.last_activity.load(Ordering::Relaxed);
+        let mut due: Option<(u64, KillReason)> = None;
+        let mut next = NEVER;
+        let mut consider =
+            |deadline: u64, reason: KillReason, due: &mut Option<(u64, KillReason)>| {
+                if now >= deadline {
+                    if due.is_none_or(|(d, _)| deadline < d) {
+                        *due = Some((deadline, reason));
+                    }
+                } else {
+                    next = next.min(deadline);
+                }
+            };
+        if let Some(w) = self.limits.max_duration {
+            consider(
+                self.started.saturating_add(nanos(w)),
+                KillReason::MaxDuration,
+                &mut due,
+            );
+        }
+        if let Some(w) = self.limits.inactivity {
+            let from = if last == NEVER { self.started } else { last };
+            consider(
+                from.saturating_add(nanos(w)),
+                KillReason::InactivityTimeout,
+                &mut due,
+            );
+        }
+        if let Some(w) = self.limits.tool_silence {
+            let armed = self.tool_armed.load(Ordering::Relaxed);
+            let deadline = armed.saturating_add(nanos(w));
+            if now >= deadline {
+                // Fire only if the job was talking during the window that elapsed; a window
+                // that passed in silence is the inactivity watchdog's fact. Re-arm instead.
+                if last != NEVER && last > armed {
+                    consider(deadline, KillReason::NoToolProgress, &mut due);
+                } else {
+                    let _ = self.tool_armed.compare_exchange(
+                        armed,
+                        now,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                    consider(
+                        now.saturating_add(nanos(w)),
+                        KillReason::NoToolProgress,
+                        &mut due,
+                    );
+                }
+            } else {
+                consider(deadline, KillReason::NoToolProgress, &mut due);
+            }
+        }
+        match due {
+            Some((_, reason)) => Err(reason),
+            None if next == NEVER => Ok(None),
+            None => Ok(Some(next)),
+        }
+    }
+}

@@ -1,0 +1,954 @@
+//! Process control: process groups, kill escalation, bounded pipe draining, pid records.
+//!
+//! The primitive every supervised capability in keel uses. A [`Command`] spawns its child
+//! as the **leader of a new process group**, so everything the child forks (a shell tool, a
+//! build, its own git) can be signalled together: [`Child::terminate`] sends `SIGTERM` to
+//! the whole group, waits up to a grace period, escalates to `SIGKILL` for the group, and
+//! then waits (bounded) until no live member of the group is left. Escalation is reported
+//! in [`Termination::escalated`] and logged at `warn` through `tracing`.
+//!
+//! On Linux the child additionally gets `PR_SET_PDEATHSIG(SIGKILL)` so it dies with its
+//! parent. Its limits, which is why the group stays the main mechanism:
+//!
+//! * it fires when the **thread** that spawned the child exits, not the process — spawn
+//!   from a long-lived thread (a tokio worker, the main thread), never from a short-lived
+//!   helper thread, or disable it with [`Command::parent_death_signal`];
+//! * it reaches only the direct child: grandchildren are not covered;
+//! * it is cleared when the child execs a set-uid/set-gid program.
+//!
+//! [`PidRecord`] pins a process by `(pid, start time)` so a stale pid file can never make
+//! keel signal an unrelated process that reused the pid.
+//!
+//! ```
+//! use std::time::Duration;
+//! use keel_core::process::{Command, ExitClass};
+//! use tokio::io::AsyncBufReadExt;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let mut child = Command::new(["sh", "-c", "trap '' TERM; echo ready; sleep 30"]).spawn()?;
+//! // Wait until the trap is installed.
+//! let mut lines = tokio::io::BufReader::new(child.take_stdout().unwrap()).lines();
+//! assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("ready"));
+//!
+//! let t = child.terminate(Duration::from_millis(100)).await?;
+//! assert!(t.escalated); // it ignored SIGTERM, so it was SIGKILLed
+//! assert_eq!(t.exit, Some(ExitClass::Signalled { signal: libc::SIGKILL }));
+//! # Ok::<(), keel_core::process::ProcessError>(())
+//! # }).unwrap();
+//! ```
+
+mod pidrecord;
+#[allow(unsafe_code)]
+mod sys;
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+
+use crate::time::{SharedClock, SystemClock};
+
+pub use pidrecord::{PidRecord, PID_RECORD_VERSION};
+#[cfg(target_os = "linux")]
+pub use sys::group_members;
+
+/// How often a waiting loop re-checks whether a process group is empty.
+const GROUP_POLL: Duration = Duration::from_millis(10);
+
+/// Default wait after `SIGKILL` for the group to disappear.
+pub const DEFAULT_KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// Default grace between `SIGTERM` and `SIGKILL` (the reference's `KILL_GRACE_MS`).
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Errors from process control. Messages name what was wrong (the program, the
+/// directory, the field) but never an argument or an environment value, which may be
+/// secrets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// The argv array was empty, or its first element (the program) was empty.
+    #[error("argv is empty: the first element must name the program to run")]
+    EmptyArgv,
+    /// The working directory does not exist or is not a directory.
+    #[error("working directory {path:?} {reason}")]
+    BadCwd {
+        /// The directory as given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The program was not found (not on `PATH`, or the path does not exist).
+    #[error("program {program:?} not found")]
+    ProgramNotFound {
+        /// argv\[0\] as given.
+        program: String,
+    },
+    /// The program exists but cannot be executed.
+    #[error("program {program:?} is not executable (permission denied)")]
+    ProgramNotExecutable {
+        /// argv\[0\] as given.
+        program: String,
+    },
+    /// Any other spawn failure.
+    #[error("failed to spawn {program:?}: {source}")]
+    Spawn {
+        /// argv\[0\] as given.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// An output file could not be opened.
+    #[error("cannot open output file {path:?}: {source}")]
+    OutputFile {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Waiting for the child failed.
+    #[error("failed to wait for pid {pid}: {source}")]
+    Wait {
+        /// The child's pid.
+        pid: u32,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Sending a signal failed for a reason other than "no such process".
+    #[error("failed to send signal {signal} to {target}: {source}")]
+    Signal {
+        /// `pid N` or `process group N`.
+        target: String,
+        /// The signal number.
+        signal: i32,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// There is no (live) process with this pid.
+    #[error("no live process with pid {pid}")]
+    NoSuchProcess {
+        /// The pid.
+        pid: u32,
+    },
+    /// Reading or writing a pid file failed.
+    #[error("pid file {path:?}: {source}")]
+    PidFile {
+        /// The pid file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A pid file's content is invalid.
+    #[error("pid file {path:?}: invalid field `{field}`: {reason}")]
+    InvalidPidRecord {
+        /// The pid file.
+        path: PathBuf,
+        /// The offending field (`pid`, `startTime`, …, or `json` for unparsable text).
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `spawn` was called outside a tokio runtime (the child is reaped by tokio).
+    #[error("spawn needs a tokio runtime: call it from within one")]
+    NoRuntime,
+    /// The platform lacks a facility this call needs.
+    #[error("unsupported on this platform: {what}")]
+    Unsupported {
+        /// The missing facility.
+        what: &'static str,
+    },
+}
+
+/// Which environment the child gets. Variables set with [`Command::env`] are applied on
+/// top of any policy.
+#[derive(Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum EnvPolicy {
+    /// The parent's whole environment.
+    #[default]
+    Inherit,
+    /// Nothing but the variables set explicitly with [`Command::env`].
+    Explicit,
+    /// Only the parent's variables whose names are listed (plus explicit ones).
+    Allowlist(Vec<String>),
+}
+
+impl fmt::Debug for EnvPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvPolicy::Inherit => f.write_str("Inherit"),
+            EnvPolicy::Explicit => f.write_str("Explicit"),
+            EnvPolicy::Allowlist(names) => f.debug_tuple("Allowlist").field(names).finish(),
+        }
+    }
+}
+
+/// What the child's stdin is connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StdinMode {
+    /// `/dev/null`.
+    #[default]
+    Null,
+    /// A pipe; take its write end with [`Child::take_stdin`].
+    Piped,
+}
+
+/// Where the child's stdout or stderr goes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OutputMode {
+    /// A pipe; take its read end with [`Child::take_stdout`] / [`Child::take_stderr`].
+    #[default]
+    Piped,
+    /// `/dev/null`.
+    Null,
+    /// The parent's own stream.
+    Inherit,
+    /// A file, created with mode 0600 if missing.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Append instead of truncating.
+        append: bool,
+    },
+}
+
+/// Why a supervisor killed a process. Serialized in the failure-cause vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum KillReason {
+    /// No activity for the inactivity window.
+    InactivityTimeout,
+    /// The overall wall-clock cap was reached.
+    MaxDuration,
+    /// Activity went on but no tool call completed for the tool-silence window.
+    NoToolProgress,
+    /// A caller aborted it.
+    Aborted,
+}
+
+impl KillReason {
+    /// The stable kebab-case label (`inactivity-timeout`, `max-duration`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KillReason::InactivityTimeout => "inactivity-timeout",
+            KillReason::MaxDuration => "max-duration",
+            KillReason::NoToolProgress => "no-tool-progress",
+            KillReason::Aborted => "aborted",
+        }
+    }
+}
+
+impl fmt::Display for KillReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a process ended.
+///
+/// JSON: `{"kind":"exited","code":0}`, `{"kind":"signalled","signal":9}`,
+/// `{"kind":"killed","reason":"inactivity-timeout","signal":15}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum ExitClass {
+    /// It exited by itself with this code.
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
+    /// A signal ended it that keel's supervisor did not send.
+    Signalled {
+        /// The signal number.
+        signal: i32,
+    },
+    /// A watchdog or an abort killed it.
+    Killed {
+        /// Which watchdog fired (or `aborted`).
+        reason: KillReason,
+        /// The signal that ended it, when it died of one.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        signal: Option<i32>,
+        /// The exit code, when it exited (e.g. a shell trapping `SIGTERM`).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        code: Option<i32>,
+    },
+}
+
+impl ExitClass {
+    /// Classify a raw exit status.
+    pub fn from_status(status: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(code), _) => ExitClass::Exited { code },
+            (None, Some(signal)) => ExitClass::Signalled { signal },
+            // Stopped/continued statuses are never final; treat as a generic failure.
+            (None, None) => ExitClass::Exited { code: -1 },
+        }
+    }
+
+    /// The same end, attributed to a supervisor's kill.
+    pub fn killed_by(self, reason: KillReason) -> Self {
+        match self {
+            ExitClass::Exited { code } => ExitClass::Killed {
+                reason,
+                signal: None,
+                code: Some(code),
+            },
+            ExitClass::Signalled { signal } => ExitClass::Killed {
+                reason,
+                signal: Some(signal),
+                code: None,
+            },
+            killed @ ExitClass::Killed { .. } => killed,
+        }
+    }
+
+    /// True for `Exited { code: 0 }`.
+    pub fn success(&self) -> bool {
+        matches!(self, ExitClass::Exited { code: 0 })
+    }
+}
+
+impl fmt::Display for ExitClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitClass::Exited { code } => write!(f, "exited with code {code}"),
+            ExitClass::Signalled { signal } => write!(f, "killed by signal {signal}"),
+            ExitClass::Killed { reason, .. } => write!(f, "killed by watchdog ({reason})"),
+        }
+    }
+}
+
+/// What [`Child::terminate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Termination {
+    /// How the leader ended; `None` only if it could not be reaped within the bounded
+    /// wait after `SIGKILL` (e.g. stuck in uninterruptible sleep).
+    pub exit: Option<ExitClass>,
+    /// `SIGTERM` was not enough within the grace and `SIGKILL` was sent to the group.
+    pub escalated: bool,
+    /// No live member of the group was left when `terminate` returned.
+    pub group_cleared: bool,
+}
+
+/// A child-process builder. argv is an array — never a shell string.
+///
+/// ```
+/// use keel_core::process::{Command, EnvPolicy, OutputMode, ExitClass};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let out = Command::new(["sh", "-c", "printf %s \"$GREETING\""])
+///     .env_policy(EnvPolicy::Allowlist(vec!["PATH".into()]))
+///     .env("GREETING", "hello")
+///     .spawn()?
+///     .output(std::time::Duration::from_millis(200))
+///     .await?;
+/// assert_eq!(out.exit, ExitClass::Exited { code: 0 });
+/// assert_eq!(out.stdout, b"hello");
+/// # Ok::<(), keel_core::process::ProcessError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Command {
+    argv: Vec<OsString>,
+    cwd: Option<PathBuf>,
+    env_policy: EnvPolicy,
+    env: Vec<(OsString, OsString)>,
+    stdin: StdinMode,
+    stdout: OutputMode,
+    stderr: OutputMode,
+    parent_death_signal: bool,
+    kill_on_drop: bool,
+    clock: Option<SharedClock>,
+}
+
+impl fmt::Debug for Command {
+    // argv and env values may carry secrets: show only the program, counts and names.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Command")
+            .field("program", &self.argv.first())
+            .field(
+                "args",
+                &format_args!("[{} args: ***]", self.argv.len().saturating_sub(1)),
+            )
+            .field("cwd", &self.cwd)
+            .field("env_policy", &self.env_policy)
+            .field(
+                "env",
+                &self
+                    .env
+                    .iter()
+                    .map(|(k, _)| format!("{}=***", k.to_string_lossy()))
+                    .collect::<Vec<_>>(),
+            )
+            .field("stdin", &self.stdin)
+            .field("stdout", &self.stdout)
+            .field("stderr", &self.stderr)
+            .field("parent_death_signal", &self.parent_death_signal)
+            .field("kill_on_drop", &self.kill_on_drop)
+            .finish()
+    }
+}
+
+impl Command {
+    /// A command from an argv array (`argv[0]` is the program, looked up on `PATH` when it
+    /// has no `/`). Defaults: inherited cwd and environment, stdin `/dev/null`, stdout and
+    /// stderr piped, parent-death signal on (Linux), group killed when the [`Child`] drops.
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Self {
+            argv: argv.into_iter().map(|s| s.as_ref().to_owned()).collect(),
+            cwd: None,
+            env_policy: EnvPolicy::Inherit,
+            env: Vec::new(),
+            stdin: StdinMode::Null,
+            stdout: OutputMode::Piped,
+            stderr: OutputMode::Piped,
+            parent_death_signal: true,
+            kill_on_drop: true,
+            clock: None,
+        }
+    }
+
+    /// The argv array.
+    pub fn argv(&self) -> &[OsString] {
+        &self.argv
+    }
+
+    /// The program (`argv[0]`) as a lossy string, for messages and logs.
+    pub fn program(&self) -> String {
+        self.argv
+            .first()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Run in this working directory (validated at spawn).
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Which parent variables the child inherits.
+    pub fn env_policy(mut self, policy: EnvPolicy) -> Self {
+        self.env_policy = policy;
+        self
+    }
+
+    /// Set one variable (applied after the policy; later calls win).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// stdin: `/dev/null` (default) or a pipe.
+    pub fn stdin(mut self, mode: StdinMode) -> Self {
+        self.stdin = mode;
+        self
+    }
+
+    /// Where stdout goes (default: piped).
+    pub fn stdout(mut self, mode: OutputMode) -> Self {
+        self.stdout = mode;
+        self
+    }
+
+    /// Where stderr goes (default: piped).
+    pub fn stderr(mut self, mode: OutputMode) -> Self {
+        self.stderr = mode;
+        self
+    }
+
+    /// Linux: deliver `SIGKILL` to the child when the spawning thread dies (default on;
+    /// see the [module docs](self) for its limits). Ignored elsewhere.
+    pub fn parent_death_signal(mut self, on: bool) -> Self {
+        self.parent_death_signal = on;
+        self
+    }
+
+    /// `SIGKILL` the whole group when the [`Child`] handle is dropped while any member may
+    /// still be alive (default on).
+    pub fn kill_on_drop(mut self, on: bool) -> Self {
+        self.kill_on_drop = on;
+        self
+    }
+
+    /// The clock used by [`Child::terminate`]'s waits (default: the system clock).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    pub(crate) fn set_stdout(&mut self, mode: OutputMode) {
+        self.stdout = mode;
+    }
+
+    pub(crate) fn set_stderr(&mut self, mode: OutputMode) {
+        self.stderr = mode;
+    }
+
+    pub(crate) fn set_stdin(&mut self, mode: StdinMode) {
+        self.stdin = mode;
+    }
+
+    /// Validate and spawn the child as a new process-group leader.
+    ///
+    /// Must be called within a tokio runtime (the child is reaped by tokio's process
+    /// driver).
+    pub fn spawn(&self) -> Result<Child, ProcessError> {
+        let program = match self.argv.first() {
+            Some(p) if !p.is_empty() => p.clone(),
+            _ => return Err(ProcessError::EmptyArgv),
+        };
+        let program_str = program.to_string_lossy().into_owned();
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ProcessError::NoRuntime);
+        }
+        if let Some(dir) = &self.cwd {
+            match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(ProcessError::BadCwd {
+                        path: dir.clone(),
+                        reason: "is not a directory",
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(ProcessError::BadCwd {
+                        path: dir.clone(),
+                        reason: "does not exist",
+                    })
+                }
+                Err(_) => {
+                    return Err(ProcessError::BadCwd {
+                        path: dir.clone(),
+                        reason: "is not accessible",
+                    })
+                }
+            }
+        }
+
+        let mut cmd = tokio::process::Command::new(&program);
+        cmd.args(&self.argv[1..]);
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        match &self.env_policy {
+            EnvPolicy::Inherit => {}
+            EnvPolicy::Explicit => {
+                cmd.env_clear();
+            }
+            EnvPolicy::Allowlist(names) => {
+                cmd.env_clear();
+                for name in names {
+                    if let Some(v) = std::env::var_os(name) {
+                        cmd.env(name, v);
+                    }
+                }
+            }
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(match self.stdin {
+            StdinMode::Null => Stdio::null(),
+            StdinMode::Piped => Stdio::piped(),
+        });
+        cmd.stdout(output_stdio(&self.stdout)?);
+        cmd.stderr(output_stdio(&self.stderr)?);
+        cmd.process_group(0);
+        cmd.kill_on_drop(false);
+
+        #[cfg(target_os = "linux")]
+        #[allow(unsafe_code)]
+        if self.parent_death_signal {
+            // SAFETY: getpid is async-signal-safe; captured before fork.
+            let parent = unsafe { libc::getpid() };
+            // SAFETY: the closure runs between fork and exec and only calls the
+            // async-signal-safe prctl/getppid/raise.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    // The parent may have died before prctl took effect.
+                    if libc::getppid() != parent {
+                        libc::raise(libc::SIGKILL);
+                    }
+                    Ok(())
+                });
+            }
+        }
+
+        let child = cmd.spawn().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ProcessError::ProgramNotFound {
+                program: program_str.clone(),
+            },
+            io::ErrorKind::PermissionDenied => ProcessError::ProgramNotExecutable {
+                program: program_str.clone(),
+            },
+            _ => ProcessError::Spawn {
+                program: program_str.clone(),
+                source: e,
+            },
+        })?;
+        let pid = child.id().ok_or_else(|| ProcessError::Spawn {
+            program: program_str.clone(),
+            source: io::Error::other("child exited before its pid could be read"),
+        })?;
+        let start_time = sys::start_time(pid);
+        tracing::debug!(pid, program = %program_str, "spawned process group leader");
+        Ok(Child {
+            child,
+            pid,
+            start_time,
+            status: None,
+            program: program_str,
+            kill_on_drop: self.kill_on_drop,
+            clock: self.clock.clone().unwrap_or_else(SystemClock::shared),
+        })
+    }
+}
+
+fn output_stdio(mode: &OutputMode) -> Result<Stdio, ProcessError> {
+    Ok(match mode {
+        OutputMode::Piped => Stdio::piped(),
+        OutputMode::Null => Stdio::null(),
+        OutputMode::Inherit => Stdio::inherit(),
+        OutputMode::File { path, append } => Stdio::from(open_output_file(path, *append)?),
+    })
+}
+
+pub(crate) fn open_output_file(path: &Path, append: bool) -> Result<std::fs::File, ProcessError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).mode(0o600);
+    if append {
+        o.append(true);
+    } else {
+        o.truncate(true);
+    }
+    o.open(path).map_err(|source| ProcessError::OutputFile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Captured output of [`Child::output`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Output {
+    /// How the leader ended.
+    pub exit: ExitClass,
+    /// Everything read from stdout (empty unless it was piped).
+    pub stdout: Vec<u8>,
+    /// Everything read from stderr (empty unless it was piped).
+    pub stderr: Vec<u8>,
+    /// A pipe was still held open (by a grandchild) after the drain timeout and reading
+    /// stopped early.
+    pub drain_timed_out: bool,
+}
+
+/// A spawned child: the leader of its own process group (pgid == pid).
+///
+/// Dropping it while any member of the group may be alive sends `SIGKILL` to the group
+/// (unless [`Command::kill_on_drop`] turned that off).
+pub struct Child {
+    child: tokio::process::Child,
+    pid: u32,
+    start_time: Option<u64>,
+    status: Option<ExitClass>,
+    program: String,
+    kill_on_drop: bool,
+    clock: SharedClock,
+}
+
+impl fmt::Debug for Child {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child")
+            .field("pid", &self.pid)
+            .field("program", &self.program)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Child {
+    /// The leader's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The process group id (equal to [`pid`](Child::pid)).
+    pub fn pgid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The leader's start time as read right after spawn (see [`PidRecord`]).
+    pub fn start_time(&self) -> Option<u64> {
+        self.start_time
+    }
+
+    /// A [`PidRecord`] for the leader, to write to a pid file.
+    pub fn pid_record(&self) -> PidRecord {
+        PidRecord::from_parts(
+            self.pid,
+            self.start_time.unwrap_or(0),
+            Some(self.pid),
+            Some(self.program.clone()),
+        )
+    }
+
+    /// Take the write end of stdin (when [`StdinMode::Piped`]).
+    pub fn take_stdin(&mut self) -> Option<tokio::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// Take the read end of stdout (when [`OutputMode::Piped`]).
+    pub fn take_stdout(&mut self) -> Option<tokio::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// Take the read end of stderr (when [`OutputMode::Piped`]).
+    pub fn take_stderr(&mut self) -> Option<tokio::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// The leader's exit, if it has already been reaped.
+    pub fn exit(&self) -> Option<ExitClass> {
+        self.status
+    }
+
+    /// Wait for the leader to exit. Cancel-safe.
+    pub async fn wait(&mut self) -> Result<ExitClass, ProcessError> {
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        let st = self
+            .child
+            .wait()
+            .await
+            .map_err(|source| ProcessError::Wait {
+                pid: self.pid,
+                source,
+            })?;
+        let class = ExitClass::from_status(st);
+        self.status = Some(class);
+        Ok(class)
+    }
+
+    /// Reap the leader if it has exited, without blocking.
+    pub fn try_wait(&mut self) -> Result<Option<ExitClass>, ProcessError> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        match self.child.try_wait() {
+            Ok(Some(st)) => {
+                let class = ExitClass::from_status(st);
+                self.status = Some(class);
+                Ok(Some(class))
+            }
+            Ok(None) => Ok(None),
+            Err(source) => Err(ProcessError::Wait {
+                pid: self.pid,
+                source,
+            }),
+        }
+    }
+
+    /// Whether any live (non-zombie) member of the group is left, the unreaped leader
+    /// included.
+    pub fn group_alive(&mut self) -> bool {
+        let _ = self.try_wait();
+        self.status.is_none() || sys::group_alive(self.pid)
+    }
+
+    /// Send `signal` to the whole group. `Ok(false)` when nobody was left to signal.
+    ///
+    /// The group is signalled only while its number is provably still ours: the leader is
+    /// unreaped (so the pid, and with it the pgid, cannot be reused) or live members of
+    /// the group remain (which also keeps the number allocated).
+    pub fn signal_group(&mut self, signal: i32) -> Result<bool, ProcessError> {
+        let _ = self.try_wait();
+        if self.status.is_some() && !sys::group_alive(self.pid) {
+            return Ok(false);
+        }
+        sys::kill_group(self.pid, signal).map_err(|source| ProcessError::Signal {
+            target: format!("process group {}", self.pid),
+            signal,
+            source,
+        })
+    }
+
+    /// [`terminate_with`](Child::terminate_with) with the default post-`SIGKILL` wait.
+    pub async fn terminate(&mut self, grace: Duration) -> Result<Termination, ProcessError> {
+        self.terminate_with(grace, DEFAULT_KILL_WAIT).await
+    }
+
+    /// Terminate the whole group: `SIGTERM`, wait up to `grace` for every member to go,
+    /// then `SIGKILL` the group and wait up to `kill_wait` until no live member is left.
+    ///
+    /// Escalation is logged at `warn`. Safe to call more than once and after the leader
+    /// has exited (grandchildren still in the group are terminated the same way).
+    pub async fn terminate_with(
+        &mut self,
+        grace: Duration,
+        kill_wait: Duration,
+    ) -> Result<Termination, ProcessError> {
+        if !self.group_alive() {
+            return Ok(Termination {
+                exit: self.status,
+                escalated: false,
+                group_cleared: true,
+            });
+        }
+        self.signal_group(libc::SIGTERM)?;
+        let deadline = self.clock.now() + grace;
+        let mut cleared = self.wait_group_gone(deadline).await;
+        let mut escalated = false;
+        if !cleared {
+            escalated = true;
+            tracing::warn!(
+                pid = self.pid,
+                program = %self.program,
+                grace_ms = grace.as_millis() as u64,
+                "process group ignored SIGTERM, escalating to SIGKILL"
+            );
+            self.signal_group(libc::SIGKILL)?;
+            let deadline = self.clock.now() + kill_wait;
+            cleared = self.wait_group_gone(deadline).await;
+            if !cleared {
+                tracing::warn!(
+                    pid = self.pid,
+                    program = %self.program,
+                    kill_wait_ms = kill_wait.as_millis() as u64,
+                    "process group still has live members after SIGKILL"
+                );
+            }
+        }
+        Ok(Termination {
+            exit: self.status,
+            escalated,
+            group_cleared: cleared,
+        })
+    }
+
+    /// Poll until the leader is reaped and no live member is left, or `deadline` passes.
+    async fn wait_group_gone(&mut self, deadline: Duration) -> bool {
+        loop {
+            if self.status.is_none() {
+                let now = self.clock.now();
+                if now >= deadline {
+                    return false;
+                }
+                let tick = self.clock.sleep((deadline - now).min(GROUP_POLL));
+                tokio::select! {
+                    r = self.child.wait() => {
+                        if let Ok(st) = r {
+                            self.status = Some(ExitClass::from_status(st));
+                        }
+                    }
+                    _ = tick => {}
+                }
+                continue;
+            }
+            if !sys::group_alive(self.pid) {
+                return true;
+            }
+            let now = self.clock.now();
+            if now >= deadline {
+                return false;
+            }
+            self.clock.sleep((deadline - now).min(GROUP_POLL)).await;
+        }
+    }
+
+    /// Read all piped output and wait for the leader. Once the leader has exited, pipes
+    /// that a grandchild still holds open are read for at most `drain` more, then
+    /// abandoned (`drain_timed_out`), instead of hanging until the grandchild exits.
+    ///
+    /// The handle is consumed: if members of the group are still alive afterwards (the
+    /// grandchild holding the pipe), dropping it kills them unless
+    /// [`Command::kill_on_drop`] was turned off.
+    pub async fn output(mut self, drain: Duration) -> Result<Output, ProcessError> {
+        let out_buf = Arc::new(Mutex::new(Vec::new()));
+        let err_buf = Arc::new(Mutex::new(Vec::new()));
+        let readers = [
+            self.take_stdout()
+                .map(|r| tokio::spawn(read_into(r, out_buf.clone()))),
+            self.take_stderr()
+                .map(|r| tokio::spawn(read_into(r, err_buf.clone()))),
+        ];
+        let exit = self.wait().await?;
+        let deadline = self.clock.now() + drain;
+        let mut drain_timed_out = false;
+        for mut h in readers.into_iter().flatten() {
+            let left = deadline.saturating_sub(self.clock.now());
+            tokio::select! {
+                _ = &mut h => {}
+                _ = self.clock.sleep(left) => {
+                    h.abort();
+                    drain_timed_out = true;
+                }
+            }
+        }
+        let take = |b: &Arc<Mutex<Vec<u8>>>| {
+            std::mem::take(&mut *b.lock().unwrap_or_else(|e| e.into_inner()))
+        };
+        Ok(Output {
+            exit,
+            stdout: take(&out_buf),
+            stderr: take(&err_buf),
+            drain_timed_out,
+        })
+    }
+}
+
+async fn read_into<R: tokio::io::AsyncRead + Unpin>(mut r: R, into: Arc<Mutex<Vec<u8>>>) {
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => into
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.kill_on_drop {
+            return;
+        }
+        let _ = self.try_wait();
+        if self.status.is_none() || sys::group_alive(self.pid) {
+            tracing::debug!(
+                pid = self.pid,
+                "child handle dropped: killing its process group"
+            );
+            let _ = sys::kill_group(self.pid, libc::SIGKILL);
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! Process control against real child processes (`sh -c`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use keel_core::process::{
+    Command, EnvPolicy, ExitClass, OutputMode, PidRecord, ProcessError, StdinMode,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// Every live (non-zombie) process whose process group is `pgid`, by an independent scan
+/// of /proc (field 5 of /proc/<pid>/stat).
+fn live_group_members(pgid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let (state, pgrp) = (fields[0], fields[2]);
+        if pgrp == pgid.to_string() && state != "Z" && state != "X" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Read stdout lines until one equals `want`.
+async fn wait_for_line(child: &mut keel_core::process::Child, want: &str) {
+    let out = child.take_stdout().expect("stdout piped");
+    let mut lines = BufReader::new(out).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line == want {
+            // Keep the pipe open (dropping it would SIGPIPE the child on its next write).
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return;
+        }
+    }
+    panic!("child closed stdout before printing {want:?}");
+}
+
+#[tokio::test]
+async fn sigterm_ignoring_child_is_sigkilled_after_grace() {
+    let mut child = Command::new([
+        "sh",
+        "-c",
+        "trap '' TERM; echo ready; while :; do sleep 0.05; done",
+    ])
+    .spawn()
+    .unwrap();
+    wait_for_line(&mut child, "ready").await;
+    let pgid = child.pgid();
+
+    let t = child.terminate(Duration::from_millis(150)).await.unwrap();
+
+    assert!(
+        t.escalated,
+        "SIGTERM was ignored, so SIGKILL must have been needed"
+    );
+    assert!(t.group_cleared);
+    assert_eq!(
+        t.exit,
+        Some(ExitClass::Signalled {
+            signal: libc::SIGKILL
+        })
+    );
+    assert_eq!(live_group_members(pgid), Vec::<u32>::new());
+}
+
+#[tokio::test]
+async fn sigterm_honouring_child_is_not_escalated() {
+    let mut child = Command::new(["sleep", "30"]).spawn().unwrap();
+    let t = child.terminate(Duration::from_secs(10)).await.unwrap();
+    assert!(!t.escalated);
+    assert!(t.group_cleared);
+    assert_eq!(
+        t.exit,
+        Some(ExitClass::Signalled {
+            signal: libc::SIGTERM
+        })
+    );
+    // Terminating again is a no-op.
+    let again = child.terminate(Duration::from_secs(10)).await.unwrap();
+    assert!(!again.escalated && again.group_cleared);
+}
+
+#[tokio::test]
+async fn terminate_kills_every_grandchild_in_the_group() {
+    let script = r#"
+        sleep 1000 &
+        (while :; do sleep 0.05; done) &
+        sh -c 'trap "" TERM; echo ready; while :; do sleep 0.05; done' &
+        wait
+    "#;
+    let mut child = Command::new(["sh", "-c", script]).spawn().unwrap();
+    wait_for_line(&mut child, "ready").await;
+    let pgid = child.pgid();
+    assert!(live_group_members(pgid).len() >= 4);
+
+    let t = child.terminate(Duration::from_millis(150)).await.unwrap();
+
+    assert!(t.escalated, "one grandchild ignores SIGTERM");
+    assert!(t.group_cleared);
+    assert_eq!(live_group_members(pgid), Vec::<u32>::new());
+}
+
+#[tokio::test]
+async fn exit_classification() {
+    let exited = Command::new(["sh", "-c", "exit 3"])
+        .spawn()
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(exited, ExitClass::Exited { code: 3 });
+
+    let signalled = Command::new(["sh", "-c", "kill -USR1 $$"])
+        .spawn()
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(
+        signalled,
+        ExitClass::Signalled {
+            signal: libc::SIGUSR1
+        }
+    );
+    assert_eq!(
+        serde_json::to_value(signalled).unwrap(),
+        serde_json::json!({"kind": "signalled", "signal": libc::SIGUSR1})
+    );
+}
+
+#[tokio::test]
+async fn output_drain_is_bounded_when_a_grandchild_holds_the_pipe() {
+    // The leader exits at once; its background `sleep` keeps stdout open for 30 s.
+    let child = Command::new(["sh", "-c", "sleep 30 & echo hi"])
+        .spawn()
+        .unwrap();
+    let pgid = child.pgid();
+    let out = child.output(Duration::from_millis(200)).await.unwrap();
+    assert_eq!(out.exit, ExitClass::Exited { code: 0 });
+    assert_eq!(out.stdout, b"hi\n");
+    assert!(out.drain_timed_out);
+    // Dropping the child (inside `output`) killed the leftover group.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !live_group_members(pgid).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(live_group_members(pgid), Vec::<u32>::new());
+}
+
+#[tokio::test]
+async fn env_policies() {
+    async fn env_of(cmd: Command) -> String {
+        let out = cmd
+            .spawn()
+            .unwrap()
+            .output(Duration::from_secs(1))
+            .await
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+    let explicit = env_of(
+        Command::new(["/usr/bin/env"])
+            .env_policy(EnvPolicy::Explicit)
+            .env("ONLY", "this"),
+    )
+    .await;
+    assert_eq!(explicit, "ONLY=this\n");
+
+    let allow = env_of(
+        Command::new(["/usr/bin/env"])
+            .env_policy(EnvPolicy::Allowlist(vec!["PATH".into()]))
+            .env("EXTRA", "1"),
+    )
+    .await;
+    let mut keys: Vec<&str> = allow
+        .lines()
+        .map(|l| l.split('=').next().unwrap())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["EXTRA", "PATH"]);
+
+    let inherit = env_of(Command::new(["/usr/bin/env"])).await;
+    assert!(inherit.lines().any(|l| l.starts_with("PATH=")));
+    assert!(inherit.lines().count() >= allow.lines().count());
+}
+
+#[tokio::test]
+async fn stdin_piped_and_stdout_to_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.log");
+    let mut child = Command::new(["cat"])
+        .stdin(StdinMode::Piped)
+        .stdout(OutputMode::File {
+            path: file.clone(),
+            append: false,
+        })
+        .spawn()
+        .unwrap();
+    let mut stdin = child.take_stdin().unwrap();
+    stdin.write_all(b"through the pipe\n").await.unwrap();
+    drop(stdin);
+    assert_eq!(child.wait().await.unwrap(), ExitClass::Exited { code: 0 });
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "through the pipe\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gives_clear_errors() {
+    let e = Command::new(Vec::<String>::new()).spawn().unwrap_err();
+    assert!(matches!(e, ProcessError::EmptyArgv), "{e:?}");
+    assert!(e.to_string().contains("argv is empty"));
+
+    let e = Command::new([""]).spawn().unwrap_err();
+    assert!(matches!(e, ProcessError::EmptyArgv), "{e:?}");
+
+    let e = Command::new(["keel-no-such-program-xyz", "--secret-arg"])
+        .spawn()
+        .unwrap_err();
+    assert!(matches!(e, ProcessError::ProgramNotFound { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("keel-no-such-program-xyz") && msg.contains("not found"));
+    assert!(
+        !msg.contains("--secret-arg"),
+        "argv must never reach a message"
+    );
+
+    let e = Command::new(["true"])
+        .cwd("/definitely/not/here")
+        .spawn()
+        .unwrap_err();
+    assert!(matches!(e, ProcessError::BadCwd { .. }), "{e:?}");
+    assert!(e.to_string().contains("/definitely/not/here"));
+    assert!(e.to_string().contains("does not exist"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "x").unwrap();
+    let e = Command::new(["true"]).cwd(&file).spawn().unwrap_err();
+    assert!(e.to_string().contains("is not a directory"), "{e}");
+
+    let e = Command::new([file.to_str().unwrap()]).spawn().unwrap_err();
+    assert!(
+        matches!(e, ProcessError::ProgramNotExecutable { .. }),
+        "{e:?}"
+    );
+
+    let e = Command::new(["true"])
+        .stdout(OutputMode::File {
+            path: dir.path().join("no/such/dir/out.log"),
+            append: false,
+        })
+        .spawn()
+        .unwrap_err();
+    assert!(matches!(e, ProcessError::OutputFile { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn pid_record_round_trips_and_signals_the_live_process() {
+    let mut child = Command::new(["sleep", "30"]).spawn().unwrap();
+    let rec = child.pid_record();
+    assert_eq!(rec.pid, child.pid());
+    assert_eq!(rec.pgid, Some(child.pid()));
+    assert!(rec.is_alive());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("child.pid");
+    rec.write(&path).unwrap();
+    let back = PidRecord::read(&path).unwrap();
+    assert_eq!(back, rec);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"startTime\""), "camelCase on disk: {text}");
+
+    assert!(back.signal(libc::SIGTERM).unwrap());
+    assert_eq!(
+        child.wait().await.unwrap(),
+        ExitClass::Signalled {
+            signal: libc::SIGTERM
+        }
+    );
+    // Reaped: the record is dead now and signalling it sends nothing.
+    assert!(!back.is_alive());
+    assert!(!back.signal(libc::SIGTERM).unwrap());
+}
+
+#[tokio::test]
+async fn pid_record_with_a_reused_pid_is_dead_and_never_signalled() {
+    let mut child = Command::new(["sleep", "30"]).spawn().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("child.pid");
+    child.pid_record().write(&path).unwrap();
+
+    // Simulate reuse: the pid is live, but the recorded start time belongs to some
+    // earlier process.
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let start = json["startTime"].as_u64().unwrap();
+    json["startTime"] = serde_json::json!(start + 1);
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    let stale = PidRecord::read(&path).unwrap();
+    assert_ne!(stale.start_time, start);
+
+    assert!(!stale.is_alive());
+    assert!(!stale.signal(libc::SIGKILL).unwrap());
+    assert!(!stale.signal_group(libc::SIGKILL).unwrap());
+    // The process that owns the pid now was not touched.
+    assert!(child.try_wait().unwrap().is_none());
+    assert!(child.pid_record().is_alive());
+    child.terminate(Duration::from_secs(5)).await.unwrap();
+}
+
+#[test]
+fn pid_record_validation_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let err = |p: &Path| PidRecord::read(p).unwrap_err().to_string();
+
+    assert!(err(&write("a", "not json")).contains("`json`"));
+    assert!(err(&write("b", r#"{"version":1,"pid":0,"startTime":5}"#)).contains("`pid`"));
+    assert!(err(&write("c", r#"{"version":1,"pid":99,"startTime":0}"#)).contains("`startTime`"));
+    assert!(err(&write("d", r#"{"version":7,"pid":99,"startTime":5}"#)).contains("`version`"));
+    assert!(err(&write(
+        "e",
+        r#"{"version":1,"pid":99,"startTime":5,"pgid":1}"#
+    ))
+    .contains("`pgid`"));
+    let missing = PidRecord::read(&dir.path().join("missing")).unwrap_err();
+    assert!(matches!(missing, ProcessError::PidFile { .. }));
+    // No temp files are left behind by atomic writes.
+    let rec = PidRecord::capture(std::process::id()).unwrap();
+    rec.write(&dir.path().join("me.pid")).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn parent_death_signal_fires_when_the_spawning_thread_exits() {
+    // Documents PR_SET_PDEATHSIG's thread semantics: the child dies with the THREAD that
+    // spawned it.
+    let pid = std::thread::spawn(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let child = Command::new(["sleep", "30"])
+                .stdout(OutputMode::Null)
+                .stderr(OutputMode::Null)
+                .kill_on_drop(false)
+                .spawn()
+                .unwrap();
+            let pid = child.pid();
+            std::mem::forget(child);
+            pid
+        })
+    })
+    .join()
+    .unwrap();
+    let rec = PidRecord::capture(pid);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let alive = rec.as_ref().map(|r| r.is_alive()).unwrap_or(false);
+        if !alive {
+            // Reap the zombie so it does not linger.
+            unsafe { libc::waitpid(pid as i32, std::ptr::null_mut(), libc::WNOHANG) };
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("child {pid} survived the death of the thread that spawned it");
+}
+
+#[tokio::test]
+async fn debug_output_hides_arguments_and_env_values() {
+    let cmd = Command::new(["curl", "--token=hunter2secret"]).env("API_KEY", "sk-verysecret");
+    let dbg = format!("{cmd:?}");
+    assert!(
+        !dbg.contains("hunter2secret") && !dbg.contains("sk-verysecret"),
+        "{dbg}"
+    );
+    assert!(dbg.contains("curl") && dbg.contains("API_KEY=***"));
+}
+
+#[test]
+fn escalation_is_logged_at_warn() {
+    use std::io::Write;
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(async {
+            let mut child = Command::new(["sh", "-c", "trap '' TERM; echo ready; sleep 30"])
+                .spawn()
+                .unwrap();
+            wait_for_line(&mut child, "ready").await;
+            let t = child.terminate(Duration::from_millis(100)).await.unwrap();
+            assert!(t.escalated);
+        })
+    });
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("WARN"), "{log}");
+    assert!(log.contains("escalating to SIGKILL"), "{log}");
+    assert!(log.contains("grace_ms=100"), "{log}");
+}
+
+#[test]
+fn spawning_outside_a_runtime_is_an_error_not_a_panic() {
+    let e = Command::new(["true"]).spawn().unwrap_err();
+    assert!(matches!(e, ProcessError::NoRuntime), "{e:?}");
+}
