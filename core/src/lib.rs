@@ -1,1 +1,2 @@
+pub mod fsx;
 pub mod redact;
