@@ -1,2 +1,3 @@
+pub mod credentials;
 pub mod fsx;
 pub mod redact;
