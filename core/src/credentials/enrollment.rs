@@ -1119,7 +1119,9 @@ impl EnrollmentStore {
                     notes: Vec::new(),
                 },
                 None => {
-                    self.resolve_from_mirror(self.missing_note(&[key], &[None]), None, |r| r.platform_url)?
+                    self.resolve_from_mirror(self.missing_note(&[key], &[None]), None, |r| {
+                        r.platform_url
+                    })?
                 }
             },
             KeyringRead::Failed(e) => {
@@ -1532,7 +1534,7 @@ impl EnrollmentStore {
                         fsx::InsecureKind::NotRegularFile { .. } => "mirrorNotAFile",
                         _ => "mirrorInsecure",
                     },
-                    CredentialError::File(FsxError::TooLarge { .. }) => "mirrorTooLarge",
+                    CredentialError::File(FsxError::TooLarge { .. }) => "mirrorInvalid",
                     _ => "mirrorUnreadable",
                 };
                 problems.push(Problem::new(

@@ -74,7 +74,7 @@ impl FileLock {
                             });
                         }
                         std::thread::sleep(pause.min(deadline - now));
-                        pause = (pause * 2).min(Duration::from_millis(20));
+                        pause = (pause * 2).min(Duration::from_millis(5));
                     }
                     Err(e) => return Err(FsxError::io("lock", lock_path, e)),
                 }
