@@ -152,6 +152,27 @@ fn session_ids() -> (i64, i64) {
     }
 }
 
+/// Whether the kernel keyring works here. It must in CI; a container whose seccomp
+/// profile blocks `keyctl`/`add_key` fails loudly unless KEEL_SKIP_KEYRING_TESTS is set.
+fn keyutils_usable() -> bool {
+    let probe = KeyringStore::with_backend(service("probe"), KeyringBackend::Keyutils).unwrap();
+    match probe
+        .set("probe", &Secret::new("x"))
+        .and_then(|_| probe.delete("probe"))
+    {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("KEEL_SKIP_KEYRING_TESTS").is_some() => {
+            eprintln!("skipped: the kernel keyring is not usable here: {e}");
+            false
+        }
+        Err(e) => panic!(
+            "the Linux kernel keyring is not usable here ({e}); these tests need it (a \
+             container's seccomp profile may block keyctl/add_key). Set \
+             KEEL_SKIP_KEYRING_TESTS=1 to skip them."
+        ),
+    }
+}
+
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_default()
 }
@@ -252,6 +273,9 @@ fn child_process_entry() {
 
 #[test]
 fn keyutils_write_in_one_process_read_in_another() {
+    if !keyutils_usable() {
+        return;
+    }
     let svc = service("cross-process");
     let _cleanup = KeyringCleanup(svc.clone());
     let store = keyutils_store(&svc, None);
@@ -261,6 +285,7 @@ fn keyutils_write_in_one_process_read_in_another() {
     assert_eq!(report.keyring_keys_written.len(), 5);
     assert!(!report.mirror_written);
     assert_eq!(store.read_all().unwrap().source, CredentialSource::Keyring);
+    store.check_keyring().unwrap();
 
     let jwt = record.jwt.expose().to_owned();
     let envs = [
@@ -307,6 +332,9 @@ fn keyutils_write_in_one_process_read_in_another() {
 
 #[test]
 fn keyutils_clear_removes_every_key_and_the_mirror_and_is_idempotent() {
+    if !keyutils_usable() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let mirror = tmp.path().join(".app/agent-enrollment.cred");
     let svc = service("clear");
@@ -358,6 +386,9 @@ fn keyutils_clear_removes_every_key_and_the_mirror_and_is_idempotent() {
 /// mirror is on disk). It must resolve from the mirror and say so.
 #[test]
 fn daemon_whose_keyring_lacks_the_entries_falls_back_to_the_mirror() {
+    if !keyutils_usable() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let mirror = tmp.path().join(".app/agent-enrollment.cred");
     let svc = service("daemon");
@@ -557,6 +588,10 @@ fn keyring_failure_falls_back_and_is_not_called_not_enrolled() {
             .assert_platform_url_matches("https://kf.example.com/r1/")
             .unwrap(),
         CredentialSource::FileMirror
+    );
+    assert_eq!(
+        store.check_keyring().unwrap_err().code(),
+        "KEEL_KEYRING_UNAVAILABLE"
     );
     let d = store.diagnose();
     assert!(!d.keyring.answered);
@@ -1039,6 +1074,9 @@ fn diagnose_reports_stores_modes_expiry_and_fixes_without_values() {
 
 #[test]
 fn concurrent_writer_processes_and_readers_always_see_complete_records() {
+    if !keyutils_usable() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let mirror = tmp.path().join(".app/agent-enrollment.cred");
     let svc = service("concurrent");
@@ -1448,4 +1486,74 @@ fn jwt_helpers_read_claims_without_verifying() {
     assert_eq!(jwt::claim(&token, "nope").unwrap(), None);
     assert!(jwt::expires_within(&token, Duration::from_secs(300)).unwrap());
     assert!(!jwt::expires_within(&token, Duration::from_secs(10)).unwrap());
+}
+
+#[test]
+fn records_from_surface_json_name_the_field_and_never_quote_values() {
+    let r = make_record("json", 4);
+    let json = serde_json::to_string(&r).unwrap();
+    assert_eq!(EnrollmentRecord::from_json(&json).unwrap(), r);
+    let secret = r.jwt.expose().to_owned();
+    let cases = [
+        (
+            format!(r#"{{"jwt":"{secret}","agentId":"a","tenantId":"t","platformUrl":"p"}}"#),
+            "jwtExpiresAtUnix",
+        ),
+        (
+            format!(
+                r#"{{"jwt":"{secret}","jwtExpiresAtUnix":"{secret}","agentId":"a","tenantId":"t","platformUrl":"p"}}"#
+            ),
+            "jwtExpiresAtUnix",
+        ),
+        (
+            format!(
+                r#"{{"jwt":"{secret}","jwtExpiresAtUnix":1,"tenantId":"t","platformUrl":"p"}}"#
+            ),
+            "agentId",
+        ),
+        (
+            format!(
+                r#"{{"jwt":["{secret}"],"jwtExpiresAtUnix":1,"agentId":"a","tenantId":"t","platformUrl":"p"}}"#
+            ),
+            "jwt",
+        ),
+        (
+            r#"{"jwt":"","jwtExpiresAtUnix":1,"agentId":"a","tenantId":"t","platformUrl":"p"}"#
+                .to_string(),
+            "jwt",
+        ),
+        (format!(r#"{{"jwt":"{secret}""#), "record"),
+        (format!(r#"["{secret}"]"#), "record"),
+    ];
+    for (json, field) in cases {
+        let err = EnrollmentRecord::from_json(&json).unwrap_err();
+        assert_eq!(err.code(), "KEEL_INVALID_INPUT");
+        match &err {
+            CredentialError::InvalidInput { field: f, .. } => assert_eq!(f, field, "{json}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{err} {err:?}").contains(SIG), "{err}");
+    }
+    let float = r#"{"jwt":"j","jwtExpiresAtUnix":1767225600.9,"agentId":"a","tenantId":"t","platformUrl":"p"}"#;
+    let f = EnrollmentRecord::from_json(float).unwrap();
+    assert_eq!(f.jwt_expires_at_unix, 1_767_225_600);
+    let now = UNIX_EPOCH + Duration::from_secs(1_767_225_000);
+    assert!(f.expires_within_at(Duration::from_secs(601), now));
+    assert!(!f.expires_within_at(Duration::from_secs(599), now));
+}
+
+/// With the `secret-service` feature but no D-Bus session (CI, headless servers), the
+/// Secret Service backend reports an error, bounded by the timeout, and never
+/// falls back to another store.
+#[cfg(feature = "secret-service")]
+#[test]
+fn secret_service_without_dbus_is_a_clear_error() {
+    let store = KeyringStore::with_backend(service("ss"), KeyringBackend::SecretService)
+        .unwrap()
+        .with_timeout(Duration::from_secs(3));
+    let started = Instant::now();
+    let err = store.get("agent-enrollment.jwt").unwrap_err();
+    assert!(err.is_keyring_failure(), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    eprintln!("secret service here: {} ({err})", err.code());
 }

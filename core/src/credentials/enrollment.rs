@@ -38,6 +38,70 @@ pub struct EnrollmentRecord {
 }
 
 impl EnrollmentRecord {
+    /// Parse a record from the surfaces' JSON (`{"jwt", "jwtExpiresAtUnix", "agentId",
+    /// "tenantId", "platformUrl"}`) and [`validate`](Self::validate) it. Errors name
+    /// the field and never quote a value. `jwtExpiresAtUnix` must be a number (a
+    /// fraction is truncated); unknown fields are ignored, as the reference does.
+    pub fn from_json(json: &str) -> Result<Self, CredentialError> {
+        let value: Value = serde_json::from_str(json).map_err(|e| {
+            CredentialError::invalid(
+                "record",
+                format!("not valid JSON (line {}, column {})", e.line(), e.column()),
+            )
+        })?;
+        let Value::Object(mut map) = value else {
+            return Err(CredentialError::invalid("record", "must be a JSON object"));
+        };
+        let jwt_expires_at_unix = match map.get("jwtExpiresAtUnix") {
+            Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => i,
+                (None, Some(f)) if f.is_finite() && f.abs() < 9.0e18 => f.trunc() as i64,
+                _ => {
+                    return Err(CredentialError::invalid(
+                        "jwtExpiresAtUnix",
+                        "is out of range",
+                    ))
+                }
+            },
+            None | Some(Value::Null) => {
+                return Err(CredentialError::invalid("jwtExpiresAtUnix", "is missing"))
+            }
+            Some(_) => {
+                return Err(CredentialError::invalid(
+                    "jwtExpiresAtUnix",
+                    "must be a number (seconds since the epoch)",
+                ))
+            }
+        };
+        let mut text = |field: &'static str| -> Result<String, CredentialError> {
+            match map.remove(field) {
+                Some(Value::String(s)) => Ok(s),
+                None | Some(Value::Null) => Err(CredentialError::invalid(field, "is missing")),
+                Some(_) => Err(CredentialError::invalid(field, "must be a string")),
+            }
+        };
+        let record = EnrollmentRecord {
+            jwt: Secret::new(text("jwt")?),
+            jwt_expires_at_unix,
+            agent_id: text("agentId")?,
+            tenant_id: text("tenantId")?,
+            platform_url: text("platformUrl")?,
+        };
+        record.validate()?;
+        Ok(record)
+    }
+
+    /// Whether the stored expiry falls before now + `within` (an unknown expiry, 0,
+    /// counts as expired).
+    pub fn expires_within(&self, within: Duration) -> bool {
+        self.expires_within_at(within, SystemTime::now())
+    }
+
+    /// [`expires_within`](Self::expires_within) at a given `now`.
+    pub fn expires_within_at(&self, within: Duration, now: SystemTime) -> bool {
+        jwt::exp_within(self.jwt_expires_at_unix, within, now)
+    }
+
     /// Check the record can be stored: `jwt`, `agentId`, `tenantId` and `platformUrl`
     /// must be non-empty (the reference's reader treats an empty one as absent, and the
     /// kernel keyring cannot hold an empty value) and free of NUL characters.
@@ -68,6 +132,13 @@ pub struct JwtInfo {
     pub jwt: Secret,
     /// Expiry, seconds since the epoch (0 = unknown).
     pub expires_at_unix: i64,
+}
+
+impl JwtInfo {
+    /// Whether the expiry falls before now + `within` (0 = unknown counts as expired).
+    pub fn expires_within(&self, within: Duration) -> bool {
+        jwt::exp_within(self.expires_at_unix, within, SystemTime::now())
+    }
 }
 
 /// Where an answer came from.
@@ -759,6 +830,13 @@ impl EnrollmentStore {
     /// The mirror path, when the mirror is on.
     pub fn mirror_path(&self) -> Option<&std::path::Path> {
         self.mirror.as_ref().map(|m| m.path())
+    }
+
+    /// Whether the keyring answers at all (a value or "absent" both count), like the
+    /// reference's `assertAvailable()`: [`CredentialError::KeyringUnavailable`],
+    /// [`CredentialError::KeyringTimeout`] or [`CredentialError::Keyring`] otherwise.
+    pub fn check_keyring(&self) -> Result<(), CredentialError> {
+        self.store.get(&self.keys.jwt).map(|_| ())
     }
 
     fn lock(&self, mode: LockMode) -> Result<Option<FileLock>, CredentialError> {

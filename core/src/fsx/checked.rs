@@ -172,6 +172,13 @@ fn open_no_follow(path: &Path) -> io::Result<File> {
 /// (see the [module docs](super)). The returned buffer is zeroed when dropped.
 pub fn read_private(path: &Path, max_len: u64) -> Result<Option<Zeroizing<Vec<u8>>>, FsxError> {
     clean_stale_temps(path);
+    #[cfg(not(unix))]
+    if let Some(facts) = inspect(path)? {
+        // No O_NOFOLLOW here: refuse a link before opening.
+        if facts.kind == FileKind::Symlink {
+            check_private_facts(path, &facts)?;
+        }
+    }
     let file = match open_no_follow(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
