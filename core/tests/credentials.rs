@@ -315,7 +315,9 @@ fn keyutils_write_in_one_process_read_in_another() {
     assert_eq!(r["source"], "keyring", "{r:?}");
     assert_eq!(r["jwtMatches"], "true");
 
-    // And the other direction: a private-session child writes, this process reads.
+    // And the other direction: a private-session child creates the keys (none exist
+    // after the clear), this process reads them.
+    assert_eq!(store.clear().unwrap().keyring_keys_removed.len(), 5);
     let mut cmd = child_command(
         "write",
         &[

@@ -30,9 +30,16 @@ impl UserKeyringCredential {
     /// possess the user keyring; linking it into the calling thread's own thread
     /// keyring makes it possessed for this thread only. keel runs every keyring call
     /// on a short-lived helper thread, so the thread keyring dies with it.
-    fn user_keyring() -> Result<KeyRing, KeyError> {
-        if let Ok(thread) = KeyRing::from_special_id(KeyRingIdentifier::Thread, true) {
-            let _ = thread.link_keyring_id(KeyRingIdentifier::User);
+    ///
+    /// Without it, setting the permissions of a newly added key fails with EACCES in
+    /// a private session (tested). Only writing needs this; reads and
+    /// deletes rely on the user permissions keel grants, so they skip the extra
+    /// thread keyring.
+    fn user_keyring(possess: bool) -> Result<KeyRing, KeyError> {
+        if possess {
+            if let Ok(thread) = KeyRing::from_special_id(KeyRingIdentifier::Thread, true) {
+                let _ = thread.link_keyring_id(KeyRingIdentifier::User);
+            }
         }
         KeyRing::from_special_id(KeyRingIdentifier::User, true)
     }
@@ -56,7 +63,7 @@ impl CredentialApi for UserKeyringCredential {
                 "the kernel keyring cannot hold an empty value".into(),
             ));
         }
-        let ring = Self::user_keyring().map_err(decode)?;
+        let ring = Self::user_keyring(true).map_err(decode)?;
         // add_key updates the payload of an existing key with this description.
         let key = ring.add_key(&self.description, secret).map_err(decode)?;
         let perms = KeyPermissionsBuilder::builder()
@@ -72,13 +79,13 @@ impl CredentialApi for UserKeyringCredential {
     }
 
     fn get_secret(&self) -> keyring::Result<Vec<u8>> {
-        let ring = Self::user_keyring().map_err(decode)?;
+        let ring = Self::user_keyring(false).map_err(decode)?;
         let key = ring.search(&self.description).map_err(decode)?;
         key.read_to_vec().map_err(decode)
     }
 
     fn delete_credential(&self) -> keyring::Result<()> {
-        let ring = Self::user_keyring().map_err(decode)?;
+        let ring = Self::user_keyring(false).map_err(decode)?;
         let key = ring.search(&self.description).map_err(decode)?;
         key.invalidate().map_err(decode)
     }
