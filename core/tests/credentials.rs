@@ -1095,13 +1095,22 @@ fn concurrent_writer_processes_and_readers_always_see_complete_records() {
             ],
         )
     };
-    let (w1, w2) = (spawn("one"), spawn("two"));
+    // Declared after the keyring cleanup so it drops first: a failing test kills its
+    // writers before clearing, so they cannot write keys back afterwards.
+    struct KillOnDrop(Vec<std::process::Child>);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                kill_and_reap(c);
+            }
+        }
+    }
+    let mut writers = KillOnDrop(vec![spawn("one"), spawn("two")]);
     let store = keyutils_store(&svc, Some(&mirror));
     let file = CredentialFileStore::new(&mirror);
     let (mut reads, mut keyring_reads, mut seen) = (0, 0, std::collections::HashSet::new());
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut done = 0;
-    let mut writers = vec![w1, w2];
     while done < 2 {
         assert!(Instant::now() < deadline, "writers took too long");
         match store.read_all() {
@@ -1119,13 +1128,13 @@ fn concurrent_writer_processes_and_readers_always_see_complete_records() {
             assert!(is_consistent(&record), "mixed mirror: {record:?}");
         }
         done = 0;
-        for w in writers.iter_mut() {
+        for w in writers.0.iter_mut() {
             if w.try_wait().unwrap().is_some() {
                 done += 1;
             }
         }
     }
-    for w in writers {
+    for w in std::mem::take(&mut writers.0) {
         assert_success(&w.wait_with_output().unwrap(), "writer");
     }
     let last = store.read_all().unwrap();
