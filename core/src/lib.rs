@@ -10,6 +10,10 @@
 //!   reuse.
 //! * [`jobs`] — a job registry with inactivity / max-duration / tool-silence watchdogs,
 //!   and supervised commands.
+//! * [`credentials`] — OS keyring as the primary store, an atomic 0600 file mirror a
+//!   daemon can read, and one resolver that says where its answer came from.
+//! * [`fsx`] — atomic durable 0600 writes, private directories, advisory locks,
+//!   OpenSSH-style permission checks and locked JSON state files.
 //! * [`time`] — injectable clocks and sleeps, so time-dependent behaviour is tested
 //!   deterministically.
 //!
@@ -21,6 +25,8 @@
 // and carries a SAFETY note.
 #![deny(unsafe_code)]
 
+pub mod credentials;
+pub mod fsx;
 pub mod jobs;
 pub mod process;
 pub mod redact;
