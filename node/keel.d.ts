@@ -1,0 +1,3 @@
+// Package types: the generated index.d.ts plus the hand-written JavaScript parts.
+export * from './index'
+export { createRedactStream, RedactStream, type RedactStreamOptions } from './redact-stream'

@@ -1,0 +1,20 @@
+// Package entry for `import`: the same module as keel.js (CommonJS), with named
+// exports listed explicitly. bindings-tests/node checks this list against keel.js.
+import keel from './keel.js'
+
+export const {
+  MAX_CAPTURED_OUTPUT_CHARS,
+  RedactStream,
+  Redactor,
+  StreamRedactor,
+  captureRedactedOutput,
+  createRedactStream,
+  listRules,
+  redact,
+  redactSecrets,
+  registerKnownSecrets,
+  secretsToRedact,
+  __napiBindingTarget,
+} = keel
+
+export default keel

@@ -1,0 +1,197 @@
+//! Conversion of JavaScript arguments, shared by every capability.
+//!
+//! `#[napi]` functions take their arguments as [`Unknown`] and convert them here,
+//! so a wrong type becomes a `TypeError` with code `KEEL_INVALID_ARGUMENT` that
+//! names the argument and the type received — never the value, which may be a
+//! secret — instead of napi-rs's generic conversion error.
+
+use napi::bindgen_prelude::{
+    Array, BufferSlice, ClassInstance, Function, JsObjectValue, MaybeTypeTag, Object, Unknown,
+};
+use napi::{Env, JsValue, ValueType};
+
+use crate::error::{code, KeelError, Result};
+
+/// A `typeof`-like name for error messages (`array`, `Buffer` and `null` are
+/// told apart from `object`).
+pub fn type_name(v: &Unknown<'_>) -> Result<&'static str> {
+    Ok(match v.get_type()? {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "boolean",
+        ValueType::Number => "number",
+        ValueType::BigInt => "bigint",
+        ValueType::String => "string",
+        ValueType::Symbol => "symbol",
+        ValueType::Function => "function",
+        ValueType::External => "external",
+        ValueType::Object if v.is_array()? => "array",
+        ValueType::Object if v.is_buffer()? => "Buffer",
+        ValueType::Object => "object",
+        _ => "unknown",
+    })
+}
+
+/// `undefined` or `null`.
+pub fn is_nullish(v: &Unknown<'_>) -> Result<bool> {
+    Ok(matches!(
+        v.get_type()?,
+        ValueType::Undefined | ValueType::Null
+    ))
+}
+
+/// `None` for an absent, `undefined` or `null` argument.
+pub fn present<'a>(v: Option<Unknown<'a>>) -> Result<Option<Unknown<'a>>> {
+    match v {
+        Some(v) if !is_nullish(&v)? => Ok(Some(v)),
+        _ => Ok(None),
+    }
+}
+
+/// A string argument.
+pub fn string(what: &str, v: Unknown<'_>) -> Result<String> {
+    if v.get_type()? == ValueType::String {
+        // SAFETY: the value was just checked to be a string.
+        Ok(unsafe { v.cast::<String>() }?)
+    } else {
+        Err(KeelError::invalid_type(what, "a string", type_name(&v)?))
+    }
+}
+
+/// An array argument, element by element.
+pub fn array<'a, T>(
+    what: &str,
+    v: Unknown<'a>,
+    mut each: impl FnMut(&str, Unknown<'a>) -> Result<T>,
+) -> Result<Vec<T>> {
+    if v.get_type()? != ValueType::Object || !v.is_array()? {
+        return Err(KeelError::invalid_type(what, "an array", type_name(&v)?));
+    }
+    // SAFETY: the value was just checked to be an array.
+    let arr = unsafe { v.cast::<Array<'a>>() }?;
+    let mut out = Vec::with_capacity(arr.len() as usize);
+    for i in 0..arr.len() {
+        let item: Unknown<'a> = arr.get_element(i)?;
+        out.push(each(&format!("{what}[{i}]"), item)?);
+    }
+    Ok(out)
+}
+
+/// An array of strings.
+pub fn string_array(what: &str, v: Unknown<'_>) -> Result<Vec<String>> {
+    array(what, v, string)
+}
+
+/// A string or a Buffer / Uint8Array (any ArrayBufferView: its bytes).
+pub enum Text<'a> {
+    /// A JavaScript string (lone surrogates become U+FFFD).
+    Str(String),
+    /// The bytes of a Buffer, viewed in place.
+    Bytes(BufferSlice<'a>),
+}
+
+impl Text<'_> {
+    /// The UTF-8 / raw bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Text::Str(s) => s.as_bytes(),
+            Text::Bytes(b) => b,
+        }
+    }
+}
+
+/// A string or a Buffer / Uint8Array argument.
+pub fn text<'a>(what: &str, v: Unknown<'a>) -> Result<Text<'a>> {
+    match v.get_type()? {
+        // SAFETY: checked to be a string.
+        ValueType::String => Ok(Text::Str(unsafe { v.cast::<String>() }?)),
+        // SAFETY: napi_is_buffer is true for every ArrayBufferView, which is what
+        // napi_get_buffer_info accepts.
+        ValueType::Object if v.is_buffer()? => {
+            Ok(Text::Bytes(unsafe { v.cast::<BufferSlice<'a>>() }?))
+        }
+        _ => Err(KeelError::invalid_type(
+            what,
+            "a string or a Buffer",
+            type_name(&v)?,
+        )),
+    }
+}
+
+/// JavaScript's `String(v ?? '')`: nullish becomes `""`, anything else goes
+/// through the global `String` function (so a Buffer decodes as UTF-8, a number
+/// prints, a symbol becomes `Symbol(desc)`, an object's `toString` runs).
+pub fn js_string_or_empty(env: &Env, v: Unknown<'_>) -> Result<String> {
+    match v.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(String::new()),
+        // SAFETY: checked to be a string.
+        ValueType::String => Ok(unsafe { v.cast::<String>() }?),
+        _ => {
+            let string_fn: Function<'_, Unknown<'_>, Unknown<'_>> =
+                env.get_global()?.get_named_property("String")?;
+            let s = string_fn
+                .call(v)
+                .map_err(|e| crate::error::rethrow(env, e))?;
+            string("String(value)", s)
+        }
+    }
+}
+
+/// An instance of the `#[napi]` class `T` (checked with its type tag).
+pub fn instance<'a, T: 'a + MaybeTypeTag>(
+    what: &str,
+    expected: &str,
+    v: Unknown<'a>,
+) -> Result<ClassInstance<'a, T>> {
+    if v.get_type()? == ValueType::Object {
+        // SAFETY: `ClassInstance::from_napi_value` unwraps and checks the type tag
+        // itself, failing (not crashing) on any other object.
+        if let Ok(inst) = unsafe { v.cast::<ClassInstance<'a, T>>() } {
+            return Ok(inst);
+        }
+    }
+    Err(KeelError::invalid_type(what, expected, type_name(&v)?))
+}
+
+/// An object argument (not an array, not null).
+pub fn object<'a>(what: &str, v: Unknown<'a>) -> Result<Object<'a>> {
+    if v.get_type()? != ValueType::Object || v.is_array()? {
+        return Err(KeelError::invalid_type(what, "an object", type_name(&v)?));
+    }
+    // SAFETY: checked to be an object.
+    Ok(unsafe { v.cast::<Object<'a>>() }?)
+}
+
+/// An options object: `None` when absent / nullish, else a plain object.
+pub fn options<'a>(what: &str, v: Option<Unknown<'a>>) -> Result<Option<Object<'a>>> {
+    present(v)?.map(|v| object(what, v)).transpose()
+}
+
+/// A property of an options object; `None` when missing, `undefined` or `null`.
+pub fn field<'a>(obj: &Object<'a>, name: &str) -> Result<Option<Unknown<'a>>> {
+    present(Some(obj.get_named_property::<Unknown<'a>>(name)?))
+}
+
+/// A string property `name` of `obj` (`what` names `obj` in errors); `None` when
+/// missing or nullish.
+pub fn string_field(obj: &Object<'_>, what: &str, name: &str) -> Result<Option<String>> {
+    field(obj, name)?
+        .map(|v| string(&format!("{what}.{name}"), v))
+        .transpose()
+}
+
+/// A non-negative integer (at most 2^32 - 1).
+pub fn u32_arg(what: &str, v: Unknown<'_>) -> Result<u32> {
+    if v.get_type()? != ValueType::Number {
+        return Err(KeelError::invalid_type(what, "a number", type_name(&v)?));
+    }
+    // SAFETY: checked to be a number.
+    let n = unsafe { v.cast::<f64>() }?;
+    if n.fract() != 0.0 || !(0.0..=u32::MAX as f64).contains(&n) {
+        return Err(KeelError::range_error(
+            code::INVALID_OPTION,
+            format!("{what} must be a non-negative integer (got {n})"),
+        ));
+    }
+    Ok(n as u32)
+}

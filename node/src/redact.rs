@@ -1,0 +1,358 @@
+//! Redaction: the reference module's free functions (`redact`, `redactSecrets`,
+//! `registerKnownSecrets`, `secretsToRedact`, `captureRedactedOutput`,
+//! `MAX_CAPTURED_OUTPUT_CHARS`) plus keel's `Redactor` and `StreamRedactor`
+//! classes and `listRules()`. Thin: argument conversion, error mapping, handles.
+
+use std::borrow::Cow;
+
+use napi::bindgen_prelude::{Buffer, Either, Unknown};
+use napi::Env;
+use napi_derive::napi;
+
+use keel_core::redact as core;
+
+use crate::args::{self, Text};
+use crate::error::{guard, KeelError, Result};
+
+/// Cap on captured command output kept by `captureRedactedOutput`, in characters.
+#[napi]
+pub const MAX_CAPTURED_OUTPUT_CHARS: u32 = core::MAX_CAPTURED_OUTPUT_CHARS as u32;
+
+/// Redact `input` with `f`, handing back `input` itself when nothing was masked.
+fn redacted(input: String, f: impl FnOnce(&str) -> Cow<'_, str>) -> String {
+    match f(&input) {
+        Cow::Owned(s) => s,
+        Cow::Borrowed(_) => input,
+    }
+}
+
+/// Strip credentials out of a string: the shape rules, every secret registered
+/// with `registerKnownSecrets`, and `knownSecrets` for this call only (values
+/// shorter than 6 bytes are ignored).
+#[napi(
+    ts_args_type = "input: string, knownSecrets?: readonly string[]",
+    ts_return_type = "string"
+)]
+pub fn redact(env: &Env, input: Unknown, known_secrets: Option<Unknown>) -> napi::Result<String> {
+    guard(env, || {
+        let input = args::string("input", input)?;
+        let known = match args::present(known_secrets)? {
+            Some(v) => args::string_array("knownSecrets", v)?,
+            None => Vec::new(),
+        };
+        Ok(redacted(input, |s| core::global().redact_with(s, &known)))
+    })
+}
+
+/// Shape rules and registered secrets (no per-call list).
+#[napi(ts_args_type = "input: string", ts_return_type = "string")]
+pub fn redact_secrets(env: &Env, input: Unknown) -> napi::Result<String> {
+    guard(env, || {
+        let input = args::string("input", input)?;
+        Ok(redacted(input, |s| core::global().redact_str(s)))
+    })
+}
+
+/// Register known secret values with the process-wide redactor: every later
+/// redaction in this process (including keel's own error messages) masks them.
+/// Values shorter than 6 bytes are ignored. Returns how many were new.
+#[napi(ts_args_type = "values: readonly string[]", ts_return_type = "number")]
+pub fn register_known_secrets(env: &Env, values: Unknown) -> napi::Result<u32> {
+    guard(env, || {
+        let values = args::string_array("values", values)?;
+        Ok(core::register_known_secrets(values) as u32)
+    })
+}
+
+/// The values to scrub for a credential: the whole string and, when it is JSON
+/// (a Codex `auth.json` blob), every string leaf of at least 12 characters.
+#[napi(
+    ts_args_type = "subscriptionToken: string",
+    ts_return_type = "string[]"
+)]
+pub fn secrets_to_redact(env: &Env, subscription_token: Unknown) -> napi::Result<Vec<String>> {
+    guard(env, || {
+        let token = args::string("subscriptionToken", subscription_token)?;
+        Ok(core::secrets_to_redact(&token))
+    })
+}
+
+/// Merge stdout and stderr (`String(x ?? '')`, trimmed, empty parts dropped,
+/// joined by a newline), redact them, and keep the last
+/// `MAX_CAPTURED_OUTPUT_CHARS` characters behind a `…(N earlier chars trimmed)`
+/// marker. `undefined` when both are empty.
+#[napi(
+    ts_args_type = "stdout: unknown, stderr: unknown",
+    ts_return_type = "string | undefined"
+)]
+pub fn capture_redacted_output(
+    env: &Env,
+    stdout: Unknown,
+    stderr: Unknown,
+) -> napi::Result<Either<String, ()>> {
+    guard(env, || {
+        let stdout = args::js_string_or_empty(env, stdout)?;
+        let stderr = args::js_string_or_empty(env, stderr)?;
+        // `undefined`, not `null`, like the reference (napi maps `None` to `null`).
+        Ok(match core::capture_redacted_output(&stdout, &stderr) {
+            Some(s) => Either::A(s),
+            None => Either::B(()),
+        })
+    })
+}
+
+/// A redaction rule, as listed by `listRules()` and `Redactor#rules()`.
+#[napi(object)]
+pub struct RuleInfo {
+    /// Stable name (pass it to `disableRules`).
+    pub name: String,
+    /// What it masks.
+    pub description: String,
+    /// Whether the redactor applies it.
+    pub enabled: bool,
+    /// `builtin` or `custom`.
+    #[napi(ts_type = "'builtin' | 'custom'")]
+    pub kind: String,
+}
+
+fn rule_infos(r: &core::Redactor) -> Vec<RuleInfo> {
+    r.rules()
+        .into_iter()
+        .map(|i| RuleInfo {
+            name: i.name,
+            description: i.description,
+            enabled: i.enabled,
+            kind: i.kind.to_string(),
+        })
+        .collect()
+}
+
+/// Every built-in rule of the process-wide redactor.
+#[napi]
+pub fn list_rules() -> Vec<RuleInfo> {
+    rule_infos(core::global())
+}
+
+/// A custom rule: every match of `pattern` (Rust `regex` syntax) is masked.
+#[napi(object)]
+pub struct CustomRule {
+    /// Unique name, not one of the built-in rules.
+    pub name: String,
+    /// Regular expression (Rust `regex` syntax).
+    pub pattern: String,
+}
+
+/// Options of `new Redactor(options)` and `createRedactStream(options)`.
+#[napi(object)]
+pub struct RedactorOptions {
+    /// Text replacing each masked span (default `***`, must not be empty).
+    pub mask: Option<String>,
+    /// Known secrets shorter than this many bytes are ignored (default 6, at least 1).
+    pub min_secret_length: Option<u32>,
+    /// Names of built-in rules to turn off (see `listRules()`).
+    pub disable_rules: Option<Vec<String>>,
+    /// Extra rules.
+    pub custom_rules: Option<Vec<CustomRule>>,
+    /// Known secret values.
+    #[napi(ts_type = "ReadonlyArray<string | Uint8Array>")]
+    pub secrets: Option<Vec<String>>,
+    /// Credential blobs: each is a secret and, when JSON, so is every string leaf of
+    /// at least 12 characters.
+    pub json_secrets: Option<Vec<String>>,
+}
+
+fn build_redactor(options: Option<Unknown>) -> Result<core::Redactor> {
+    let Some(opts) = args::options("options", options)? else {
+        return Ok(core::Redactor::new());
+    };
+    let mut b = core::Redactor::builder();
+    if let Some(v) = args::field(&opts, "mask")? {
+        b = b.mask(args::string("options.mask", v)?);
+    }
+    if let Some(v) = args::field(&opts, "minSecretLength")? {
+        b = b.min_secret_len(args::u32_arg("options.minSecretLength", v)? as usize);
+    }
+    if let Some(v) = args::field(&opts, "disableRules")? {
+        for name in args::string_array("options.disableRules", v)? {
+            b = b.disable_rule(name);
+        }
+    }
+    if let Some(v) = args::field(&opts, "customRules")? {
+        let rules = args::array("options.customRules", v, |what, item| {
+            let rule = args::object(what, item)?;
+            let name = args::string_field(&rule, what, "name")?.unwrap_or_default();
+            let pattern = args::string_field(&rule, what, "pattern")?.ok_or_else(|| {
+                KeelError::invalid_type(&format!("{what}.pattern"), "a string", "undefined")
+            })?;
+            Ok((name, pattern))
+        })?;
+        for (name, pattern) in rules {
+            b = b.custom_rule(name, pattern);
+        }
+    }
+    if let Some(v) = args::field(&opts, "secrets")? {
+        for t in args::array("options.secrets", v, args::text)? {
+            b = b.secret(t.as_bytes());
+        }
+    }
+    if let Some(v) = args::field(&opts, "jsonSecrets")? {
+        for blob in args::string_array("options.jsonSecrets", v)? {
+            b = b.json_secret(blob);
+        }
+    }
+    Ok(b.build()?)
+}
+
+/// A configured redactor: known secrets (with their base64 / percent / JSON
+/// encodings) plus shape rules. Instances are independent of the process-wide
+/// redactor unless made with `Redactor.global()`.
+#[napi]
+pub struct Redactor {
+    inner: core::Redactor,
+}
+
+#[napi]
+impl Redactor {
+    /// Build a redactor. Throws `KEEL_UNKNOWN_RULE`, `KEEL_INVALID_PATTERN`,
+    /// `KEEL_INVALID_RULE_NAME`, `KEEL_INVALID_OPTION` or `KEEL_INVALID_ARGUMENT`.
+    #[napi(constructor, ts_args_type = "options?: RedactorOptions")]
+    pub fn new(env: &Env, options: Option<Unknown>) -> napi::Result<Self> {
+        guard(env, || {
+            Ok(Redactor {
+                inner: build_redactor(options)?,
+            })
+        })
+    }
+
+    /// The process-wide redactor used by `redact`, `redactSecrets` and
+    /// `registerKnownSecrets` (secrets added through it are global).
+    #[napi(factory)]
+    pub fn global() -> Self {
+        Redactor {
+            inner: core::global().clone(),
+        }
+    }
+
+    /// Register a known secret. `false` when it is shorter than the minimum
+    /// length or already registered.
+    #[napi(
+        ts_args_type = "secret: string | Uint8Array",
+        ts_return_type = "boolean"
+    )]
+    pub fn add_secret(&self, env: &Env, secret: Unknown) -> napi::Result<bool> {
+        guard(env, || {
+            Ok(self
+                .inner
+                .add_secret(args::text("secret", secret)?.as_bytes()))
+        })
+    }
+
+    /// Register a credential blob and, when it is JSON, each string leaf of at
+    /// least 12 characters. Returns how many values were new.
+    #[napi(ts_args_type = "blob: string", ts_return_type = "number")]
+    pub fn add_json_secret(&self, env: &Env, blob: Unknown) -> napi::Result<u32> {
+        guard(env, || {
+            Ok(self.inner.add_json_secret(&args::string("blob", blob)?) as u32)
+        })
+    }
+
+    /// Redact a string (returns a string) or a Buffer / Uint8Array (returns a new
+    /// Buffer; invalid UTF-8 passes through untouched).
+    #[napi(
+        ts_args_type = "input: string | Uint8Array",
+        ts_return_type = "string | Buffer"
+    )]
+    pub fn redact(&self, env: &Env, input: Unknown) -> napi::Result<Either<String, Buffer>> {
+        guard(env, || {
+            Ok(match args::text("input", input)? {
+                Text::Str(s) => Either::A(redacted(s, |s| self.inner.redact_str(s))),
+                Text::Bytes(b) => Either::B(Buffer::from(self.inner.redact_bytes(&b).into_owned())),
+            })
+        })
+    }
+
+    /// Number of registered secrets (not counting their encoded forms).
+    #[napi(getter)]
+    pub fn secret_count(&self) -> u32 {
+        self.inner.secret_count() as u32
+    }
+
+    /// Every rule with whether this redactor applies it.
+    #[napi]
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        rule_infos(&self.inner)
+    }
+
+    /// A streaming redactor sharing this redactor's secrets and rules.
+    #[napi]
+    pub fn stream(&self) -> StreamRedactor {
+        StreamRedactor {
+            inner: self.inner.stream(),
+        }
+    }
+}
+
+/// Incremental redaction of a byte stream; the output equals one-shot redaction
+/// of the concatenated input for every chunking. Made by `Redactor#stream()` or
+/// `new StreamRedactor(redactor?)`; `createRedactStream()` wraps one in a
+/// `stream.Transform`.
+#[napi]
+pub struct StreamRedactor {
+    inner: core::StreamRedactor,
+}
+
+#[napi]
+impl StreamRedactor {
+    /// A stream over `redactor`, or over the process-wide redactor (the one
+    /// `redactSecrets` and `registerKnownSecrets` use) when none is given.
+    #[napi(constructor, ts_args_type = "redactor?: Redactor")]
+    pub fn new(env: &Env, redactor: Option<Unknown>) -> napi::Result<Self> {
+        guard(env, || {
+            let inner = match args::present(redactor)? {
+                Some(v) => args::instance::<Redactor>("redactor", "a Redactor", v)?
+                    .inner
+                    .stream(),
+                None => core::global().stream(),
+            };
+            Ok(StreamRedactor { inner })
+        })
+    }
+
+    /// Feed a chunk; returns the redacted output that is final so far (may be empty).
+    #[napi(ts_args_type = "chunk: string | Uint8Array", ts_return_type = "Buffer")]
+    pub fn write(&mut self, env: &Env, chunk: Unknown) -> napi::Result<Buffer> {
+        guard(env, || {
+            let chunk = args::text("chunk", chunk)?;
+            let mut out = Vec::new();
+            self.inner.write(chunk.as_bytes(), &mut out);
+            Ok(Buffer::from(out))
+        })
+    }
+
+    /// Emit every held-back byte that cannot start a secret (call when input has
+    /// been idle for a while).
+    #[napi]
+    pub fn flush(&mut self, env: &Env) -> napi::Result<Buffer> {
+        guard(env, || {
+            let mut out = Vec::new();
+            self.inner.flush(&mut out);
+            Ok(Buffer::from(out))
+        })
+    }
+
+    /// End of input: emit the rest. The stream can be reused afterwards.
+    #[napi]
+    pub fn finish(&mut self, env: &Env) -> napi::Result<Buffer> {
+        guard(env, || {
+            let mut out = Vec::new();
+            self.inner.finish(&mut out);
+            Ok(Buffer::from(out))
+        })
+    }
+
+    /// Bytes received but not yet emitted.
+    #[napi(getter)]
+    pub fn pending(&self) -> u32 {
+        self.inner.pending() as u32
+    }
+}
