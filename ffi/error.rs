@@ -56,6 +56,28 @@ pub enum keel_result {
     /// Redaction: a custom rule's name is empty, duplicated or taken by a
     /// built-in rule.
     KEEL_INVALID_RULE_NAME = 102,
+    /// Credentials: neither the keyring nor the file mirror holds a complete
+    /// enrollment. The message says what each store answered.
+    KEEL_NOT_ENROLLED = 200,
+    /// Credentials: the stored platform URL is not the one the caller uses. The
+    /// message names both (with any `user:password@` part masked).
+    KEEL_PLATFORM_URL_MISMATCH = 201,
+    /// Credentials: the keyring backend cannot be used here (not on this platform,
+    /// not in this build, or access refused).
+    KEEL_KEYRING_UNAVAILABLE = 202,
+    /// Credentials: a keyring call did not answer within the keyring timeout.
+    KEEL_KEYRING_TIMEOUT = 203,
+    /// Credentials: a credential file or its directory is unsafe (readable or
+    /// writable by others, a symlink, another owner, …). The message explains
+    /// and gives the fix, e.g. `chmod 600 <path>`.
+    KEEL_INSECURE_FILE = 204,
+    /// Credentials: the keyring backend failed in another way.
+    KEEL_KEYRING_ERROR = 205,
+    /// Credentials: another process held the credential lock longer than the
+    /// lock timeout.
+    KEEL_LOCK_TIMEOUT = 206,
+    /// Credentials: a JWT could not be decoded.
+    KEEL_INVALID_JWT = 207,
 }
 
 use keel_result::*;
@@ -74,10 +96,18 @@ impl keel_result {
             KEEL_UNKNOWN_RULE => "KEEL_UNKNOWN_RULE\0",
             KEEL_INVALID_PATTERN => "KEEL_INVALID_PATTERN\0",
             KEEL_INVALID_RULE_NAME => "KEEL_INVALID_RULE_NAME\0",
+            KEEL_NOT_ENROLLED => "KEEL_NOT_ENROLLED\0",
+            KEEL_PLATFORM_URL_MISMATCH => "KEEL_PLATFORM_URL_MISMATCH\0",
+            KEEL_KEYRING_UNAVAILABLE => "KEEL_KEYRING_UNAVAILABLE\0",
+            KEEL_KEYRING_TIMEOUT => "KEEL_KEYRING_TIMEOUT\0",
+            KEEL_INSECURE_FILE => "KEEL_INSECURE_FILE\0",
+            KEEL_KEYRING_ERROR => "KEEL_KEYRING_ERROR\0",
+            KEEL_LOCK_TIMEOUT => "KEEL_LOCK_TIMEOUT\0",
+            KEEL_INVALID_JWT => "KEEL_INVALID_JWT\0",
         }
     }
 
-    const ALL: [keel_result; 10] = [
+    const ALL: [keel_result; 18] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -88,6 +118,14 @@ impl keel_result {
         KEEL_UNKNOWN_RULE,
         KEEL_INVALID_PATTERN,
         KEEL_INVALID_RULE_NAME,
+        KEEL_NOT_ENROLLED,
+        KEEL_PLATFORM_URL_MISMATCH,
+        KEEL_KEYRING_UNAVAILABLE,
+        KEEL_KEYRING_TIMEOUT,
+        KEEL_INSECURE_FILE,
+        KEEL_KEYRING_ERROR,
+        KEEL_LOCK_TIMEOUT,
+        KEEL_INVALID_JWT,
     ];
 }
 

@@ -25,6 +25,7 @@
 #![allow(non_camel_case_types)]
 
 mod args;
+pub mod credentials;
 pub mod error;
 mod handle;
 mod json;

@@ -83,7 +83,57 @@ typedef enum keel_result {
      * built-in rule.
      */
     KEEL_INVALID_RULE_NAME = 102,
+    /**
+     * Credentials: neither the keyring nor the file mirror holds a complete
+     * enrollment. The message says what each store answered.
+     */
+    KEEL_NOT_ENROLLED = 200,
+    /**
+     * Credentials: the stored platform URL is not the one the caller uses. The
+     * message names both (with any `user:password@` part masked).
+     */
+    KEEL_PLATFORM_URL_MISMATCH = 201,
+    /**
+     * Credentials: the keyring backend cannot be used here (not on this platform,
+     * not in this build, or access refused).
+     */
+    KEEL_KEYRING_UNAVAILABLE = 202,
+    /**
+     * Credentials: a keyring call did not answer within the keyring timeout.
+     */
+    KEEL_KEYRING_TIMEOUT = 203,
+    /**
+     * Credentials: a credential file or its directory is unsafe (readable or
+     * writable by others, a symlink, another owner, …). The message explains
+     * and gives the fix, e.g. `chmod 600 <path>`.
+     */
+    KEEL_INSECURE_FILE = 204,
+    /**
+     * Credentials: the keyring backend failed in another way.
+     */
+    KEEL_KEYRING_ERROR = 205,
+    /**
+     * Credentials: another process held the credential lock longer than the
+     * lock timeout.
+     */
+    KEEL_LOCK_TIMEOUT = 206,
+    /**
+     * Credentials: a JWT could not be decoded.
+     */
+    KEEL_INVALID_JWT = 207,
 } keel_result;
+
+/**
+ * An enrollment store: the OS keyring (or an in-memory store) as the source of
+ * truth, plus a `0600` JSON file mirror that a background daemon can read.
+ *
+ * Made by `keel_enrollment_store_new`, released by `keel_enrollment_store_free`.
+ * Thread-safe: every function may be called on the same store from any thread at
+ * once; operations on one mirror path are serialised across threads and processes
+ * by the mirror's lock file. Calls block, bounded by the keyring timeout
+ * (`keyringTimeoutMs`) and the lock timeout (`lockTimeoutMs`).
+ */
+typedef struct keel_enrollment_store keel_enrollment_store;
 
 /**
  * A redactor: known secrets plus shape rules (tokens, keys, passwords, …).
@@ -150,6 +200,175 @@ extern "C" {
  * that must not be freed. Never fails and never touches the last error message.
  */
 const char *keel_version(void);
+
+/**
+ * Make an enrollment store from `options_json` (UTF-8, `options_json_len` bytes;
+ * empty, `"null"` or `"{}"` for the defaults). Every field is optional:
+ *
+ * * `"appName"`: default keyring service name and mirror directory `~/.<appName>/`
+ *   (default `"keel"`);
+ * * `"serviceName"`: the keyring service name (default: `appName`);
+ * * `"keyPrefix"`: prefix of the five keyring keys (default `"agent-enrollment."`);
+ * * `"mirror"`: keep the file mirror (default `true`);
+ * * `"mirrorPath"`: the mirror file (default `~/.<appName>/agent-enrollment.cred`);
+ * * `"keyring"`: `"platform"` (default: keyutils on Linux, the Keychain on macOS,
+ *   Credential Manager on Windows), `"keyutils"`, `"secretService"`,
+ *   `"macosKeychain"`, `"windowsCredentialManager"` or `"memory"` (in-process
+ *   only: nothing but the mirror outlives the store);
+ * * `"keyringTimeoutMs"`: timeout of each keyring call (default 5000, > 0);
+ * * `"lockTimeoutMs"`: how long to wait for the mirror's lock (default 10000).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON`
+ * (malformed, wrong type, unknown field or invalid value: the message names the
+ * field), `KEEL_KEYRING_UNAVAILABLE` (the backend does not exist on this platform
+ * or in this build). On success `*out` is a new store, to be released with
+ * `keel_enrollment_store_free`.
+ *
+ * # Safety
+ * `options_json` must point to `options_json_len` readable bytes (or be NULL with
+ * length 0); `out` must be valid for writing a pointer.
+ */
+enum keel_result keel_enrollment_store_new(const char *options_json,
+                                           size_t options_json_len,
+                                           struct keel_enrollment_store **out);
+
+/**
+ * Release a store. NULL is fine, and so is a pointer already freed (it is
+ * ignored). Never fails. The stored credentials are not touched (see
+ * `keel_enrollment_store_clear`).
+ */
+void keel_enrollment_store_free(struct keel_enrollment_store *store);
+
+/**
+ * Store an enrollment record (`creds_json`, UTF-8: the five fields above, all
+ * required; `jwt`, `agentId`, `tenantId` and `platformUrl` non-empty strings,
+ * `jwtExpiresAtUnix` a number of seconds since the epoch). The keyring is written
+ * first (the source of truth), then the mirror. If a keyring write fails, the
+ * keys this call already wrote are removed and the error is returned. A mirror
+ * failure does not fail the call: it is reported in the report's `warnings`.
+ *
+ * `report_json` is optional (may be NULL); on success it receives
+ * `{"keyringBackend":"keyutils","keyringKeysWritten":[…],"mirrorPath":"…",
+ * "mirrorWritten":true,"warnings":[{"severity":"warning","code":"…",
+ * "message":"…","fix":"…"}]}` (no secret values).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON` (the
+ * message names the field, never quotes a value), `KEEL_INVALID_ARGUMENT` (not a
+ * live store), `KEEL_KEYRING_UNAVAILABLE`, `KEEL_KEYRING_TIMEOUT`,
+ * `KEEL_KEYRING_ERROR`, `KEEL_LOCK_TIMEOUT`.
+ *
+ * # Safety
+ * `creds_json` must point to `creds_json_len` readable bytes; `report_json`, when
+ * not NULL, must be valid for writing a pointer.
+ */
+enum keel_result keel_enrollment_store_write(const struct keel_enrollment_store *store,
+                                             const char *creds_json,
+                                             size_t creds_json_len,
+                                             struct keel_string **report_json);
+
+/**
+ * Read the whole record: from the keyring when it holds all five entries, else
+ * from the mirror. On success `*creds_json` is a new string (free it with
+ * `keel_string_free`) holding the record plus `"source"` and `"notes"`:
+ * `{"jwt":"…","jwtExpiresAtUnix":…,"agentId":"…","tenantId":"…",
+ * "platformUrl":"…","source":"fileMirror","notes":["…"]}`. It holds the JWT:
+ * never log it.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`, `KEEL_NOT_ENROLLED`
+ * (neither store holds a complete record; the message says what each answered),
+ * `KEEL_INSECURE_FILE` (the mirror is readable by others, a symlink, … : the
+ * message explains and gives the fix), `KEEL_KEYRING_UNAVAILABLE` /
+ * `KEEL_KEYRING_TIMEOUT` / `KEEL_KEYRING_ERROR` (the keyring failed and the mirror
+ * has no record), `KEEL_LOCK_TIMEOUT`, `KEEL_IO`.
+ *
+ * # Safety
+ * `creds_json` must be valid for writing a pointer.
+ */
+enum keel_result keel_enrollment_store_read_all(const struct keel_enrollment_store *store,
+                                                struct keel_string **creds_json);
+
+/**
+ * Read the JWT and its expiry: from the keyring when it holds both, else from the
+ * mirror. On success `*jwt_json` is a new string
+ * `{"jwt":"…","expiresAtUnix":…,"source":"keyring","notes":[]}` (free it with
+ * `keel_string_free`; never log it).
+ *
+ * Errors: as `keel_enrollment_store_read_all`.
+ *
+ * # Safety
+ * `jwt_json` must be valid for writing a pointer.
+ */
+enum keel_result keel_enrollment_store_read_jwt(const struct keel_enrollment_store *store,
+                                                struct keel_string **jwt_json);
+
+/**
+ * Whether an enrollment exists: a JWT in the keyring, or a usable mirror. On
+ * success `*out` is the answer.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`, `KEEL_INSECURE_FILE`
+ * (the mirror is refused), a keyring error when the keyring failed and the mirror
+ * has no record, `KEEL_LOCK_TIMEOUT`, `KEEL_IO`.
+ *
+ * # Safety
+ * `out` must be valid for writing a `bool`.
+ */
+enum keel_result keel_enrollment_store_has_enrollment(const struct keel_enrollment_store *store,
+                                                      bool *out);
+
+/**
+ * Refuse credentials minted for another platform: compare the stored platform URL
+ * (keyring, else mirror) with `url` (UTF-8, `url_len` bytes) after normalising
+ * scheme and host case, default ports and a trailing slash.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`
+ * (empty `url`, or not a live store), `KEEL_PLATFORM_URL_MISMATCH` (the message
+ * names both URLs, with any `user:password@` part masked), `KEEL_NOT_ENROLLED`,
+ * `KEEL_INSECURE_FILE`, keyring errors, `KEEL_LOCK_TIMEOUT`, `KEEL_IO`.
+ *
+ * # Safety
+ * `url` must point to `url_len` readable bytes.
+ */
+enum keel_result keel_enrollment_store_assert_platform_url(const struct keel_enrollment_store *store,
+                                                           const char *url,
+                                                           size_t url_len);
+
+/**
+ * Remove every keyring entry and the mirror (with its temp files and lock file).
+ * Idempotent. What could not be removed is listed in the report's `problems`
+ * (the call still tries everything and returns `KEEL_OK`).
+ *
+ * `report_json` is optional (may be NULL); on success it receives
+ * `{"keyringKeysRemoved":[…],"mirrorRemoved":true,"tempFilesRemoved":[…],
+ * "problems":[…]}`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`, `KEEL_LOCK_TIMEOUT`,
+ * `KEEL_INSECURE_FILE` (the mirror directory is unsafe), `KEEL_IO`.
+ *
+ * # Safety
+ * `report_json`, when not NULL, must be valid for writing a pointer.
+ */
+enum keel_result keel_enrollment_store_clear(const struct keel_enrollment_store *store,
+                                             struct keel_string **report_json);
+
+/**
+ * A structured health report, for a doctor command: which keyring fields exist,
+ * the mirror's path, mode, owner and validity, where a read would resolve from,
+ * whether keyring and mirror agree, the JWT's expiry, and every problem with a
+ * one-line fix. It never contains a secret value. Never fails on what it checks
+ * (that is reported as a problem).
+ *
+ * On success `*report_json` is a new string (free it with `keel_string_free`):
+ * `{"checkedAtMs":…,"keyring":{…},"mirror":{…},"resolvedFrom":"keyring",
+ * "inSync":true,"jwt":{…},"problems":[{"severity":"error","code":"mirrorTooOpen",
+ * "message":"…","fix":"chmod 600 …"}]}`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `report_json` must be valid for writing a pointer.
+ */
+enum keel_result keel_enrollment_store_diagnose(const struct keel_enrollment_store *store,
+                                                struct keel_string **report_json);
 
 /**
  * The calling thread's last error message: a NUL-terminated UTF-8 string

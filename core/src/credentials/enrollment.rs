@@ -166,6 +166,56 @@ pub struct Resolved<T> {
     pub notes: Vec<String>,
 }
 
+impl CredentialSource {
+    /// The stable name used in JSON and by every surface: `"keyring"` or
+    /// `"fileMirror"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialSource::Keyring => "keyring",
+            CredentialSource::FileMirror => "fileMirror",
+        }
+    }
+}
+
+impl<T: Serialize> Resolved<T> {
+    /// The answer's JSON object with `"source"` and `"notes"` added next to its own
+    /// fields: the shape the C and CLI surfaces print, for example
+    /// `{"jwt":"…","jwtExpiresAtUnix":…,"agentId":"…","tenantId":"…",
+    /// "platformUrl":"…","source":"fileMirror","notes":["…"]}`. The result holds
+    /// the secret values of the answer: never log it.
+    ///
+    /// ```
+    /// use keel_core::credentials::{CredentialSource, JwtInfo, Resolved, Secret};
+    /// let r = Resolved {
+    ///     value: JwtInfo { jwt: Secret::new("eyJ.e30."), expires_at_unix: 7 },
+    ///     source: CredentialSource::FileMirror,
+    ///     notes: vec![],
+    /// };
+    /// let json = r.to_flat_json();
+    /// assert_eq!(json["jwt"], "eyJ.e30.");
+    /// assert_eq!(json["expiresAtUnix"], 7);
+    /// assert_eq!(json["source"], "fileMirror");
+    /// assert_eq!(json["notes"], serde_json::json!([]));
+    /// ```
+    pub fn to_flat_json(&self) -> Value {
+        let mut map = match serde_json::to_value(&self.value) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => {
+                let mut m = serde_json::Map::new();
+                m.insert("value".into(), other);
+                m
+            }
+            Err(_) => serde_json::Map::new(),
+        };
+        map.insert("source".into(), Value::from(self.source.as_str()));
+        map.insert(
+            "notes".into(),
+            Value::Array(self.notes.iter().cloned().map(Value::from).collect()),
+        );
+        Value::Object(map)
+    }
+}
+
 /// The keyring key names used for a record, built from the key prefix.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
