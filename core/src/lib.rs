@@ -31,3 +31,8 @@ pub mod jobs;
 pub mod process;
 pub mod redact;
 pub mod time;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

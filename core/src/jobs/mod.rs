@@ -45,8 +45,11 @@
 //! ```
 
 mod command;
+mod external;
 mod failure;
+mod options;
 mod registry;
+mod runtime;
 mod view;
 mod watchdog;
 
@@ -59,9 +62,12 @@ pub use failure::{
     inactivity_abort_message, max_duration_abort_message, tool_silence_abort_message, FailureCause,
     WorkError,
 };
+pub use external::{external_work, ExternalWork, WorkCompleter};
+pub use options::CommandOptions;
 pub use registry::{
     JobContext, JobRegistry, JobRegistryBuilder, JobsError, DEFAULT_ABORT_SETTLE,
     DEFAULT_BUFFER_CAP, DEFAULT_CANCEL_GRACE, DEFAULT_RETENTION,
 };
+pub use runtime::JobRuntime;
 pub use view::{CallMetric, Dropped, JobResult, JobState, JobView, Progress, ToolSpan};
 pub use watchdog::{WatchdogLimits, DEFAULT_INACTIVITY, DEFAULT_MAX_DURATION};

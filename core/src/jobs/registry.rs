@@ -289,6 +289,12 @@ impl JobContext {
         self.shared.watchdog.reason()
     }
 
+    /// The reason given to [`JobRegistry::abort`] / [`JobRegistry::abort_all`] (redacted),
+    /// once the job has been aborted by a caller.
+    pub fn abort_reason(&self) -> Option<String> {
+        lock(&self.shared.state).abort_reason.clone()
+    }
+
     /// The registry's clock.
     pub fn clock(&self) -> &SharedClock {
         &self.shared.clock

@@ -40,6 +40,7 @@
 mod pidrecord;
 #[allow(unsafe_code)]
 mod sys;
+mod tree;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -55,6 +56,7 @@ use tokio::io::AsyncReadExt;
 use crate::time::{SharedClock, SystemClock};
 
 pub use pidrecord::{PidRecord, PID_RECORD_VERSION};
+pub use tree::{kill_process_tree, kill_process_tree_with};
 #[cfg(target_os = "linux")]
 pub use sys::group_members;
 
@@ -133,6 +135,12 @@ pub enum ProcessError {
         /// The OS error.
         #[source]
         source: io::Error,
+    },
+    /// A pid that can never be a target (0, 1, or beyond the platform's range).
+    #[error("pid {pid} cannot be signalled")]
+    InvalidPid {
+        /// The pid.
+        pid: u32,
     },
     /// There is no (live) process with this pid.
     #[error("no live process with pid {pid}")]

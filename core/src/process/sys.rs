@@ -282,3 +282,13 @@ mod tests {
         assert!(parse_stat("12 (x) S 1").is_none());
     }
 }
+
+/// The process group of `pid` (`getpgid`), or `None` when there is no such process.
+pub(crate) fn pgid_of(pid: u32) -> Option<u32> {
+    if pid == 0 {
+        return None;
+    }
+    // SAFETY: plain syscall on an integer id.
+    let rc = unsafe { libc::getpgid(pid as libc::pid_t) };
+    (rc > 0).then_some(rc as u32)
+}

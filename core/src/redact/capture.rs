@@ -3,8 +3,8 @@
 
 use super::{global, Redactor, MIN_HARVEST_LEN};
 
-/// Cap on captured output kept on a record, in characters (tail-biased: a
-/// failure's error is usually at the end).
+/// Cap on captured output kept on a record, in characters (UTF-16 code units, as
+/// JavaScript counts them; tail-biased: a failure's error is usually at the end).
 pub const MAX_CAPTURED_OUTPUT_CHARS: usize = 16_000;
 
 /// Merge stdout and stderr (each trimmed; empty parts dropped; joined by a
@@ -42,13 +42,25 @@ impl Redactor {
 }
 
 /// Keep the last `max` characters of `s`, prefixed with a trim marker when cut.
+///
+/// "Characters" are UTF-16 code units, as JavaScript's `length` counts them, so the
+/// output matches the reference module's for the same input. A cut that would
+/// split a surrogate pair moves one unit later (JavaScript would keep half a pair).
 pub(crate) fn tail_chars(s: &str, max: usize) -> String {
-    let total = s.chars().count();
+    let total: usize = s.chars().map(char::len_utf16).sum();
     if total <= max {
         return s.to_string();
     }
     let cut = total - max;
-    let start = s.char_indices().nth(cut).map_or(s.len(), |(i, _)| i);
+    let mut units = 0;
+    let mut start = s.len();
+    for (i, c) in s.char_indices() {
+        if units >= cut {
+            start = i;
+            break;
+        }
+        units += c.len_utf16();
+    }
     format!("…({cut} earlier chars trimmed)\n{}", &s[start..])
 }
 
@@ -78,9 +90,9 @@ pub fn secrets_to_redact(token: &str) -> Vec<String> {
 
 fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
-        serde_json::Value::String(s) => {
-            // The reference counts JavaScript string length (UTF-16 code units).
-            if s.encode_utf16().count() >= MIN_HARVEST_LEN && !out.contains(s) {
+        // The reference counts JavaScript string length (UTF-16 code units).
+        serde_json::Value::String(s) if s.encode_utf16().count() >= MIN_HARVEST_LEN => {
+            if !out.contains(s) {
                 out.push(s.clone());
             }
         }

@@ -189,6 +189,11 @@ enum Body {
 
 struct Prefix {
     lit: &'static str,
+    /// Leading bytes of `lit` left out of the SIMD search and checked afterwards:
+    /// the searched part starts with a trigram that is rare in logs (`hp_`, not the
+    /// `ghp`/`git`/`npm`/`---` that real logs are full of), which keeps the
+    /// prefilter's false candidates down.
+    skip: usize,
     rule: BuiltinRule,
     /// Bytes of the literal that stay visible.
     keep: usize,
@@ -198,180 +203,210 @@ struct Prefix {
 const PREFIXES: &[Prefix] = &[
     Prefix {
         lit: "ghp_",
+        skip: 1,
         rule: BuiltinRule::GithubToken,
         keep: 4,
         body: Body::Word(1),
     },
     Prefix {
         lit: "gho_",
+        skip: 1,
         rule: BuiltinRule::GithubToken,
         keep: 4,
         body: Body::Word(1),
     },
     Prefix {
         lit: "ghu_",
+        skip: 1,
         rule: BuiltinRule::GithubToken,
         keep: 4,
         body: Body::Word(1),
     },
     Prefix {
         lit: "ghs_",
+        skip: 1,
         rule: BuiltinRule::GithubToken,
         keep: 4,
         body: Body::Word(1),
     },
     Prefix {
         lit: "ghr_",
+        skip: 1,
         rule: BuiltinRule::GithubToken,
         keep: 4,
         body: Body::Word(1),
     },
     Prefix {
         lit: "github_pat_",
+        skip: 5,
         rule: BuiltinRule::GithubToken,
         keep: 11,
         body: Body::Word(1),
     },
     Prefix {
         lit: "glpat-",
+        skip: 0,
         rule: BuiltinRule::GitlabToken,
         keep: 6,
         body: Body::Dashed(16),
     },
     Prefix {
         lit: "AKIA",
+        skip: 1,
         rule: BuiltinRule::AwsAccessKeyId,
         keep: 4,
         body: Body::UpperExact(16),
     },
     Prefix {
         lit: "ASIA",
+        skip: 1,
         rule: BuiltinRule::AwsAccessKeyId,
         keep: 4,
         body: Body::UpperExact(16),
     },
     Prefix {
         lit: "ABIA",
+        skip: 1,
         rule: BuiltinRule::AwsAccessKeyId,
         keep: 4,
         body: Body::UpperExact(16),
     },
     Prefix {
         lit: "ACCA",
+        skip: 1,
         rule: BuiltinRule::AwsAccessKeyId,
         keep: 4,
         body: Body::UpperExact(16),
     },
     Prefix {
         lit: "xoxa-",
+        skip: 0,
         rule: BuiltinRule::SlackToken,
         keep: 5,
         body: Body::Dashed(8),
     },
     Prefix {
         lit: "xoxb-",
+        skip: 0,
         rule: BuiltinRule::SlackToken,
         keep: 5,
         body: Body::Dashed(8),
     },
     Prefix {
         lit: "xoxp-",
+        skip: 0,
         rule: BuiltinRule::SlackToken,
         keep: 5,
         body: Body::Dashed(8),
     },
     Prefix {
         lit: "xoxo-",
+        skip: 0,
         rule: BuiltinRule::SlackToken,
         keep: 5,
         body: Body::Dashed(8),
     },
     Prefix {
         lit: "xoxs-",
+        skip: 0,
         rule: BuiltinRule::SlackToken,
         keep: 5,
         body: Body::Dashed(8),
     },
     Prefix {
         lit: "xoxr-",
+        skip: 0,
         rule: BuiltinRule::SlackToken,
         keep: 5,
         body: Body::Dashed(8),
     },
     Prefix {
         lit: "xapp-",
+        skip: 0,
         rule: BuiltinRule::SlackToken,
         keep: 5,
         body: Body::Dashed(8),
     },
     Prefix {
         lit: "sk_live_",
+        skip: 0,
         rule: BuiltinRule::StripeKey,
         keep: 8,
         body: Body::Alnum(8),
     },
     Prefix {
         lit: "sk_test_",
+        skip: 0,
         rule: BuiltinRule::StripeKey,
         keep: 8,
         body: Body::Alnum(8),
     },
     Prefix {
         lit: "rk_live_",
+        skip: 1,
         rule: BuiltinRule::StripeKey,
         keep: 8,
         body: Body::Alnum(8),
     },
     Prefix {
         lit: "rk_test_",
+        skip: 1,
         rule: BuiltinRule::StripeKey,
         keep: 8,
         body: Body::Alnum(8),
     },
     Prefix {
         lit: "sk-ant-",
+        skip: 0,
         rule: BuiltinRule::AnthropicKey,
         keep: 7,
         body: Body::Dashed(16),
     },
     Prefix {
         lit: "sk-proj-",
+        skip: 0,
         rule: BuiltinRule::OpenaiKey,
         keep: 8,
         body: Body::Dashed(16),
     },
     Prefix {
         lit: "sk-",
+        skip: 0,
         rule: BuiltinRule::OpenaiKey,
         keep: 3,
         body: Body::Dashed(20),
     },
     Prefix {
         lit: "AIza",
+        skip: 1,
         rule: BuiltinRule::GoogleApiKey,
         keep: 4,
         body: Body::Dashed(30),
     },
     Prefix {
         lit: "npm_",
+        skip: 1,
         rule: BuiltinRule::NpmToken,
         keep: 4,
         body: Body::Alnum(20),
     },
     Prefix {
         lit: "pypi-",
+        skip: 1,
         rule: BuiltinRule::PypiToken,
         keep: 5,
         body: Body::Dashed(16),
     },
     Prefix {
         lit: "eyJ",
+        skip: 0,
         rule: BuiltinRule::Jwt,
         keep: 0,
         body: Body::Jwt,
     },
     Prefix {
         lit: "-----BEGIN",
+        skip: 3,
         rule: BuiltinRule::PrivateKey,
         keep: 0,
         body: Body::Pem,
@@ -383,7 +418,7 @@ const MAX_PREFIX: usize = 11;
 /// The compiled shape rules of one redactor.
 pub(crate) struct RuleSet {
     enabled: u32,
-    prefixes: Option<AhoCorasick>,
+    prefixes: Option<PrefixFinder>,
     /// Map from automaton pattern id to `PREFIXES` index (only enabled ones are compiled).
     prefix_ids: Vec<usize>,
     pub(crate) custom: Vec<CustomRule>,
@@ -402,6 +437,52 @@ impl RuleState {
     pub(crate) fn shift(&mut self, by: usize) {
         for r in &mut self.custom_resume {
             *r = r.saturating_sub(by);
+        }
+    }
+}
+
+/// Finds the token prefixes: SIMD Teddy where the CPU has it, Aho-Corasick otherwise.
+enum PrefixFinder {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+struct PrefixMatch {
+    start: usize,
+}
+
+impl PrefixMatch {
+    fn start(&self) -> usize {
+        self.start
+    }
+}
+
+impl PrefixFinder {
+    fn new<'a>(lits: impl Iterator<Item = &'a str> + Clone) -> PrefixFinder {
+        let packed = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostLongest)
+            .builder()
+            .extend(lits.clone())
+            .build();
+        match packed {
+            Some(s) => PrefixFinder::Packed(s),
+            None => PrefixFinder::Automaton(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(lits)
+                    .expect("prefix automaton builds"),
+            ),
+        }
+    }
+
+    /// The leftmost-longest prefix starting at or after `at`: (start, pattern index).
+    #[inline]
+    fn find(&self, buf: &[u8], at: usize) -> Option<(usize, usize)> {
+        match self {
+            PrefixFinder::Packed(s) => s.find_in(buf, aho_corasick::Span::from(at..buf.len())).map(|m| (m.start(), m.pattern().as_usize())),
+            PrefixFinder::Automaton(ac) => ac
+                .find(aho_corasick::Input::new(buf).span(at..buf.len()))
+                .map(|m| (m.start(), m.pattern().as_usize())),
         }
     }
 }
@@ -457,12 +538,7 @@ impl RuleSet {
         let prefixes = if prefix_ids.is_empty() {
             None
         } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .build(prefix_ids.iter().map(|&i| PREFIXES[i].lit))
-                    .expect("prefix automaton builds"),
-            )
+            Some(PrefixFinder::new(prefix_ids.iter().map(|&i| &PREFIXES[i].lit[PREFIXES[i].skip..])))
         };
         RuleSet {
             enabled,
@@ -512,16 +588,20 @@ impl RuleSet {
         let n = buf.len();
         let mut at = from;
         while at < n {
-            let Some(m) = ac.find(aho_corasick::Input::new(buf).span(at..n)) else {
+            let Some((found, pid)) = ac.find(buf, at) else {
                 break;
             };
-            let p = &PREFIXES[self.prefix_ids[m.pattern().as_usize()]];
+            at = found + 1;
+            let p = &PREFIXES[self.prefix_ids[pid]];
+            if found < p.skip || !buf[found - p.skip..].starts_with(p.lit.as_bytes()) {
+                continue;
+            }
+            let m = PrefixMatch { start: found - p.skip };
             match check_prefix(buf, m.start(), p, eof, &self.mask) {
                 Check::Undecided => return Some(m.start()),
                 Check::Span(s) => self.push(buf, s, spans),
                 Check::None => {}
             }
-            at = m.start() + 1;
         }
         if !eof {
             // A literal prefix cut by the end of the buffer.
