@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cred;
 mod redact;
 
 /// keel: secrets redaction, credential mirroring, job watchdogs and agent turns
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Scrub secrets from stdin to stdout (known values, their encodings, credential shapes).
     Redact(redact::Args),
+    /// Agent enrollment credentials: OS keyring + 0600 file mirror (status, write, read, clear, doctor).
+    Cred(cred::Args),
 }
 
 /// A failure that ends the command with exit status 1 and a message on stderr.
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Redact(args) => redact::run(args),
+        Command::Cred(args) => cred::run(args),
     };
     match result {
         Ok(code) => code,
