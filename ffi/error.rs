@@ -78,6 +78,11 @@ pub enum keel_result {
     KEEL_LOCK_TIMEOUT = 206,
     /// Credentials: a JWT could not be decoded.
     KEEL_INVALID_JWT = 207,
+    /// Jobs: no job with this id (never started, or evicted after its retention).
+    KEEL_JOB_NOT_FOUND = 300,
+    /// Jobs: the host's work already reported its outcome
+    /// (`keel_job_ctx_succeed` / `keel_job_ctx_fail` called twice).
+    KEEL_JOB_OUTCOME_SET = 301,
 }
 
 use keel_result::*;
@@ -104,10 +109,12 @@ impl keel_result {
             KEEL_KEYRING_ERROR => "KEEL_KEYRING_ERROR\0",
             KEEL_LOCK_TIMEOUT => "KEEL_LOCK_TIMEOUT\0",
             KEEL_INVALID_JWT => "KEEL_INVALID_JWT\0",
+            KEEL_JOB_NOT_FOUND => "KEEL_JOB_NOT_FOUND\0",
+            KEEL_JOB_OUTCOME_SET => "KEEL_JOB_OUTCOME_SET\0",
         }
     }
 
-    const ALL: [keel_result; 18] = [
+    const ALL: [keel_result; 20] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -126,6 +133,8 @@ impl keel_result {
         KEEL_KEYRING_ERROR,
         KEEL_LOCK_TIMEOUT,
         KEEL_INVALID_JWT,
+        KEEL_JOB_NOT_FOUND,
+        KEEL_JOB_OUTCOME_SET,
     ];
 }
 

@@ -28,6 +28,7 @@ mod args;
 pub mod credentials;
 pub mod error;
 mod handle;
+pub mod jobs;
 mod json;
 pub mod redact;
 pub mod string;

@@ -121,7 +121,34 @@ typedef enum keel_result {
      * Credentials: a JWT could not be decoded.
      */
     KEEL_INVALID_JWT = 207,
+    /**
+     * Jobs: no job with this id (never started, or evicted after its retention).
+     */
+    KEEL_JOB_NOT_FOUND = 300,
+    /**
+     * Jobs: the host's work already reported its outcome
+     * (`keel_job_ctx_succeed` / `keel_job_ctx_fail` called twice).
+     */
+    KEEL_JOB_OUTCOME_SET = 301,
 } keel_result;
+
+/**
+ * A job's lifecycle state, as `keel_job_registry_abort` reports it.
+ */
+typedef enum keel_job_state {
+    /**
+     * Still running (an abort did not settle within the abort-settle window).
+     */
+    KEEL_JOB_RUNNING = 0,
+    /**
+     * The work returned a result.
+     */
+    KEEL_JOB_DONE = 1,
+    /**
+     * The work failed, or a watchdog / abort killed it.
+     */
+    KEEL_JOB_FAILED = 2,
+} keel_job_state;
 
 /**
  * An enrollment store: the OS keyring (or an in-memory store) as the source of
@@ -134,6 +161,21 @@ typedef enum keel_result {
  * (`keyringTimeoutMs`) and the lock timeout (`lockTimeoutMs`).
  */
 typedef struct keel_enrollment_store keel_enrollment_store;
+
+/**
+ * What a host-driven job's work reports through, valid only while its work function
+ * runs (the pointer is refused with `KEEL_INVALID_ARGUMENT` afterwards). Every
+ * `keel_job_ctx_*` function may be called from any thread while the work runs.
+ */
+typedef struct keel_job_ctx keel_job_ctx;
+
+/**
+ * A job registry: jobs tracked by id, each bounded by three watchdogs.
+ *
+ * Made by `keel_job_registry_new`, released by `keel_job_registry_free`. Thread-safe:
+ * every function may be called from any thread at once.
+ */
+typedef struct keel_job_registry keel_job_registry;
 
 /**
  * A redactor: known secrets plus shape rules (tokens, keys, passwords, …).
@@ -179,17 +221,29 @@ typedef struct keel_string {
 } keel_string;
 
 /**
+ * A host-driven job's work. Runs once, on a thread keel starts for this job, with the
+ * `userdata` given to `keel_job_registry_start` and the job's context. Report the
+ * outcome with `keel_job_ctx_succeed` or `keel_job_ctx_fail` before returning (a work
+ * function that returns without either fails the job). Check
+ * `keel_job_ctx_is_cancelled` (or block in `keel_job_ctx_wait_cancelled`) and return
+ * promptly once cancelled: a watchdog fired or the job was aborted. Work that ignores
+ * cancellation is abandoned after the cancel grace (the job settles as failed) but its
+ * thread keeps running until the function returns.
+ */
+typedef void (*keel_job_work_fn)(void *userdata, struct keel_job_ctx *ctx);
+
+/**
+ * Called once with `userdata` when keel no longer needs it.
+ */
+typedef void (*keel_finalizer_fn)(void *userdata);
+
+/**
  * Called with redacted output: `data` holds `len` bytes (`len` > 0), valid only
  * during the call. `userdata` is the pointer given to `keel_stream_redactor_new`.
  * Return 0 on success; any other value makes the keel function that called it
  * return `KEEL_IO`.
  */
 typedef int (*keel_write_fn)(void *userdata, const uint8_t *data, size_t len);
-
-/**
- * Called once with `userdata` when keel no longer needs it.
- */
-typedef void (*keel_finalizer_fn)(void *userdata);
 
 #ifdef __cplusplus
 extern "C" {
@@ -391,6 +445,294 @@ const char *keel_last_error_message(void);
  * not define. A static string: do not free it. Never fails.
  */
 const char *keel_result_name(int code);
+
+/**
+ * Create a job registry. `limits_json` is the reference's `RunnerLimits` object (all
+ * fields optional; `len` 0 for every default): `{"inactivityMs":600000,
+ * "maxDurationMs":3600000,"toolSilenceMs":0}` — absent keeps the default (10 min,
+ * 60 min, off), `0` disables a watchdog — plus keel's `retentionMs` (how long a finished
+ * job stays readable, default 1 h), `abortSettleMs` (how long `_abort` waits, default
+ * 6 s) and `cancelGraceMs` (how long cancelled work gets to return before it is
+ * abandoned, default 10 s). `coldStartMs` is accepted and ignored.
+ *
+ * The registry owns a thread running keel's job runtime.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON` (naming the
+ * field), `KEEL_IO` (the runtime thread could not start).
+ *
+ * # Safety
+ * `limits_json` must point to `limits_json_len` readable bytes (or be NULL with length
+ * 0); `out` must be valid for writing a pointer.
+ */
+enum keel_result keel_job_registry_new(const char *limits_json,
+                                       size_t limits_json_len,
+                                       struct keel_job_registry **out);
+
+/**
+ * Release a registry: every running job is aborted, supervised commands' process
+ * groups are killed (SIGKILL), and the runtime thread is joined. Host-driven work still
+ * running is not waited for: it sees cancellation, and its finalizer runs on its own
+ * thread when it returns. NULL and already-freed pointers are ignored. Never fails.
+ */
+void keel_job_registry_free(struct keel_job_registry *registry);
+
+/**
+ * Start a supervised command as job `id` (UTF-8), or — when `id` is running or
+ * finished and not yet evicted — do nothing (idempotent re-attach).
+ *
+ * `spec_json`: `{"cmd":"sh","args":["-c","…"],"cwd":"/tmp","env":{"K":"V"},
+ * "killGraceMs":5000,"knownSecrets":["…"],"tailChars":16000}` (`cmd` required). The
+ * registry's watchdogs apply (a spec's `inactivityMs` / `maxDurationMs` /
+ * `toolSilenceMs` are ignored inside a registry). Every byte of output is activity; a
+ * watchdog or an abort terminates the command's whole process group. The job's result
+ * (`keel_job_registry_get`) is the command's result: `pid`, `exit`, `durationMs`,
+ * redacted `tail`, `killReason`, `escalated`, `groupCleared`, … `knownSecrets` are
+ * registered with the process-wide redactor.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT` (not a live
+ * registry; an empty id, one longer than 512 bytes or with control characters),
+ * `KEEL_INVALID_JSON` (naming the field). A command that cannot be spawned is not an
+ * error here: the job fails and its view says why.
+ *
+ * # Safety
+ * `id` and `spec_json` must point to their lengths of readable bytes.
+ */
+enum keel_result keel_job_registry_run_command(const struct keel_job_registry *registry,
+                                               const char *id,
+                                               size_t id_len,
+                                               const char *spec_json,
+                                               size_t spec_json_len);
+
+/**
+ * Start a host-driven job `id`: `work(userdata, ctx)` runs on a new keel-owned thread
+ * (named `keel-job`) under the registry's watchdogs, reporting through `ctx`
+ * (`keel_job_ctx_activity`, `_phase`, `_progress`, `_span`, `_follow_up`, `_metric`)
+ * and finishing with `keel_job_ctx_succeed` or `keel_job_ctx_fail`.
+ *
+ * When `id` is already running or finished (and not evicted) nothing is started
+ * (idempotent re-attach). `finalizer` (optional) is called exactly once with
+ * `userdata`: on the job's thread after `work` returns — or, when the work is never
+ * run (re-attach, or an error), before this function returns, on the calling thread.
+ *
+ * Errors: `KEEL_NULL_PARAMETER` (`work` is NULL), `KEEL_INVALID_UTF8`,
+ * `KEEL_INVALID_ARGUMENT` (not a live registry; a bad id).
+ *
+ * # Safety
+ * `id` must point to `id_len` readable bytes; `work` and `finalizer` must be safe to
+ * call from another thread with `userdata`.
+ */
+enum keel_result keel_job_registry_start(const struct keel_job_registry *registry,
+                                         const char *id,
+                                         size_t id_len,
+                                         keel_job_work_fn work,
+                                         void *userdata,
+                                         keel_finalizer_fn finalizer);
+
+/**
+ * The job's view as JSON (the reference's `JobView`): `id`, `state`
+ * (`running`|`done`|`failed`), `startedAt`, `heartbeatAt`, `phase`, `progress`,
+ * `result` (when done), `error`, `failureCause`, `detail` (when failed), and the spans,
+ * follow-ups and call metrics reported since the previous `_get` (drain-on-read:
+ * `spans`, `followUps`, `callMetrics`, plus keel's `dropped` counters). Every string in
+ * it is redacted. Release `*view_json` with `keel_string_free`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_JOB_NOT_FOUND` (never started, or evicted).
+ *
+ * # Safety
+ * `id` must point to `id_len` readable bytes; `view_json` must be valid for writing a
+ * pointer.
+ */
+enum keel_result keel_job_registry_get(const struct keel_job_registry *registry,
+                                       const char *id,
+                                       size_t id_len,
+                                       struct keel_string **view_json);
+
+/**
+ * Abort job `id` with `reason` (UTF-8; may be empty) and wait — up to the
+ * abort-settle window (default 6 s) — for it to settle; `*state_out` is the state it
+ * reached (`KEEL_JOB_RUNNING` when it did not settle in time). A finished job just
+ * reports its state. The job fails with `Aborted: <reason>` and cause `aborted`, unless
+ * a watchdog had already fired. Blocks the calling thread; call it from any thread but
+ * a job's own work (a work function aborting its own job would wait for itself until the
+ * settle window ends).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_JOB_NOT_FOUND`.
+ *
+ * # Safety
+ * `id` and `reason` must point to their lengths of readable bytes; `state_out` must be
+ * valid for writing a `keel_job_state`.
+ */
+enum keel_result keel_job_registry_abort(const struct keel_job_registry *registry,
+                                         const char *id,
+                                         size_t id_len,
+                                         const char *reason,
+                                         size_t reason_len,
+                                         enum keel_job_state *state_out);
+
+/**
+ * Abort every running job with `reason` without waiting (poll
+ * `keel_job_registry_running_count` to see them settle). `count_out` (optional) receives
+ * how many were running.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `reason` must point to `reason_len` readable bytes; `count_out`, when not NULL, must be
+ * valid for writing a `size_t`.
+ */
+enum keel_result keel_job_registry_abort_all(const struct keel_job_registry *registry,
+                                             const char *reason,
+                                             size_t reason_len,
+                                             size_t *count_out);
+
+/**
+ * How many jobs are running.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `count_out` must be valid for writing a `size_t`.
+ */
+enum keel_result keel_job_registry_running_count(const struct keel_job_registry *registry,
+                                                 size_t *count_out);
+
+/**
+ * A sign of life: resets the job's inactivity watchdog. Cheap; call it for every chunk
+ * of progress.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT` (the work has returned).
+ */
+enum keel_result keel_job_ctx_activity(const struct keel_job_ctx *ctx);
+
+/**
+ * Enter phase `name` (UTF-8, free-form: `clone`, `agent`, `push`, …). Phases get
+ * wall-clock timings, and an inactivity kill names the phase it hung in.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `name` must point to `name_len` readable bytes.
+ */
+enum keel_result keel_job_ctx_phase(const struct keel_job_ctx *ctx,
+                                    const char *name,
+                                    size_t name_len);
+
+/**
+ * Replace the job's progress: `{"completed":3,"total":8,"inProgress":1,"items":…}`
+ * (`items` free-form).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_INVALID_JSON` (naming the field).
+ *
+ * # Safety
+ * `json` must point to `json_len` readable bytes.
+ */
+enum keel_result keel_job_ctx_progress(const struct keel_job_ctx *ctx,
+                                       const char *json,
+                                       size_t json_len);
+
+/**
+ * Report a completed tool call, in the reference's `ToolSpan` shape:
+ * `{"tool":"Bash","seq":0,"startedAt":…,"endedAt":…,"ok":true,…}` (`tool` required;
+ * other fields kept verbatim, redacted; `endedAt` absent or 0 → now). It is buffered for
+ * the next `_get`, becomes the last-tool breadcrumb, and re-arms the tool-silence
+ * watchdog. It is not activity by itself.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_INVALID_JSON`.
+ *
+ * # Safety
+ * `json` must point to `json_len` readable bytes.
+ */
+enum keel_result keel_job_ctx_span(const struct keel_job_ctx *ctx,
+                                   const char *json,
+                                   size_t json_len);
+
+/**
+ * Report follow-up items: a JSON array (each element buffered) or a single value.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_INVALID_JSON`.
+ *
+ * # Safety
+ * `json` must point to `json_len` readable bytes.
+ */
+enum keel_result keel_job_ctx_follow_up(const struct keel_job_ctx *ctx,
+                                        const char *json,
+                                        size_t json_len);
+
+/**
+ * Report a model-call metric (a JSON object; the registry stamps `seq` and `phase`).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_INVALID_JSON`.
+ *
+ * # Safety
+ * `json` must point to `json_len` readable bytes.
+ */
+enum keel_result keel_job_ctx_metric(const struct keel_job_ctx *ctx,
+                                     const char *json,
+                                     size_t json_len);
+
+/**
+ * `*cancelled_out` becomes whether the job was cancelled (a watchdog fired, the job was
+ * aborted, or the registry was freed). Return from the work function promptly once it is.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `cancelled_out` must be valid for writing a `bool`.
+ */
+enum keel_result keel_job_ctx_is_cancelled(const struct keel_job_ctx *ctx, bool *cancelled_out);
+
+/**
+ * Block the calling thread until the job is cancelled or `timeout_ms` passes (an
+ * interruptible sleep for work that polls); `*cancelled_out` says which.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `cancelled_out` must be valid for writing a `bool`.
+ */
+enum keel_result keel_job_ctx_wait_cancelled(const struct keel_job_ctx *ctx,
+                                             uint64_t timeout_ms,
+                                             bool *cancelled_out);
+
+/**
+ * Finish the job successfully with `result_json` (any JSON value; `len` 0 for `null`).
+ * A result object with an `error` string (and optionally a `failureCause`) is a
+ * clean-exit failure, as in the reference (`JobResultBase`). Call it once, then return
+ * from the work function.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_INVALID_JSON`, `KEEL_JOB_OUTCOME_SET`.
+ *
+ * # Safety
+ * `result_json` must point to `result_json_len` readable bytes.
+ */
+enum keel_result keel_job_ctx_succeed(const struct keel_job_ctx *ctx,
+                                      const char *result_json,
+                                      size_t result_json_len);
+
+/**
+ * Fail the job with `message` (UTF-8, redacted before it is stored) and an optional
+ * structured `cause` in the failure vocabulary (`agent`, `git`, `api`, `llm-upstream`,
+ * `no-usable-output`, `no-changes`, …; NULL/empty → `agent`). Call it once, then return
+ * from the work function.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT` (unknown
+ * cause), `KEEL_JOB_OUTCOME_SET`.
+ *
+ * # Safety
+ * `cause` and `message` must point to their lengths of readable bytes.
+ */
+enum keel_result keel_job_ctx_fail(const struct keel_job_ctx *ctx,
+                                   const char *cause,
+                                   size_t cause_len,
+                                   const char *message,
+                                   size_t message_len);
 
 /**
  * Make a redactor.

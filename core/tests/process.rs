@@ -451,3 +451,46 @@ fn spawning_outside_a_runtime_is_an_error_not_a_panic() {
     let e = Command::new(["true"]).spawn().unwrap_err();
     assert!(matches!(e, ProcessError::NoRuntime), "{e:?}");
 }
+
+/// `kill_process_tree` on a bare pid that leads a group (spawned detached by someone
+/// else, as Node does): the leader and its grandchildren go, a TERM-ignoring member gets
+/// SIGKILL after the grace.
+#[tokio::test]
+async fn kill_process_tree_reaches_the_whole_group_of_a_foreign_pid() {
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "(trap '' TERM; sleep 60) & sleep 60 & echo ready; wait",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready");
+    assert!(live_group_members(pid).len() >= 3);
+    let t = keel_core::process::kill_process_tree(pid, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(t.escalated, "the TERM-ignoring member needs SIGKILL");
+    assert!(t.group_cleared);
+    assert!(live_group_members(pid).is_empty());
+    assert!(!child.wait().unwrap().success());
+
+    // Gone pids and impossible pids.
+    let t = keel_core::process::kill_process_tree(pid, Duration::from_millis(10))
+        .await
+        .unwrap();
+    assert!(t.group_cleared && !t.escalated);
+    assert!(matches!(
+        keel_core::process::kill_process_tree(1, Duration::ZERO).await,
+        Err(ProcessError::InvalidPid { pid: 1 })
+    ));
+}

@@ -58,11 +58,11 @@ pub use command::{
     run_command, CommandError, CommandResult, CommandSpec, OutputCallback, OutputSink,
     OutputStream, DEFAULT_DRAIN_TIMEOUT,
 };
+pub use external::{external_work, ExternalWork, WorkCompleter};
 pub use failure::{
     inactivity_abort_message, max_duration_abort_message, tool_silence_abort_message, FailureCause,
     WorkError,
 };
-pub use external::{external_work, ExternalWork, WorkCompleter};
 pub use options::CommandOptions;
 pub use registry::{
     JobContext, JobRegistry, JobRegistryBuilder, JobsError, DEFAULT_ABORT_SETTLE,

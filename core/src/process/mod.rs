@@ -56,9 +56,9 @@ use tokio::io::AsyncReadExt;
 use crate::time::{SharedClock, SystemClock};
 
 pub use pidrecord::{PidRecord, PID_RECORD_VERSION};
-pub use tree::{kill_process_tree, kill_process_tree_with};
 #[cfg(target_os = "linux")]
 pub use sys::group_members;
+pub use tree::{kill_process_tree, kill_process_tree_with};
 
 /// How often a waiting loop re-checks whether a process group is empty.
 const GROUP_POLL: Duration = Duration::from_millis(10);
