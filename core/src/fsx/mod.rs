@@ -37,7 +37,6 @@
 // libc calls (flock, kill(pid, 0), geteuid, getpwuid_r) are the only unsafe code here;
 // each is a plain FFI call with valid arguments and checked results.
 #![allow(unsafe_code)]
-
 #![warn(missing_docs)]
 
 mod atomic;

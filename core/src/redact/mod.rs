@@ -669,7 +669,10 @@ mod stage_timings {
             // Thread CPU time, so other processes on the machine do not skew the figures.
             #[allow(unsafe_code)]
             fn cpu() -> f64 {
-                let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                let mut ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
                 // SAFETY: valid pointer to a timespec; the clock id is a constant.
                 unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
                 ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
@@ -704,6 +707,8 @@ mod stage_timings {
             time("memchr2", &mut || {
                 memchr::memchr2_iter(b'=', b':', &log).count()
             });
+            time("anchor-iter", &mut || rules::count_anchors(&log));
+            time("anchor-end", &mut || rules::count_endings(&log));
             time("all", &mut || r.redact_bytes(&log).len());
         }
     }

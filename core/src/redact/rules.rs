@@ -479,7 +479,9 @@ impl PrefixFinder {
     #[inline]
     fn find(&self, buf: &[u8], at: usize) -> Option<(usize, usize)> {
         match self {
-            PrefixFinder::Packed(s) => s.find_in(buf, aho_corasick::Span::from(at..buf.len())).map(|m| (m.start(), m.pattern().as_usize())),
+            PrefixFinder::Packed(s) => s
+                .find_in(buf, aho_corasick::Span::from(at..buf.len()))
+                .map(|m| (m.start(), m.pattern().as_usize())),
             PrefixFinder::Automaton(ac) => ac
                 .find(aho_corasick::Input::new(buf).span(at..buf.len()))
                 .map(|m| (m.start(), m.pattern().as_usize())),
@@ -538,7 +540,11 @@ impl RuleSet {
         let prefixes = if prefix_ids.is_empty() {
             None
         } else {
-            Some(PrefixFinder::new(prefix_ids.iter().map(|&i| &PREFIXES[i].lit[PREFIXES[i].skip..])))
+            Some(PrefixFinder::new(
+                prefix_ids
+                    .iter()
+                    .map(|&i| &PREFIXES[i].lit[PREFIXES[i].skip..]),
+            ))
         };
         RuleSet {
             enabled,
@@ -596,7 +602,9 @@ impl RuleSet {
             if found < p.skip || !buf[found - p.skip..].starts_with(p.lit.as_bytes()) {
                 continue;
             }
-            let m = PrefixMatch { start: found - p.skip };
+            let m = PrefixMatch {
+                start: found - p.skip,
+            };
             match check_prefix(buf, m.start(), p, eof, &self.mask) {
                 Check::Undecided => return Some(m.start()),
                 Check::Span(s) => self.push(buf, s, spans),
@@ -636,18 +644,17 @@ impl RuleSet {
             return None;
         }
         let mut result = None;
+        let n = buf.len();
         for_each_anchor(buf, from, |a| {
-            let check = if buf[a] == b':' {
-                let url = if want_url {
-                    url_userinfo(buf, a, eof, &self.mask)
-                } else {
-                    Check::None
-                };
-                match url {
+            let colon = buf[a] == b':';
+            // Most anchors are timestamps, JSON keys and prose: the common path is a
+            // look at the next byte and at the last letters of the key.
+            let check = if colon && want_url && (a + 1 >= n || buf[a + 1] == b'/') {
+                match url_userinfo(buf, a, eof, &self.mask) {
                     Check::None if want_keyed => self.keyed(buf, a, eof),
                     c => c,
                 }
-            } else if want_keyed {
+            } else if want_keyed && credential_ending(buf, key_end(buf, a)) {
                 self.keyed(buf, a, eof)
             } else {
                 Check::None
@@ -706,8 +713,10 @@ impl RuleSet {
         if !eof && a + 1 >= n {
             return Check::Undecided;
         }
-        let lower: Vec<u8> = ident.to_ascii_lowercase();
-        if is_colon && lower == b"x-access-token" && self.is_enabled(BuiltinRule::XAccessToken) {
+        if is_colon
+            && ident.eq_ignore_ascii_case(b"x-access-token")
+            && self.is_enabled(BuiltinRule::XAccessToken)
+        {
             let (len, open) = run(buf, a + 1, MAX_VALUE, |b| !is_space(b) && b != b'@');
             if open && !eof {
                 return Check::Undecided;
@@ -715,14 +724,14 @@ impl RuleSet {
             return span_if(a + 1, len);
         }
         if is_colon
-            && (lower == b"authorization" || lower == b"proxy-authorization")
+            && (ident.eq_ignore_ascii_case(b"authorization")
+                || ident.eq_ignore_ascii_case(b"proxy-authorization"))
             && self.is_enabled(BuiltinRule::AuthorizationHeader)
         {
             return authorization(buf, a + 1, eof);
         }
-        let segs = segments(ident);
-        let compact: String = segs.concat();
-        if (compact.ends_with("secretaccesskey") || compact == "awssecretkey")
+        let segs = Segments::new(ident);
+        if (segs.compact_ends_with("secretaccesskey") || segs.compact_eq("awssecretkey"))
             && self.is_enabled(BuiltinRule::AwsSecretKey)
         {
             match value_at(buf, a + 1, eof, key.query) {
@@ -1068,6 +1077,7 @@ struct Key {
 }
 
 /// Where the key before an anchor ends: spaces and a closing quote skipped.
+#[inline]
 fn key_end(buf: &[u8], a: usize) -> usize {
     let mut e = a;
     let mut spaces = 0;
@@ -1084,26 +1094,50 @@ fn key_end(buf: &[u8], a: usize) -> usize {
     e
 }
 
-/// O(1) prefilter on the last letters of a key: only keys ending like a
-/// credential word (`…password`, `…token`, `…key`, `…secret`, `…authorization`,
-/// …, optionally followed by a short `_2` / `-v1` style suffix) go on to the full
-/// check. Most `=` / `:` in logs (timestamps, JSON, URLs) stop here.
-fn credential_ending(buf: &[u8], e: usize) -> bool {
-    let mut j = e;
-    let mut stripped = 0;
-    while j > 0
-        && stripped < 3
-        && (buf[j - 1].is_ascii_digit() || buf[j - 1] == b'_' || buf[j - 1] == b'-')
-    {
-        j -= 1;
-        stripped += 1;
+/// Last two letters (either case) of the credential words a key can end with:
+/// pass`wd`, passw`rd`, p`wd`, pa`ss`, passphra`se`, passco`de`, secr`et`, secre`ts`,
+/// credenti`al`, credentia`ls`, cre`ds`, tok`en`, k`ey`, val`ue`, s`tr`, r`aw`,
+/// authorizati`on`, `pw`.
+const ENDING_PAIRS: [&[u8; 2]; 18] = [
+    b"rd", b"wd", b"ss", b"se", b"de", b"et", b"ts", b"al", b"ls", b"ds", b"en", b"ey", b"ue",
+    b"tr", b"aw", b"on", b"pw", b"sd",
+];
+
+/// 65,536-bit table: is the byte pair `(b[e-2], b[e-1])` a credential-word ending?
+static ENDING_TABLE: [u64; 1024] = {
+    let mut t = [0u64; 1024];
+    let mut i = 0;
+    while i < ENDING_PAIRS.len() {
+        let p = ENDING_PAIRS[i];
+        let mut case = 0;
+        while case < 4 {
+            let a = if case & 1 != 0 { p[0] - 32 } else { p[0] };
+            let b = if case & 2 != 0 { p[1] - 32 } else { p[1] };
+            let idx = ((a as usize) << 8) | b as usize;
+            t[idx / 64] |= 1 << (idx % 64);
+            case += 1;
+        }
+        i += 1;
     }
-    if j < 2 {
+    t
+};
+
+/// O(1) prefilter on the last letters of a key: only keys ending like a
+/// credential word (`…password`, `…token`, `…key`, `…secret`, `…authorization`, …)
+/// go on to the full check. Most `=` / `:` in logs (timestamps, JSON keys, prose,
+/// URLs) stop at one table lookup.
+#[inline]
+fn credential_ending(buf: &[u8], e: usize) -> bool {
+    if e < 2 {
+        return false;
+    }
+    let idx = (usize::from(buf[e - 2]) << 8) | usize::from(buf[e - 1]);
+    if ENDING_TABLE[idx / 64] & (1 << (idx % 64)) == 0 {
         return false;
     }
     let l = |i: usize| buf[i].to_ascii_lowercase();
-    let c3 = if j >= 3 { l(j - 3) } else { b' ' };
-    match [c3, l(j - 2), l(j - 1)] {
+    let c3 = if e >= 3 { l(e - 3) } else { b' ' };
+    match [c3, l(e - 2), l(e - 1)] {
         [b'o', b'r', b'd']
         | [b's', b'w', b'd']
         | [b'p', b'w', b'd']
@@ -1120,7 +1154,7 @@ fn credential_ending(buf: &[u8], e: usize) -> bool {
         | [b'l', b'u', b'e']
         | [b's', b't', b'r']
         | [b'r', b'a', b'w'] => true,
-        [b'i', b'o', b'n'] => j >= 13 && buf[j - 13..j].eq_ignore_ascii_case(b"authorization"),
+        [b'i', b'o', b'n'] => e >= 13 && buf[e - 13..e].eq_ignore_ascii_case(b"authorization"),
         [x, b'p', b'w'] => !x.is_ascii_alphanumeric(),
         _ => false,
     }
@@ -1174,29 +1208,80 @@ fn quick_keyword(ident: &[u8]) -> bool {
     })
 }
 
-/// Split an identifier into lowercase words: on `_ - .` and at camelCase humps.
-fn segments(ident: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut prev_lower = false;
-    for &b in ident {
-        if !b.is_ascii_alphanumeric() {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
+/// An identifier split into lowercase words (on `_ - .` and at camelCase humps),
+/// held on the stack: keys are at most [`MAX_KEY`] bytes.
+struct Segments {
+    lower: [u8; MAX_KEY],
+    ranges: [(u8, u8); MAX_KEY / 2],
+    len: usize,
+}
+
+impl Segments {
+    fn new(ident: &[u8]) -> Segments {
+        let mut s = Segments {
+            lower: [0; MAX_KEY],
+            ranges: [(0, 0); MAX_KEY / 2],
+            len: 0,
+        };
+        let ident = &ident[..ident.len().min(MAX_KEY)];
+        let mut start: Option<usize> = None;
+        let mut prev_lower = false;
+        for (i, &b) in ident.iter().enumerate() {
+            s.lower[i] = b.to_ascii_lowercase();
+            let alnum = b.is_ascii_alphanumeric();
+            let hump = b.is_ascii_uppercase() && prev_lower;
+            if let Some(st) = start {
+                if !alnum || hump {
+                    s.push(st, i);
+                    start = None;
+                }
             }
-            prev_lower = false;
-            continue;
+            if alnum && start.is_none() {
+                start = Some(i);
+            }
+            prev_lower = b.is_ascii_lowercase() || b.is_ascii_digit();
         }
-        if b.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
+        if let Some(st) = start {
+            s.push(st, ident.len());
         }
-        prev_lower = b.is_ascii_lowercase() || b.is_ascii_digit();
-        cur.push(b.to_ascii_lowercase() as char);
+        s
     }
-    if !cur.is_empty() {
-        out.push(cur);
+
+    fn push(&mut self, start: usize, end: usize) {
+        if self.len < self.ranges.len() {
+            self.ranges[self.len] = (start as u8, end as u8);
+            self.len += 1;
+        }
     }
-    out
+
+    fn get(&self, i: usize) -> &str {
+        let (a, b) = self.ranges[i];
+        // Only ASCII alphanumerics are in a segment.
+        std::str::from_utf8(&self.lower[a as usize..b as usize]).unwrap_or("")
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len).map(|i| self.get(i))
+    }
+
+    fn last(&self) -> Option<&str> {
+        self.len.checked_sub(1).map(|i| self.get(i))
+    }
+
+    /// All words run together (`aws_secret_access_key` → `awssecretaccesskey`).
+    fn compact_ends_with(&self, suffix: &str) -> bool {
+        let mut buf = [0u8; MAX_KEY];
+        let mut n = 0;
+        for w in self.iter() {
+            buf[n..n + w.len()].copy_from_slice(w.as_bytes());
+            n += w.len();
+        }
+        buf[..n].ends_with(suffix.as_bytes())
+    }
+
+    fn compact_eq(&self, word: &str) -> bool {
+        self.compact_ends_with(word) && self.iter().map(str::len).sum::<usize>() == word.len()
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1392,11 +1477,10 @@ const NOT_SECRET_KEY_QUALIFIERS: &[&str] = &[
     "ssh",
 ];
 
-fn classify_key(segs: &[String]) -> KeyClass {
+fn classify_key(segs: &Segments) -> KeyClass {
     let Some(last) = segs.last() else {
         return KeyClass::None;
     };
-    let last = last.as_str();
     if NOT_SECRET_TAILS.contains(&last) {
         return KeyClass::None;
     }
@@ -1419,14 +1503,14 @@ fn classify_key(segs: &[String]) -> KeyClass {
     }
     if is_token(last) {
         if last == "key"
-            && segs.len() >= 2
-            && NOT_SECRET_KEY_QUALIFIERS.contains(&segs[segs.len() - 2].as_str())
+            && segs.len >= 2
+            && NOT_SECRET_KEY_QUALIFIERS.contains(&segs.get(segs.len - 2))
         {
             return KeyClass::None;
         }
         return KeyClass::Token;
     }
-    if segs.iter().any(|s| is_password(s)) {
+    if segs.iter().any(is_password) {
         return KeyClass::Password;
     }
     if segs.iter().any(|s| is_token(s) && s != "key") {
@@ -1579,11 +1663,12 @@ fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
         // `$VAR`, `${{ secrets.X }}`, `<token>`, `%s`, `{{x}}`, `[REDACTED]`, `(none)`, `@file`
         return false;
     }
-    let lower = v.to_ascii_lowercase();
-    if let Ok(s) = std::str::from_utf8(&lower) {
-        if PLACEHOLDER_WORDS.contains(&s) {
-            return false;
-        }
+    if v.len() <= 12
+        && PLACEHOLDER_WORDS
+            .iter()
+            .any(|w| w.as_bytes().eq_ignore_ascii_case(v))
+    {
+        return false;
     }
     // Numbers and numeric settings: 4096, 1.5, -1, 1_000, 30s, 10m, 512mb.
     let digits_end = v
@@ -1591,11 +1676,11 @@ fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
         .position(|&b| !(b.is_ascii_digit() || matches!(b, b'.' | b',' | b'_' | b'+' | b'-')))
         .unwrap_or(v.len());
     if digits_end > 0 && v[..digits_end].iter().any(u8::is_ascii_digit) {
-        let unit = &lower[digits_end..];
+        let unit = &v[digits_end..];
         let units: [&[u8]; 12] = [
             b"", b"ms", b"s", b"m", b"h", b"d", b"k", b"kb", b"mb", b"gb", b"%", b"x",
         ];
-        if units.contains(&unit) {
+        if units.iter().any(|u| u.eq_ignore_ascii_case(unit)) {
             return false;
         }
     }
@@ -1644,16 +1729,24 @@ mod tests {
 
     #[test]
     fn segments_split_snake_kebab_and_camel() {
-        assert_eq!(segments(b"DB_ACCESS_KEY"), ["db", "access", "key"]);
-        assert_eq!(segments(b"apiKey"), ["api", "key"]);
-        assert_eq!(segments(b"APIKey"), ["apikey"]);
-        assert_eq!(segments(b"x-api-key"), ["x", "api", "key"]);
-        assert_eq!(segments(b"maxTokens"), ["max", "tokens"]);
+        let words = |k: &str| {
+            Segments::new(k.as_bytes())
+                .iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words("DB_ACCESS_KEY"), ["db", "access", "key"]);
+        assert_eq!(words("apiKey"), ["api", "key"]);
+        assert_eq!(words("APIKey"), ["apikey"]);
+        assert_eq!(words("x-api-key"), ["x", "api", "key"]);
+        assert_eq!(words("maxTokens"), ["max", "tokens"]);
+        assert!(Segments::new(b"aws_secret_access_key").compact_ends_with("secretaccesskey"));
+        assert!(Segments::new(b"AWS_SECRET_KEY").compact_eq("awssecretkey"));
     }
 
     #[test]
     fn key_classes() {
-        let c = |k: &str| classify_key(&segments(k.as_bytes()));
+        let c = |k: &str| classify_key(&Segments::new(k.as_bytes()));
         assert_eq!(c("POSTGRES_PASSWORD"), KeyClass::Password);
         assert_eq!(c("client_secret"), KeyClass::Password);
         assert_eq!(c("api_key"), KeyClass::Token);
@@ -1691,6 +1784,26 @@ mod tests {
         ));
         assert!(!plausible_secret(b"12", KeyClass::Password, m));
     }
+}
+
+#[cfg(test)]
+pub(crate) fn count_anchors(buf: &[u8]) -> usize {
+    let mut k = 0;
+    for_each_anchor(buf, 0, |_| {
+        k += 1;
+        true
+    });
+    k
+}
+
+#[cfg(test)]
+pub(crate) fn count_endings(buf: &[u8]) -> usize {
+    let mut k = 0;
+    for_each_anchor(buf, 0, |a| {
+        k += usize::from(credential_ending(buf, key_end(buf, a)));
+        true
+    });
+    k
 }
 
 #[cfg(test)]
