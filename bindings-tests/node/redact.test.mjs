@@ -171,7 +171,7 @@ describe('reference parity: secretsToRedact', () => {
   // keel-core parses JSON with serde_json without `preserve_order`, so object leaves
   // come in key order, not insertion order. Redaction output is unaffected (the set
   // is the same); only the array order differs. Reported to core.
-  test('object leaves in insertion order', { todo: 'core: serde_json without preserve_order' }, () => {
+  test('object leaves in insertion order', () => {
     assert.deepEqual(keel.secretsToRedact(CODEX_BLOB), ref.secretsToRedact(CODEX_BLOB))
   })
 })
@@ -251,9 +251,8 @@ describe('reference parity: captureRedactedOutput', () => {
     same('日本語'.repeat(6_000), 'ünïcödé')
   })
 
-  // JavaScript counts UTF-16 code units; keel-core counts Unicode scalar values, so
-  // for text with astral characters (emoji) keel keeps more. Reported to core.
-  test('astral characters counted as UTF-16 units', { todo: 'core: tail_chars counts chars, not UTF-16 units' }, () => {
+  // JavaScript counts UTF-16 code units; keel-core counts the same units.
+  test('astral characters counted as UTF-16 units', () => {
     same('😀'.repeat(9_000), '')
   })
 })

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Every test of every keel surface, from a fresh clone:
+#   formatting and lints, the Rust workspace (core, C ABI crate, CLI, doctests),
+#   the C programs under ASan/UBSan (with the keel.h freshness check), the Node
+#   addon suites (with the index.js / index.d.ts freshness check), and the fuzz
+#   target build. Installs what it needs: Debian packages when a tool is missing,
+#   npm dev dependencies (npm ci), crates (cargo).
+# Usage: scripts/test-all.sh            (CARGO_TARGET_DIR honoured; default ./target)
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+export CARGO_TERM_COLOR=never
+
+# --- tools -------------------------------------------------------------------
+missing=()
+command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+command -v g++ >/dev/null || missing+=(g++)
+command -v python3 >/dev/null || missing+=(python3)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing Debian packages: ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! rustup component list --installed 2>/dev/null | grep -q '^clippy'; then
+    rustup component add clippy rustfmt >/dev/null 2>&1 || true
+fi
+
+passed=0
+failed=0
+failures=()
+step() {
+    local name="$1"
+    shift
+    echo
+    echo "======== $name"
+    local start=$SECONDS
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "======== ok: $name ($((SECONDS - start))s)"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        echo "======== FAILED: $name ($((SECONDS - start))s)"
+    fi
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy (all targets, -D warnings)" cargo clippy --workspace --all-targets --release -- -D warnings
+step "Rust tests: core, C ABI crate, CLI, doctests (release)" cargo test --workspace --release
+step "fuzz targets build (core/fuzz)" cargo build --release --manifest-path core/fuzz/Cargo.toml
+step "C tests under ASan/UBSan (+ keel.h freshness)" env KEEL_PROFILE=release bash bindings-tests/c/run.sh
+step "Node tests (+ index.js / index.d.ts freshness)" bash bindings-tests/node/run.sh
+
+echo
+if [ "$failed" -gt 0 ]; then
+    printf 'failed: %s\n' "${failures[@]}"
+fi
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
