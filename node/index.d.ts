@@ -10,6 +10,103 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * The `0600` JSON mirror file on its own: a drop-in for the reference's
+ * `CredentialFileStore` (`path`, `write`, `read` → record or `null`, `delete`),
+ * in the same format, written atomically (temp file, fsync, rename) under a lock.
+ *
+ * One deliberate difference: a mirror that others can read (or a symlink, or
+ * another user's file) is refused — `read` rejects with `KEEL_INSECURE_FILE`
+ * and the fix — where the reference would read it. Absent or malformed files
+ * read as `null`, as in the reference.
+ */
+export declare class CredentialFileStore {
+  /**
+   * `path`: the file; or `homeDir` (default: the user's home) and `appName`
+   * (default `'keel'`): `<homeDir>/.<appName>/agent-enrollment.cred`.
+   */
+  constructor(options?: { path?: string; homeDir?: string; appName?: string; lockTimeoutMs?: number })
+  /** Absolute path of the credential file. */
+  get path(): string
+  /** Write the file atomically with mode `0600` (directory `0700`). */
+  write(creds: { jwt: string; jwtExpiresAtUnix: number; agentId: string; tenantId: string; platformUrl: string }): Promise<void>
+  /**
+   * The record, or `null` when the file is absent or malformed. Rejects
+   * `KEEL_INSECURE_FILE` when others can read it.
+   */
+  read(): Promise<{ jwt: string; jwtExpiresAtUnix: number; agentId: string; tenantId: string; platformUrl: string } | null>
+  /** Delete the file (and its temp and lock files). Idempotent. */
+  delete(): Promise<void>
+}
+
+/**
+ * The agent's enrollment credentials: the OS keyring as the source of truth plus
+ * a `0600` file mirror a background daemon can read. A drop-in for the
+ * reference's `AgentEnrollmentKeyringStore`: `write`, `readJwt`, `readAll`,
+ * `hasEnrollment`, `assertPlatformUrlMatches`, `clear`; keel adds `diagnose`, and
+ * its answers add `source` (`'keyring'` or `'fileMirror'`) and `notes`.
+ *
+ * Errors reject with `code`: `KEEL_NOT_ENROLLED`, `KEEL_PLATFORM_URL_MISMATCH`,
+ * `KEEL_INSECURE_FILE`, `KEEL_KEYRING_UNAVAILABLE`, `KEEL_KEYRING_TIMEOUT`,
+ * `KEEL_KEYRING_ERROR`, `KEEL_LOCK_TIMEOUT`, `KEEL_IO`, `KEEL_INVALID_ARGUMENT`.
+ */
+export declare class EnrollmentStore {
+  /**
+   * Options (all optional): `service` (keyring service name, default `appName`),
+   * `appName` (default `'keel'`; the default mirror is `~/.<appName>/agent-enrollment.cred`),
+   * `keyPrefix` (default `'agent-enrollment.'`), `mirrorPath`, `store`
+   * (`'keyring'` default, or `'memory'`: in-process, and without `mirrorPath` /
+   * `fileStore` no mirror, like the reference with an injected store),
+   * `keyring` (`'platform'`, `'keyutils'`, …), `fileStore` (`null` disables the
+   * mirror; a `CredentialFileStore` names it), `mirror` (`false` disables it),
+   * `keyringTimeoutMs`, `lockTimeoutMs`. Throws `KEEL_INVALID_ARGUMENT` or
+   * `KEEL_KEYRING_UNAVAILABLE`.
+   */
+  constructor(options?: { service?: string; serviceName?: string; appName?: string; keyPrefix?: string; mirrorPath?: string; store?: 'keyring' | 'memory'; keyring?: 'platform' | 'keyutils' | 'secretService' | 'macosKeychain' | 'windowsCredentialManager' | 'memory'; fileStore?: CredentialFileStore | null; mirror?: boolean; keyringTimeoutMs?: number; lockTimeoutMs?: number })
+  /** The mirror file's path, or `null` when the mirror is off. */
+  get mirrorPath(): string | null
+  /** The keyring backend in use (`'keyutils'`, `'memory'`, …). */
+  get keyringBackend(): string
+  /**
+   * Store the credentials: the keyring first, then the mirror. A keyring
+   * failure rejects (and removes the keys this call wrote); a mirror failure
+   * does not: it is listed in `warnings`.
+   */
+  write(creds: { jwt: string; jwtExpiresAtUnix: number; agentId: string; tenantId: string; platformUrl: string }): Promise<{ keyringBackend: string; keyringKeysWritten: string[]; mirrorPath: string | null; mirrorWritten: boolean; warnings: Array<{ severity: 'error' | 'warning' | 'info'; code: string; message: string; fix: string | null }> }>
+  /**
+   * The JWT and its expiry (`{ jwt, expiresAtUnix }`, plus `source` and
+   * `notes`): from the keyring, else the mirror. Rejects `KEEL_NOT_ENROLLED`.
+   */
+  readJwt(): Promise<{ jwt: string; expiresAtUnix: number; source: 'keyring' | 'fileMirror'; notes: string[] }>
+  /**
+   * The whole record, plus `source` and `notes`: from the keyring when it holds
+   * all five entries, else the mirror. Rejects `KEEL_NOT_ENROLLED`.
+   */
+  readAll(): Promise<{ jwt: string; jwtExpiresAtUnix: number; agentId: string; tenantId: string; platformUrl: string; source: 'keyring' | 'fileMirror'; notes: string[] }>
+  /**
+   * Whether a JWT is in the keyring or a usable record in the mirror. Rejects
+   * (rather than answering `false`) when the mirror is refused as insecure.
+   */
+  hasEnrollment(): Promise<boolean>
+  /**
+   * Reject `KEEL_PLATFORM_URL_MISMATCH` when the stored platform URL is not
+   * `currentPlatformUrl` (after normalising case, default ports and a trailing
+   * slash). Resolves with where the stored URL came from.
+   */
+  assertPlatformUrlMatches(currentPlatformUrl: string): Promise<'keyring' | 'fileMirror'>
+  /**
+   * Remove every keyring entry and the mirror. Idempotent. Resolves with what
+   * was removed; what could not be is in `problems`.
+   */
+  clear(): Promise<{ keyringKeysRemoved: string[]; mirrorRemoved: boolean; tempFilesRemoved: string[]; problems: Array<{ severity: 'error' | 'warning' | 'info'; code: string; message: string; fix: string | null }> }>
+  /**
+   * A health report for a doctor command (never a secret value): keyring
+   * fields, the mirror's mode / owner / validity, where reads resolve, whether
+   * both stores agree, the JWT's expiry, and every problem with a fix.
+   */
+  diagnose(): Promise<{ checkedAtMs: number; keyring: { backend: string; service: string; answered: boolean; errorCode: string | null; error: string | null; fields: Array<{ field: string; key: string | null; present: boolean | null }> }; mirror: { enabled: boolean; path: string | null; exists: boolean; mode: string | null; valid: boolean; invalidReason: string | null; [key: string]: unknown }; resolvedFrom: 'keyring' | 'fileMirror' | null; inSync: boolean | null; jwt: { source: 'keyring' | 'fileMirror'; expiresAtUnix: number; expiresAtMs: number; timeLeftMs: number; expired: boolean; expClaimUnix: number | null; decodeError: string | null } | null; problems: Array<{ severity: 'error' | 'warning' | 'info'; code: string; message: string; fix: string | null }> }>
+}
+
+/**
  * A configured redactor: known secrets (with their base64 / percent / JSON
  * encodings) plus shape rules. Instances are independent of the process-wide
  * redactor unless made with `Redactor.global()`.

@@ -778,6 +778,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CredentialFileStore = nativeBinding.CredentialFileStore
+module.exports.EnrollmentStore = nativeBinding.EnrollmentStore
 module.exports.Redactor = nativeBinding.Redactor
 module.exports.StreamRedactor = nativeBinding.StreamRedactor
 module.exports.captureRedactedOutput = nativeBinding.captureRedactedOutput

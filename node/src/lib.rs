@@ -8,5 +8,6 @@
 #![deny(clippy::all)]
 
 pub mod args;
+pub mod credentials;
 pub mod error;
 pub mod redact;
