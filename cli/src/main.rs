@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod cred;
 mod redact;
+mod run;
 
 /// keel: secrets redaction, credential mirroring, job watchdogs and agent turns
 /// for agent hosts.
@@ -25,6 +26,8 @@ enum Command {
     Redact(redact::Args),
     /// Agent enrollment credentials: OS keyring + 0600 file mirror (status, write, read, clear, doctor).
     Cred(cred::Args),
+    /// Run a command under watchdogs (inactivity, max duration), its output redacted live; exit 124 when killed.
+    Run(run::Args),
 }
 
 /// A failure that ends the command with exit status 1 and a message on stderr.
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Redact(args) => redact::run(args),
         Command::Cred(args) => cred::run(args),
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(code) => code,

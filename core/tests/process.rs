@@ -494,3 +494,29 @@ async fn kill_process_tree_reaches_the_whole_group_of_a_foreign_pid() {
         Err(ProcessError::InvalidPid { pid: 1 })
     ));
 }
+
+/// A child starts with an empty signal mask even when the spawning thread blocks the
+/// termination signals (as `keel run` does to receive them synchronously): otherwise a
+/// graceful SIGTERM would stay pending until the SIGKILL.
+#[test]
+fn children_get_an_empty_signal_mask() {
+    std::thread::spawn(|| {
+        let _signals = keel_core::process::TerminationSignals::block().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let out = Command::new(["sh", "-c", "grep SigBlk /proc/$$/status"])
+                .spawn()
+                .unwrap()
+                .output(Duration::from_millis(200))
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert_eq!(text.trim(), "SigBlk:\t0000000000000000", "{text}");
+        });
+    })
+    .join()
+    .unwrap();
+}

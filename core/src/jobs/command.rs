@@ -127,6 +127,32 @@ pub struct CommandSpec {
     reap_group_on_exit: bool,
     clock: Option<SharedClock>,
     redactor: Option<Redactor>,
+    abort: Option<AbortSignal>,
+}
+
+/// Aborts a standalone supervised command ([`run_command`]) from any thread: its process
+/// group is terminated (SIGTERM, grace, SIGKILL) and the result's `killReason` is
+/// `aborted`. Cheap to clone; clones abort the same commands.
+#[derive(Debug, Clone, Default)]
+pub struct AbortSignal {
+    token: CancellationToken,
+}
+
+impl AbortSignal {
+    /// A signal not yet aborted.
+    pub fn new() -> AbortSignal {
+        AbortSignal::default()
+    }
+
+    /// Abort every command this signal was given to (idempotent).
+    pub fn abort(&self) {
+        self.token.cancel();
+    }
+
+    /// Whether [`abort`](AbortSignal::abort) was called.
+    pub fn is_aborted(&self) -> bool {
+        self.token.is_cancelled()
+    }
 }
 
 impl CommandSpec {
@@ -146,7 +172,15 @@ impl CommandSpec {
             reap_group_on_exit: true,
             clock: None,
             redactor: None,
+            abort: None,
         }
+    }
+
+    /// Terminate the command when `signal` is aborted (standalone [`run_command`] only; a
+    /// registry job is aborted through its registry).
+    pub fn abort_signal(mut self, signal: AbortSignal) -> Self {
+        self.abort = Some(signal);
+        self
     }
 
     /// Watchdog windows when run standalone (ignored under a [`JobContext`], whose job's
@@ -276,7 +310,18 @@ pub async fn run_command(spec: CommandSpec) -> Result<CommandResult, CommandErro
         .redactor
         .clone()
         .unwrap_or_else(|| crate::redact::global().clone());
-    run(spec, &wd, true, redactor).await
+    let Some(abort) = spec.abort.clone() else {
+        return run(spec, &wd, true, redactor).await;
+    };
+    let fire = async {
+        abort.token.cancelled().await;
+        wd.fire(KillReason::Aborted);
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        r = run(spec, &wd, true, redactor) => r,
+        _ = fire => unreachable!("pending never completes"),
+    }
 }
 
 impl JobContext {

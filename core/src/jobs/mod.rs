@@ -55,7 +55,7 @@ mod watchdog;
 
 pub use crate::process::KillReason;
 pub use command::{
-    run_command, CommandError, CommandResult, CommandSpec, OutputCallback, OutputSink,
+    run_command, AbortSignal, CommandError, CommandResult, CommandSpec, OutputCallback, OutputSink,
     OutputStream, DEFAULT_DRAIN_TIMEOUT,
 };
 pub use external::{external_work, ExternalWork, WorkCompleter};

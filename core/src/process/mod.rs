@@ -39,6 +39,8 @@
 
 mod pidrecord;
 #[allow(unsafe_code)]
+mod signals;
+#[allow(unsafe_code)]
 mod sys;
 mod tree;
 
@@ -56,6 +58,7 @@ use tokio::io::AsyncReadExt;
 use crate::time::{SharedClock, SystemClock};
 
 pub use pidrecord::{PidRecord, PID_RECORD_VERSION};
+pub use signals::TerminationSignals;
 #[cfg(target_os = "linux")]
 pub use sys::group_members;
 pub use tree::{kill_process_tree, kill_process_tree_with};
@@ -586,6 +589,24 @@ impl Command {
         cmd.stderr(output_stdio(&self.stderr)?);
         cmd.process_group(0);
         cmd.kill_on_drop(false);
+
+        // A child starts with an empty signal mask whatever the spawning thread blocked
+        // (a supervisor that takes SIGINT/SIGTERM synchronously, a host app, Node):
+        // otherwise the SIGTERM of a graceful kill would wait, blocked, for the SIGKILL.
+        #[allow(unsafe_code)]
+        // SAFETY: the closure runs between fork and exec and only calls the
+        // async-signal-safe sigemptyset/pthread_sigmask on a stack value.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+                if rc != 0 {
+                    return Err(io::Error::from_raw_os_error(rc));
+                }
+                Ok(())
+            });
+        }
 
         #[cfg(target_os = "linux")]
         #[allow(unsafe_code)]

@@ -1,0 +1,247 @@
+//! `keel run` against the real binary and real `sh` children.
+
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const KEEL: &str = env!("CARGO_BIN_EXE_keel");
+
+fn keel_run(args: &[&str]) -> Output {
+    Command::new(KEEL)
+        .arg("run")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("keel runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Whether `pid` is a live (non-zombie) process.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat[stat.rfind(')').unwrap() + 1..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned();
+            state != "Z" && state != "X"
+        }
+        Err(_) => false,
+    }
+}
+
+fn wait_dead(pid: u32, within: Duration) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    !alive(pid)
+}
+
+#[test]
+fn exit_code_and_output_pass_through() {
+    let out = keel_run(&["--", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    let out = keel_run(&["--", "true"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_signal_the_child_died_of_is_128_plus_n() {
+    let out = keel_run(&["--", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(out.status.code(), Some(128 + 15));
+}
+
+#[test]
+fn inactivity_kill_exits_124_with_the_reason() {
+    let t = Instant::now();
+    let out = keel_run(&[
+        "--inactivity",
+        "500ms",
+        "--grace",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        "echo started; sleep 30",
+    ]);
+    assert_eq!(out.status.code(), Some(124), "{}", text(&out.stderr));
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(text(&out.stdout), "started\n");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no output for 500ms (inactivity-timeout)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn max_duration_kill_exits_124_with_the_reason() {
+    let out = keel_run(&[
+        "--max-duration",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.1; done",
+    ]);
+    assert_eq!(out.status.code(), Some(124));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("exceeded the max duration of 1s (max-duration)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn secrets_in_the_output_are_redacted() {
+    let out = keel_run(&[
+        "--secret",
+        "cli-run-secret-0123456789",
+        "--",
+        "sh",
+        "-c",
+        "echo token=cli-run-secret-0123456789; echo ghp_abcdefghijklmnopqrstuvwxyz0123456789 >&2",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    assert!(!o.contains("cli-run-secret-0123456789"), "{o}");
+    assert!(o.contains("***"), "{o}");
+    assert!(!e.contains("abcdefghijklmnopqrstuvwxyz0123456789"), "{e}");
+}
+
+#[test]
+fn grandchildren_are_killed_with_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let script = format!(
+        "sleep 60 & echo $! > {}; echo started; wait",
+        pidfile.display()
+    );
+    let out = keel_run(&["--inactivity", "500ms", "--", "sh", "-c", &script]);
+    assert_eq!(out.status.code(), Some(124));
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_dead(pid, Duration::from_secs(2)),
+        "grandchild {pid} survived"
+    );
+}
+
+#[test]
+fn sigint_to_keel_terminates_the_whole_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let script = format!("sleep 60 & echo $! > {}; wait", pidfile.display());
+    let mut child = Command::new(KEEL)
+        .args(["run", "--", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap().trim().is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let grandchild: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by signal 2"), "{err}");
+    assert!(wait_dead(grandchild, Duration::from_secs(2)));
+}
+
+#[test]
+fn json_result_shape() {
+    let out = keel_run(&[
+        "--json",
+        "--tail",
+        "100",
+        "--",
+        "sh",
+        "-c",
+        "echo hello; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(v["exit"], serde_json::json!({"kind": "exited", "code": 3}));
+    assert_eq!(v["tail"], "hello");
+    assert_eq!(v["killReason"], serde_json::Value::Null);
+    assert_eq!(v["error"], "command sh: exited with code 3");
+    for key in [
+        "pid",
+        "durationMs",
+        "escalated",
+        "groupCleared",
+        "drainTimedOut",
+        "stdoutBytes",
+        "stderrBytes",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    // the command's own output went to stderr, leaving stdout to the JSON
+    assert_eq!(text(&out.stderr), "hello\n");
+
+    let out = keel_run(&["--json", "--inactivity", "300ms", "--", "sleep", "30"]);
+    assert_eq!(out.status.code(), Some(124));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["killReason"], "inactivity-timeout");
+    assert_eq!(v["exit"]["kind"], "killed");
+}
+
+#[test]
+fn unrunnable_commands() {
+    let out = keel_run(&["--", "/nonexistent/keel-test-cmd"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        text(&out.stderr).contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["--inactivity", "10x", "--", "true"][..],
+        &["--grace", "-1s", "--", "true"][..],
+        &["--tail", "many", "--", "true"][..],
+        &["--bogus", "--", "true"][..],
+    ] {
+        let out = keel_run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
