@@ -28,12 +28,21 @@ fn main() {
             let out = r.redact_bytes(line);
             if out.as_ref() != line {
                 changed += 1;
-                println!("{path}:{lines}\n  - {}\n  + {}", String::from_utf8_lossy(line), String::from_utf8_lossy(&out));
+                println!(
+                    "{path}:{lines}\n  - {}\n  + {}",
+                    String::from_utf8_lossy(line),
+                    String::from_utf8_lossy(&out)
+                );
             }
         }
         println!("# {path}: {lines} lines, {changed} changed");
         total.0 += lines;
         total.1 += changed;
     }
-    println!("# total: {} lines, {} changed ({:.4}%)", total.0, total.1, 100.0 * total.1 as f64 / total.0.max(1) as f64);
+    println!(
+        "# total: {} lines, {} changed ({:.4}%)",
+        total.0,
+        total.1,
+        100.0 * total.1 as f64 / total.0.max(1) as f64
+    );
 }

@@ -721,6 +721,9 @@ impl RuleSet {
             if open && !eof {
                 return Check::Undecided;
             }
+            if is_placeholder(&buf[a + 1..a + 1 + len]) {
+                return Check::None;
+            }
             return span_if(a + 1, len);
         }
         if is_colon
@@ -1599,6 +1602,30 @@ fn value_at(buf: &[u8], at: usize, eof: bool, query: bool) -> Value {
 }
 
 const PLACEHOLDER_WORDS: &[&str] = &[
+    // source code echoed into logs: `creds = await …`, `secrets = new Set()`
+    "await",
+    "new",
+    "readonly",
+    "const",
+    "let",
+    "var",
+    "function",
+    "return",
+    "typeof",
+    "async",
+    "yield",
+    // prose: "secrets: the per-job tokens …"
+    "the",
+    "a",
+    "an",
+    "is",
+    "are",
+    "was",
+    "from",
+    "of",
+    "in",
+    "for",
+    "with",
     "true",
     "false",
     "null",
@@ -1649,6 +1676,39 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "stdin",
 ];
 
+/// `$VAR`, `${{ secrets.X }}`, `<token>`, `%s`, `{{x}}`, `[REDACTED]`, `(none)`, `@file`.
+fn is_placeholder(v: &[u8]) -> bool {
+    matches!(
+        v.first(),
+        Some(b'$' | b'<' | b'%' | b'{' | b'[' | b'(' | b'@')
+    )
+}
+
+/// Source code rather than a value: a dotted reference (`process.env.X`,
+/// `runnerToken.token`, `this.secret`) or a type name with several humps
+/// (`AgentEnrollmentCredentials)`), optionally followed by `,`, `;`, `:` or `)`.
+fn is_code_reference(v: &[u8]) -> bool {
+    let mut v = v;
+    while let Some(b',' | b';' | b')' | b':') = v.last() {
+        v = &v[..v.len() - 1];
+    }
+    if v.is_empty() {
+        return false;
+    }
+    let ident_part = |p: &[u8]| {
+        !p.is_empty()
+            && (p[0].is_ascii_alphabetic() || p[0] == b'_' || p[0] == b'$')
+            && p.iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+    };
+    let parts = v.split(|&b| b == b'.').count();
+    if parts >= 2 && v.split(|&b| b == b'.').all(ident_part) {
+        return true;
+    }
+    let humps = v.iter().filter(|b| b.is_ascii_uppercase()).count();
+    v[0].is_ascii_uppercase() && humps >= 3 && v.iter().all(u8::is_ascii_alphabetic)
+}
+
 /// Value heuristics: is this plausibly a secret rather than a setting?
 fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
     if v.is_empty() || (!mask.is_empty() && v.starts_with(mask)) {
@@ -1659,8 +1719,7 @@ fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
     {
         return false;
     }
-    if matches!(v[0], b'$' | b'<' | b'%' | b'{' | b'[' | b'(' | b'@') {
-        // `$VAR`, `${{ secrets.X }}`, `<token>`, `%s`, `{{x}}`, `[REDACTED]`, `(none)`, `@file`
+    if is_placeholder(v) || is_code_reference(v) {
         return false;
     }
     if v.len() <= 12
