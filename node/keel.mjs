@@ -3,6 +3,8 @@
 import keel from './keel.js'
 
 export const {
+  CredentialFileStore,
+  EnrollmentStore,
   MAX_CAPTURED_OUTPUT_CHARS,
   RedactStream,
   Redactor,

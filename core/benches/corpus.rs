@@ -62,7 +62,7 @@ pub fn log(bytes: usize, secrets: &[String]) -> Vec<u8> {
     let mut line = 0usize;
     while out.len() < bytes {
         line += 1;
-        if line % 50 == 0 {
+        if line.is_multiple_of(50) {
             let s = if secrets.is_empty() {
                 rng.token(24)
             } else {

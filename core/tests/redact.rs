@@ -194,6 +194,8 @@ fn credential_assignments() {
         "{\\\"password\\\":\\\"***\\\"}",
     );
     masks("clientSecret = 'abc123def'", "clientSecret = '***'");
+    masks("password: Summer.2024", "password: ***");
+    masks("secret=Hunter2", "secret=***");
 }
 
 #[test]
@@ -218,6 +220,14 @@ fn assignment_precision() {
         "public_key: ssh-ed25519AAAAC3NzaC1lZDI1NTE5AAAAIA",
         "auth_url=https://auth.example.com/oauth",
         "a == b && token != null",
+        // source code and prose echoed into agent logs
+        "const creds = await this.fileStore.read();",
+        "registrationToken: runnerToken.token,",
+        "write(creds: AgentEnrollmentCredentials): Promise<void>;",
+        "const SHARED_SECRET = process.env.HARNESS_SHARED_SECRET",
+        "redact(input: string, knownSecrets: readonly string[] = [])",
+        "Nothing here holds long-lived secrets: the per-job tokens arrive",
+        "x-access-token:<token>",
     ] {
         keeps(line);
     }

@@ -91,10 +91,10 @@ pub fn secrets_to_redact(token: &str) -> Vec<String> {
 fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
         // The reference counts JavaScript string length (UTF-16 code units).
-        serde_json::Value::String(s) if s.encode_utf16().count() >= MIN_HARVEST_LEN => {
-            if !out.contains(s) {
-                out.push(s.clone());
-            }
+        serde_json::Value::String(s)
+            if s.encode_utf16().count() >= MIN_HARVEST_LEN && !out.contains(s) =>
+        {
+            out.push(s.clone());
         }
         serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
         serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),

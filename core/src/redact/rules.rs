@@ -1783,6 +1783,36 @@ fn token_like(v: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+pub(crate) fn count_anchors(buf: &[u8]) -> usize {
+    let mut k = 0;
+    for_each_anchor(buf, 0, |_| {
+        k += 1;
+        true
+    });
+    k
+}
+
+#[cfg(test)]
+pub(crate) fn count_endings(buf: &[u8]) -> usize {
+    let mut k = 0;
+    for_each_anchor(buf, 0, |a| {
+        k += usize::from(credential_ending(buf, key_end(buf, a)));
+        true
+    });
+    k
+}
+
+#[cfg(test)]
+impl RuleSet {
+    pub(crate) fn find_prefixes_pub(&self, buf: &[u8], spans: &mut Vec<Span>) {
+        self.find_prefixes(buf, 0, true, spans);
+    }
+    pub(crate) fn find_anchored_pub(&self, buf: &[u8], spans: &mut Vec<Span>) {
+        self.find_anchored(buf, 0, true, spans);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -1842,35 +1872,5 @@ mod tests {
             m
         ));
         assert!(!plausible_secret(b"12", KeyClass::Password, m));
-    }
-}
-
-#[cfg(test)]
-pub(crate) fn count_anchors(buf: &[u8]) -> usize {
-    let mut k = 0;
-    for_each_anchor(buf, 0, |_| {
-        k += 1;
-        true
-    });
-    k
-}
-
-#[cfg(test)]
-pub(crate) fn count_endings(buf: &[u8]) -> usize {
-    let mut k = 0;
-    for_each_anchor(buf, 0, |a| {
-        k += usize::from(credential_ending(buf, key_end(buf, a)));
-        true
-    });
-    k
-}
-
-#[cfg(test)]
-impl RuleSet {
-    pub(crate) fn find_prefixes_pub(&self, buf: &[u8], spans: &mut Vec<Span>) {
-        self.find_prefixes(buf, 0, true, spans);
-    }
-    pub(crate) fn find_anchored_pub(&self, buf: &[u8], spans: &mut Vec<Span>) {
-        self.find_anchored(buf, 0, true, spans);
     }
 }
