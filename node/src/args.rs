@@ -8,7 +8,7 @@
 use napi::bindgen_prelude::{
     Array, BufferSlice, ClassInstance, Function, JsObjectValue, MaybeTypeTag, Object, Unknown,
 };
-use napi::{Env, JsValue, ValueType};
+use napi::{Env, JsString, JsValue, ValueType};
 
 use crate::error::{code, KeelError, Result};
 
@@ -115,6 +115,33 @@ pub fn text<'a>(what: &str, v: Unknown<'a>) -> Result<Text<'a>> {
             "a string or a Buffer",
             type_name(&v)?,
         )),
+    }
+}
+
+/// A JavaScript string read for redaction.
+pub enum JsText {
+    /// An all-ASCII string, copied byte for byte through V8's Latin-1 path: no
+    /// UTF-8 transcoding on the way in, and the result can go back the same way.
+    Ascii(Vec<u8>),
+    /// Any other string, as UTF-8 (lone surrogates become U+FFFD).
+    Utf8(String),
+}
+
+/// A string argument for redaction (see [`JsText`]). Logs are almost always
+/// ASCII, and for a 64 MB log the two UTF-8 conversions cost as much as the
+/// redaction itself.
+pub fn js_text(what: &str, v: Unknown<'_>) -> Result<JsText> {
+    if v.get_type()? != ValueType::String {
+        return Err(KeelError::invalid_type(what, "a string", type_name(&v)?));
+    }
+    // SAFETY: the value was just checked to be a string.
+    let s = unsafe { v.cast::<JsString>() }?;
+    // UTF-8 and UTF-16 lengths agree exactly when every character is ASCII.
+    if s.utf8_len()? == s.utf16_len()? {
+        Ok(JsText::Ascii(s.into_latin1()?.take()))
+    } else {
+        // SAFETY: checked to be a string above.
+        Ok(JsText::Utf8(unsafe { v.cast::<String>() }?))
     }
 }
 

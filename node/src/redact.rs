@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use napi::bindgen_prelude::{Buffer, Either, Unknown};
-use napi::Env;
+use napi::{Env, JsValue};
 use napi_derive::napi;
 
 use keel_core::redact as core;
@@ -26,6 +26,130 @@ fn redacted(input: String, f: impl FnOnce(&str) -> Cow<'_, str>) -> String {
     }
 }
 
+/// Buffers reused across calls on the JS thread, so redacting a large string
+/// does not page-fault a fresh allocation in and out every time. Buffers above
+/// [`SCRATCH_KEEP`] bytes are released after the call.
+struct Scratch {
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
+const SCRATCH_KEEP: usize = 256 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new(Scratch { input: Vec::new(), output: Vec::new() })
+    };
+}
+
+/// Copy a JavaScript string's UTF-8 bytes into `buf` (one V8 pass, no separate
+/// length scan): `buf` is sized for the worst case (3 bytes per UTF-16 unit).
+/// Returns whether the string is all ASCII (as many bytes as UTF-16 units).
+#[allow(unsafe_code)]
+fn read_utf8(env: &Env, value: &Unknown<'_>, buf: &mut Vec<u8>) -> Result<bool> {
+    let raw_env = env.raw();
+    let raw = value.value().value;
+    let mut units = 0usize;
+    // SAFETY: `raw` is a string value of this env (checked by the caller); a NULL
+    // buffer asks for the length only (O(1) for UTF-16 units).
+    let status = unsafe {
+        napi::sys::napi_get_value_string_utf16(raw_env, raw, std::ptr::null_mut(), 0, &mut units)
+    };
+    if status != napi::sys::Status::napi_ok {
+        return Err(KeelError::new(
+            crate::error::code::INTERNAL,
+            "cannot read a string argument",
+        ));
+    }
+    let cap = units * 3 + 1;
+    buf.clear();
+    buf.reserve(cap);
+    let mut written = 0usize;
+    // SAFETY: `buf` has room for `cap` bytes; V8 writes at most `cap` bytes
+    // including the terminating NUL and reports how many it wrote (without NUL).
+    let status = unsafe {
+        napi::sys::napi_get_value_string_utf8(
+            raw_env,
+            raw,
+            buf.as_mut_ptr().cast(),
+            cap,
+            &mut written,
+        )
+    };
+    if status != napi::sys::Status::napi_ok {
+        return Err(KeelError::new(
+            crate::error::code::INTERNAL,
+            "cannot read a string argument",
+        ));
+    }
+    // SAFETY: V8 initialised `written` bytes.
+    unsafe { buf.set_len(written) };
+    Ok(written == units)
+}
+
+/// Redact a JavaScript string. The same JS value comes back when nothing was
+/// masked; an all-ASCII result goes back as Latin-1 (a copy, no transcoding), so
+/// a large log costs little more than the redaction itself.
+fn redact_js_string<'e>(
+    env: &'e Env,
+    input: Unknown<'e>,
+    redactor: &core::Redactor,
+    known: &[String],
+) -> Result<Unknown<'e>> {
+    if input.get_type()? != napi::ValueType::String {
+        return Err(KeelError::invalid_type(
+            "input",
+            "a string",
+            args::type_name(&input)?,
+        ));
+    }
+    SCRATCH.with(|cell| {
+        let mut guard = cell.try_borrow_mut();
+        let mut own = Scratch {
+            input: Vec::new(),
+            output: Vec::new(),
+        };
+        // Re-entrancy (a JS callback redacting while we redact) gets fresh buffers.
+        let scratch = match guard.as_deref_mut() {
+            Ok(s) => s,
+            Err(_) => &mut own,
+        };
+        let ascii = read_utf8(env, &input, &mut scratch.input)?;
+        let result = if ascii {
+            if !redactor.redact_bytes_into(&scratch.input, known, &mut scratch.output) {
+                Ok(input)
+            } else if redactor.mask().is_ascii() {
+                // ASCII input with an ASCII mask: ASCII output, handed over as Latin-1.
+                Ok(env.create_string_latin1(&scratch.output)?.to_unknown())
+            } else {
+                Ok(env
+                    .create_string(String::from_utf8_lossy(&scratch.output))?
+                    .to_unknown())
+            }
+        } else {
+            let text = std::str::from_utf8(&scratch.input).map_err(|_| {
+                KeelError::new(
+                    crate::error::code::INTERNAL,
+                    "a string argument is not valid UTF-8",
+                )
+            })?;
+            if !redactor.redact_str_into(text, known, &mut scratch.output) {
+                Ok(input)
+            } else {
+                Ok(env
+                    .create_string(String::from_utf8_lossy(&scratch.output))?
+                    .to_unknown())
+            }
+        };
+        for v in [&mut scratch.input, &mut scratch.output] {
+            if v.capacity() > SCRATCH_KEEP {
+                *v = Vec::new();
+            }
+        }
+        result
+    })
+}
+
 /// Strip credentials out of a string: the shape rules, every secret registered
 /// with `registerKnownSecrets`, and `knownSecrets` for this call only (values
 /// shorter than 6 bytes are ignored).
@@ -33,24 +157,24 @@ fn redacted(input: String, f: impl FnOnce(&str) -> Cow<'_, str>) -> String {
     ts_args_type = "input: string, knownSecrets?: readonly string[]",
     ts_return_type = "string"
 )]
-pub fn redact(env: &Env, input: Unknown, known_secrets: Option<Unknown>) -> napi::Result<String> {
+pub fn redact<'e>(
+    env: &'e Env,
+    input: Unknown<'e>,
+    known_secrets: Option<Unknown>,
+) -> napi::Result<Unknown<'e>> {
     guard(env, || {
-        let input = args::string("input", input)?;
         let known = match args::present(known_secrets)? {
             Some(v) => args::string_array("knownSecrets", v)?,
             None => Vec::new(),
         };
-        Ok(redacted(input, |s| core::global().redact_with(s, &known)))
+        redact_js_string(env, input, core::global(), &known)
     })
 }
 
 /// Shape rules and registered secrets (no per-call list).
 #[napi(ts_args_type = "input: string", ts_return_type = "string")]
-pub fn redact_secrets(env: &Env, input: Unknown) -> napi::Result<String> {
-    guard(env, || {
-        let input = args::string("input", input)?;
-        Ok(redacted(input, |s| core::global().redact_str(s)))
-    })
+pub fn redact_secrets<'e>(env: &'e Env, input: Unknown<'e>) -> napi::Result<Unknown<'e>> {
+    guard(env, || redact_js_string(env, input, core::global(), &[]))
 }
 
 /// Register known secret values with the process-wide redactor: every later
@@ -262,10 +386,20 @@ impl Redactor {
         ts_args_type = "input: string | Uint8Array",
         ts_return_type = "string | Buffer"
     )]
-    pub fn redact(&self, env: &Env, input: Unknown) -> napi::Result<Either<String, Buffer>> {
+    pub fn redact<'e>(
+        &self,
+        env: &'e Env,
+        input: Unknown<'e>,
+    ) -> napi::Result<Either<Unknown<'e>, Buffer>> {
         guard(env, || {
+            if input.get_type()? == napi::ValueType::String {
+                return Ok(Either::A(redact_js_string(env, input, &self.inner, &[])?));
+            }
             Ok(match args::text("input", input)? {
-                Text::Str(s) => Either::A(redacted(s, |s| self.inner.redact_str(s))),
+                Text::Str(s) => Either::A(
+                    env.create_string(redacted(s, |s| self.inner.redact_str(s)))?
+                        .to_unknown(),
+                ),
                 Text::Bytes(b) => Either::B(Buffer::from(self.inner.redact_bytes(&b).into_owned())),
             })
         })

@@ -62,19 +62,31 @@ impl Snapshot {
 
     /// One-shot redaction of a whole input; `None` when nothing is masked.
     pub(crate) fn redact_all(&self, input: &[u8], widen_to_chars: bool) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.redact_all_into(input, widen_to_chars, &mut out)
+            .then_some(out)
+    }
+
+    /// One-shot redaction into `out` (appended); `false` when nothing is masked.
+    pub(crate) fn redact_all_into(
+        &self,
+        input: &[u8],
+        widen_to_chars: bool,
+        out: &mut Vec<u8>,
+    ) -> bool {
         let mut spans = Vec::new();
         let mut state = RuleState::default();
         self.detect(input, 0, true, false, &mut state, &mut spans);
         if spans.is_empty() {
-            return None;
+            return false;
         }
         if widen_to_chars {
             widen(input, &mut spans);
         }
         spans.sort_unstable();
-        let mut out = Vec::with_capacity(input.len());
-        emit(input, 0, input.len(), &spans, None, &self.mask, &mut out);
-        Some(out)
+        out.reserve(input.len());
+        emit(input, 0, input.len(), &spans, None, &self.mask, out);
+        true
     }
 }
 

@@ -477,6 +477,65 @@ impl Redactor {
         }
     }
 
+    /// [`redact_with`](Self::redact_with) on bytes: invalid UTF-8 passes through.
+    pub fn redact_bytes_with<'a, S: AsRef<[u8]>>(
+        &self,
+        input: &'a [u8],
+        extra: &[S],
+    ) -> Cow<'a, [u8]> {
+        let extra: Vec<&[u8]> = extra
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|s| s.len() >= self.inner.min_len)
+            .collect();
+        if extra.is_empty() {
+            return self.redact_bytes(input);
+        }
+        match self.snapshot_with(&extra).redact_all(input, false) {
+            Some(out) => Cow::Owned(out),
+            None => Cow::Borrowed(input),
+        }
+    }
+
+    /// Redact bytes (with `extra` secrets for this call) into `out`, reusing its
+    /// allocation: for hosts that redact large inputs repeatedly. Returns `false`,
+    /// leaving `out` empty, when nothing was masked.
+    pub fn redact_bytes_into<S: AsRef<[u8]>>(
+        &self,
+        input: &[u8],
+        extra: &[S],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.clear();
+        self.snapshot_for(extra).redact_all_into(input, false, out)
+    }
+
+    /// [`redact_bytes_into`](Self::redact_bytes_into) for text: masks are widened
+    /// to whole characters, so `out` holds valid UTF-8.
+    pub fn redact_str_into<S: AsRef<[u8]>>(
+        &self,
+        input: &str,
+        extra: &[S],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.clear();
+        self.snapshot_for(extra)
+            .redact_all_into(input.as_bytes(), true, out)
+    }
+
+    fn snapshot_for<S: AsRef<[u8]>>(&self, extra: &[S]) -> Snapshot {
+        let extra: Vec<&[u8]> = extra
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|s| s.len() >= self.inner.min_len)
+            .collect();
+        if extra.is_empty() {
+            self.snapshot()
+        } else {
+            self.snapshot_with(&extra)
+        }
+    }
+
     /// A streaming redactor sharing this redactor's secrets and rules.
     pub fn stream(&self) -> StreamRedactor {
         StreamRedactor {

@@ -1296,205 +1296,214 @@ enum KeyClass {
     Token,
 }
 
-const PASSWORD_WORDS: &[&str] = &[
-    "password",
-    "passwd",
-    "pwd",
-    "pass",
-    "passphrase",
-    "passcode",
-    "secret",
-    "secrets",
-    "credential",
-    "credentials",
-    "creds",
-    "pw",
-];
-const TOKEN_WORDS: &[&str] = &[
-    "token",
-    "key",
-    "apikey",
-    "accesskey",
-    "secretkey",
-    "privatekey",
-    "authtoken",
-    "accesstoken",
-    "refreshtoken",
-    "sessiontoken",
-    "bearertoken",
-    "idtoken",
-    "signingkey",
-    "masterkey",
-    "encryptionkey",
-];
+fn is_password_word(w: &str) -> bool {
+    matches!(
+        w,
+        "password"
+            | "passwd"
+            | "pwd"
+            | "pass"
+            | "passphrase"
+            | "passcode"
+            | "secret"
+            | "secrets"
+            | "credential"
+            | "credentials"
+            | "creds"
+            | "pw"
+    )
+}
+fn is_token_word(w: &str) -> bool {
+    matches!(
+        w,
+        "token"
+            | "key"
+            | "apikey"
+            | "accesskey"
+            | "secretkey"
+            | "privatekey"
+            | "authtoken"
+            | "accesstoken"
+            | "refreshtoken"
+            | "sessiontoken"
+            | "bearertoken"
+            | "idtoken"
+            | "signingkey"
+            | "masterkey"
+            | "encryptionkey"
+    )
+}
 /// A last word that makes the key describe something other than the secret itself.
-const NOT_SECRET_TAILS: &[&str] = &[
-    "type",
-    "types",
-    "min",
-    "max",
-    "length",
-    "len",
-    "count",
-    "size",
-    "limit",
-    "limits",
-    "file",
-    "files",
-    "path",
-    "dir",
-    "name",
-    "names",
-    "id",
-    "ids",
-    "url",
-    "uri",
-    "endpoint",
-    "prefix",
-    "suffix",
-    "format",
-    "kind",
-    "mode",
-    "hint",
-    "expires",
-    "expiry",
-    "exp",
-    "expiration",
-    "ttl",
-    "timeout",
-    "usage",
-    "field",
-    "fields",
-    "policy",
-    "version",
-    "provider",
-    "source",
-    "label",
-    "description",
-    "index",
-    "pattern",
-    "regex",
-    "required",
-    "enabled",
-    "enable",
-    "disabled",
-    "env",
-    "var",
-    "hash",
-    "digest",
-    "fingerprint",
-    "location",
-    "store",
-    "manager",
-    "helper",
-    "header",
-    "param",
-    "arg",
-    "prompt",
-    "strength",
-    "number",
-    "num",
-    "total",
-    "budget",
-    "remaining",
-    "used",
-    "rate",
-    "window",
-    "lifetime",
-    "duration",
-    "at",
-    "ms",
-    "algorithm",
-    "alg",
-    "scope",
-    "scopes",
-    "audience",
-    "issuer",
-    "user",
-    "username",
-    "login",
-    "email",
-    "set",
-    "present",
-    "exists",
-    "valid",
-    "ok",
-    "status",
-    "error",
-    "errors",
-    "len",
-    "tokens",
-    "keys",
-    "layout",
-    "binding",
-    "bindings",
-    "event",
-    "events",
-    "count",
-    "check",
-    "policy",
-    "reset",
-    "changed",
-    "rotation",
-    "created",
-    "updated",
-    "schema",
-    "class",
-    "ref",
-    "refs",
-    "mask",
-    "masked",
-];
+fn is_not_secret_tail(w: &str) -> bool {
+    matches!(
+        w,
+        "type"
+            | "types"
+            | "min"
+            | "max"
+            | "length"
+            | "len"
+            | "count"
+            | "size"
+            | "limit"
+            | "limits"
+            | "file"
+            | "files"
+            | "path"
+            | "dir"
+            | "name"
+            | "names"
+            | "id"
+            | "ids"
+            | "url"
+            | "uri"
+            | "endpoint"
+            | "prefix"
+            | "suffix"
+            | "format"
+            | "kind"
+            | "mode"
+            | "hint"
+            | "expires"
+            | "expiry"
+            | "exp"
+            | "expiration"
+            | "ttl"
+            | "timeout"
+            | "usage"
+            | "field"
+            | "fields"
+            | "policy"
+            | "version"
+            | "provider"
+            | "source"
+            | "label"
+            | "description"
+            | "index"
+            | "pattern"
+            | "regex"
+            | "required"
+            | "enabled"
+            | "enable"
+            | "disabled"
+            | "env"
+            | "var"
+            | "hash"
+            | "digest"
+            | "fingerprint"
+            | "location"
+            | "store"
+            | "manager"
+            | "helper"
+            | "header"
+            | "param"
+            | "arg"
+            | "prompt"
+            | "strength"
+            | "number"
+            | "num"
+            | "total"
+            | "budget"
+            | "remaining"
+            | "used"
+            | "rate"
+            | "window"
+            | "lifetime"
+            | "duration"
+            | "at"
+            | "ms"
+            | "algorithm"
+            | "alg"
+            | "scope"
+            | "scopes"
+            | "audience"
+            | "issuer"
+            | "user"
+            | "username"
+            | "login"
+            | "email"
+            | "set"
+            | "present"
+            | "exists"
+            | "valid"
+            | "ok"
+            | "status"
+            | "error"
+            | "errors"
+            | "tokens"
+            | "keys"
+            | "layout"
+            | "binding"
+            | "bindings"
+            | "event"
+            | "events"
+            | "check"
+            | "reset"
+            | "changed"
+            | "rotation"
+            | "created"
+            | "updated"
+            | "schema"
+            | "class"
+            | "ref"
+            | "refs"
+            | "mask"
+            | "masked"
+    )
+}
 /// A qualifier that makes `…_key` a database or cache key rather than a credential.
-const NOT_SECRET_KEY_QUALIFIERS: &[&str] = &[
-    "primary",
-    "foreign",
-    "sort",
-    "partition",
-    "cache",
-    "public",
-    "pub",
-    "lookup",
-    "idempotency",
-    "dedup",
-    "unique",
-    "composite",
-    "map",
-    "object",
-    "group",
-    "row",
-    "hash",
-    "range",
-    "routing",
-    "shard",
-    "i18n",
-    "translation",
-    "react",
-    "query",
-    "storage",
-    "bucket",
-    "registry",
-    "gpg",
-    "host",
-    "known",
-    "ssh",
-];
+fn is_not_secret_key_qualifier(w: &str) -> bool {
+    matches!(
+        w,
+        "primary"
+            | "foreign"
+            | "sort"
+            | "partition"
+            | "cache"
+            | "public"
+            | "pub"
+            | "lookup"
+            | "idempotency"
+            | "dedup"
+            | "unique"
+            | "composite"
+            | "map"
+            | "object"
+            | "group"
+            | "row"
+            | "hash"
+            | "range"
+            | "routing"
+            | "shard"
+            | "i18n"
+            | "translation"
+            | "react"
+            | "query"
+            | "storage"
+            | "bucket"
+            | "registry"
+            | "gpg"
+            | "host"
+            | "known"
+            | "ssh"
+    )
+}
 
 fn classify_key(segs: &Segments) -> KeyClass {
     let Some(last) = segs.last() else {
         return KeyClass::None;
     };
-    if NOT_SECRET_TAILS.contains(&last) {
+    if is_not_secret_tail(last) {
         return KeyClass::None;
     }
     let is_password = |w: &str| {
-        PASSWORD_WORDS.contains(&w)
+        is_password_word(w)
             || w.ends_with("password")
             || w.ends_with("passwd")
             || w.ends_with("secret")
     };
     let is_token = |w: &str| {
-        TOKEN_WORDS.contains(&w)
+        is_token_word(w)
             || w.ends_with("token")
             || w.ends_with("apikey")
             || w.ends_with("secretkey")
@@ -1505,10 +1514,7 @@ fn classify_key(segs: &Segments) -> KeyClass {
         return KeyClass::Password;
     }
     if is_token(last) {
-        if last == "key"
-            && segs.len >= 2
-            && NOT_SECRET_KEY_QUALIFIERS.contains(&segs.get(segs.len - 2))
-        {
+        if last == "key" && segs.len >= 2 && is_not_secret_key_qualifier(segs.get(segs.len - 2)) {
             return KeyClass::None;
         }
         return KeyClass::Token;
@@ -1601,80 +1607,82 @@ fn value_at(buf: &[u8], at: usize, eof: bool, query: bool) -> Value {
     }
 }
 
-const PLACEHOLDER_WORDS: &[&str] = &[
-    // source code echoed into logs: `creds = await …`, `secrets = new Set()`
-    "await",
-    "new",
-    "readonly",
-    "const",
-    "let",
-    "var",
-    "function",
-    "return",
-    "typeof",
-    "async",
-    "yield",
-    // prose: "secrets: the per-job tokens …"
-    "the",
-    "a",
-    "an",
-    "is",
-    "are",
-    "was",
-    "from",
-    "of",
-    "in",
-    "for",
-    "with",
-    "true",
-    "false",
-    "null",
-    "none",
-    "nil",
-    "undefined",
-    "yes",
-    "no",
-    "on",
-    "off",
-    "bearer",
-    "basic",
-    "token",
-    "tokens",
-    "required",
-    "optional",
-    "string",
-    "str",
-    "redacted",
-    "hidden",
-    "masked",
-    "secret",
-    "password",
-    "empty",
-    "unset",
-    "default",
-    "auto",
-    "inherit",
-    "env",
-    "file",
-    "prompt",
-    "value",
-    "id",
-    "null,",
-    "omitted",
-    "provided",
-    "set",
-    "notset",
-    "n/a",
-    "na",
-    "tbd",
-    "todo",
-    "self",
-    "this",
-    "int",
-    "bool",
-    "text",
-    "stdin",
-];
+fn is_placeholder_word_lower(w: &str) -> bool {
+    matches!(
+        w,
+        "await"
+            | "new"
+            | "readonly"
+            | "const"
+            | "let"
+            | "var"
+            | "function"
+            | "return"
+            | "typeof"
+            | "async"
+            | "yield"
+            | "secrets: the per-job tokens …"
+            | "the"
+            | "a"
+            | "an"
+            | "is"
+            | "are"
+            | "was"
+            | "from"
+            | "of"
+            | "in"
+            | "for"
+            | "with"
+            | "true"
+            | "false"
+            | "null"
+            | "none"
+            | "nil"
+            | "undefined"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "bearer"
+            | "basic"
+            | "token"
+            | "tokens"
+            | "required"
+            | "optional"
+            | "string"
+            | "str"
+            | "redacted"
+            | "hidden"
+            | "masked"
+            | "secret"
+            | "password"
+            | "empty"
+            | "unset"
+            | "default"
+            | "auto"
+            | "inherit"
+            | "env"
+            | "file"
+            | "prompt"
+            | "value"
+            | "id"
+            | "null,"
+            | "omitted"
+            | "provided"
+            | "set"
+            | "notset"
+            | "n/a"
+            | "na"
+            | "tbd"
+            | "todo"
+            | "self"
+            | "this"
+            | "int"
+            | "bool"
+            | "text"
+            | "stdin"
+    )
+}
 
 /// `$VAR`, `${{ secrets.X }}`, `<token>`, `%s`, `{{x}}`, `[REDACTED]`, `(none)`, `@file`.
 fn is_placeholder(v: &[u8]) -> bool {
@@ -1722,12 +1730,13 @@ fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
     if is_placeholder(v) || is_code_reference(v) {
         return false;
     }
-    if v.len() <= 12
-        && PLACEHOLDER_WORDS
-            .iter()
-            .any(|w| w.as_bytes().eq_ignore_ascii_case(v))
-    {
-        return false;
+    if v.len() <= 12 {
+        let mut lower = [0u8; 12];
+        lower[..v.len()].copy_from_slice(v);
+        lower[..v.len()].make_ascii_lowercase();
+        if std::str::from_utf8(&lower[..v.len()]).is_ok_and(is_placeholder_word_lower) {
+            return false;
+        }
     }
     // Numbers and numeric settings: 4096, 1.5, -1, 1_000, 30s, 10m, 512mb.
     let digits_end = v
