@@ -107,6 +107,40 @@ export declare class EnrollmentStore {
 }
 
 /**
+ * Tracks background jobs by id, each bounded by an inactivity, a max-duration and an
+ * optional tool-silence watchdog that run in keel (not on the event loop) and abort the
+ * JavaScript work through its `AbortSignal`. Names, arguments and the `JobView` shape
+ * follow the reference's `JobRegistry`.
+ */
+export declare class JobRegistry {
+  /**
+   * `limits`: `{ inactivityMs, maxDurationMs, toolSilenceMs? }` (absent → 10 min,
+   * 60 min, off; 0 → off), `coldStartMs` accepted and ignored, plus keel's
+   * `retentionMs` (how long a finished job stays readable, default 1 h),
+   * `abortSettleMs` (default 6 s) and `cancelGraceMs` (how long aborted work gets to
+   * return before the job settles without it, default 10 s). `run(job, opts)` is the
+   * unit of work; `describe(job)` gives non-secret fields bound on `opts.log`.
+   */
+  constructor(limits: RunnerLimits, run: (job: any, opts: RunOptions) => Promise<any>, describe?: (job: any) => Record<string, unknown>)
+  /** Start the job for `id`, or return the existing one (idempotent re-attach). */
+  start(id: string, job: any): JobView
+  /**
+   * Poll the job — and drain its spans, follow-ups and call metrics (drain-on-read).
+   * `undefined` for an unknown or evicted id.
+   */
+  get(id: string): JobView | undefined
+  /**
+   * Abort one job and resolve with the state it settled in (`running` if it did not
+   * settle within the abort-settle window, `undefined` for an unknown id).
+   */
+  abort(id: string, reason: string): Promise<'running' | 'done' | 'failed' | undefined>
+  /** Abort every running job (without waiting); returns how many were running. */
+  abortAll(reason: string): number
+  /** How many jobs are running. */
+  runningCount(): number
+}
+
+/**
  * A configured redactor: known secrets (with their base64 / percent / JSON
  * encodings) plus shape rules. Instances are independent of the process-wide
  * redactor unless made with `Redactor.global()`.
@@ -178,6 +212,32 @@ export declare class StreamRedactor {
  */
 export declare function captureRedactedOutput(stdout: unknown, stderr: unknown): string | undefined
 
+/** The result of `runCommand`. */
+export interface CommandResult {
+  /** The leader's pid (and process-group id). */
+  pid: number
+  /** How it ended. */
+  exit: { kind: 'exited'; code: number } | { kind: 'signalled'; signal: number } | { kind: 'killed'; reason: 'inactivity-timeout' | 'max-duration' | 'no-tool-progress' | 'aborted'; signal?: number; code?: number }
+  /** Wall-clock ms from spawn to the end of draining. */
+  durationMs: number
+  /** Redacted tail of stdout + stderr. */
+  tail?: string
+  /** Which watchdog killed it. */
+  killReason?: 'inactivity-timeout' | 'max-duration' | 'no-tool-progress' | 'aborted' | null
+  /** SIGTERM was not enough. */
+  escalated: boolean
+  /** No process of the group was left. */
+  groupCleared: boolean
+  /** A grandchild held a pipe open past the drain timeout. */
+  drainTimedOut: boolean
+  /** Bytes read from stdout. */
+  stdoutBytes: number
+  /** Bytes read from stderr. */
+  stderrBytes: number
+  /** Why the run counts as failed (null for exit code 0). */
+  error?: string
+}
+
 /** A custom rule: every match of `pattern` (Rust `regex` syntax) is masked. */
 export interface CustomRule {
   /** Unique name, not one of the built-in rules. */
@@ -185,6 +245,60 @@ export interface CustomRule {
   /** Regular expression (Rust `regex` syntax). */
   pattern: string
 }
+
+/** The logger of `opts.log`. */
+export interface JobLogger {
+  /** Debug line (stdout). */
+  debug: (msg: string, fields?: Record<string, unknown>) => void
+  /** Info line (stdout). */
+  info: (msg: string, fields?: Record<string, unknown>) => void
+  /** Warning line (stderr). */
+  warn: (msg: string, fields?: Record<string, unknown>) => void
+  /** Error line (stderr). */
+  error: (msg: string, fields?: Record<string, unknown>) => void
+  /** A logger with more bound fields. */
+  child: (fields: Record<string, unknown>) => JobLogger
+}
+
+/** A job's view (the reference's `JobView`), plus keel's `callMetrics` and `dropped`. */
+export interface JobView {
+  /** The job id. */
+  id: string
+  /** Lifecycle state. */
+  state: 'running' | 'done' | 'failed'
+  /** Epoch ms the job started. */
+  startedAt: number
+  /** Epoch ms of the last sign of life. */
+  heartbeatAt: number
+  /** The current phase (`starting` first, `done` / `failed` at the end). */
+  phase?: string
+  /** Latest progress. */
+  progress?: TodoProgress
+  /** The work's result (when done). */
+  result?: any
+  /** One-line redacted failure message (when failed). */
+  error?: string
+  /** Structured failure cause (when failed, or a result's own). */
+  failureCause?: 'inactivity-timeout' | 'max-duration' | 'no-tool-progress' | 'agent' | 'git' | 'api' | 'llm-upstream' | 'no-usable-output' | 'no-changes' | 'aborted'
+  /** Redacted diagnostic: phase timings and the last-tool breadcrumb. */
+  detail?: string
+  /** Tool spans since the previous `get`. */
+  spans?: Array<ToolSpan>
+  /** Follow-up items since the previous `get`. */
+  followUps?: unknown[]
+  /** Call metrics since the previous `get`. */
+  callMetrics?: Record<string, unknown>[]
+  /** Items dropped from full buffers since the previous `get`. */
+  dropped?: { spans: number; followUps: number; callMetrics: number }
+}
+
+/**
+ * Terminate `pid` and, when it leads a process group (a child spawned with
+ * `detached: true`), every process in that group: SIGTERM, then SIGKILL after `graceMs`
+ * (default 5000) for whatever is left. Resolves with `{ escalated, groupCleared }`.
+ * A pid that is already gone resolves with `groupCleared: true`.
+ */
+export declare function killProcessTree(pid: number, graceMs?: number): Promise<{ escalated: boolean; groupCleared: boolean }>
 
 /** Every built-in rule of the process-wide redactor. */
 export declare function listRules(): Array<RuleInfo>
@@ -241,7 +355,124 @@ export interface RuleInfo {
 }
 
 /**
+ * Run a command under its own watchdogs (`inactivityMs` default 10 min,
+ * `maxDurationMs` 60 min, `toolSilenceMs` off; 0 turns one off) and resolve with its
+ * result: `{ pid, exit, durationMs, tail, killReason, escalated, groupCleared,
+ * drainTimedOut, stdoutBytes, stderrBytes, error }`. Its output — redacted, and every
+ * chunk counting as activity — goes to `onStdout` / `onStderr` (whole lines, in order,
+ * before the promise settles). A watchdog kill terminates the whole process group
+ * (SIGTERM, `killGraceMs` default 5 s, SIGKILL). `knownSecrets` are registered
+ * process-wide. Rejects (code `KEEL_SPAWN_FAILED`) when the command cannot be started.
+ */
+export declare function runCommand(options: RunCommandOptions): Promise<CommandResult>
+
+/** Options of `runCommand`. */
+export interface RunCommandOptions {
+  /** The program (looked up on PATH). */
+  cmd: string
+  /** Its arguments (an argv array, never a shell string). */
+  args?: Array<string>
+  /** Working directory. */
+  cwd?: string
+  /** Variables set on top of the inherited environment. */
+  env?: Record<string, string>
+  /** Inactivity window (default 10 min; 0 → off). */
+  inactivityMs?: number
+  /** Max duration (default 60 min; 0 → off). */
+  maxDurationMs?: number
+  /** Tool-silence window (default off). */
+  toolSilenceMs?: number
+  /** SIGTERM → SIGKILL grace (default 5 s). */
+  killGraceMs?: number
+  /** Extra secrets to mask (registered process-wide). */
+  knownSecrets?: Array<string>
+  /** Characters of output tail to keep (default 16,000). */
+  tailChars?: number
+  /** Redacted stdout text, whole lines, in order. */
+  onStdout?: (text: string) => void
+  /** Redacted stderr text, whole lines, in order. */
+  onStderr?: (text: string) => void
+}
+
+/** The reference's `RunnerLimits`, plus keel's own fields. Absent → default; 0 → off. */
+export interface RunnerLimits {
+  /** Hard ceiling on total job wall-clock (default 60 min). */
+  maxDurationMs?: number
+  /** Fail the job after this long without activity (default 10 min). */
+  inactivityMs?: number
+  /** Fail the job when activity goes on but no tool span completes (default off). */
+  toolSilenceMs?: number
+  /** Accepted for compatibility with `loadRunnerLimits()`; not implemented. */
+  coldStartMs?: number
+  /** keel: how long a finished job stays readable (default 1 h). */
+  retentionMs?: number
+  /** keel: how long `abort` waits for the job to settle (default 6 s). */
+  abortSettleMs?: number
+  /**
+   * keel: how long aborted work gets to return before the job settles without it
+   * (default 10 s).
+   */
+  cancelGraceMs?: number
+}
+
+/** What `run(job, opts)` receives (the reference's `RunOptions`). */
+export interface RunOptions {
+  /**
+   * Aborted (with an `Error` whose message says why) when a watchdog fires or the job
+   * is aborted.
+   */
+  signal?: AbortSignal
+  /** A sign of life: resets the inactivity watchdog. */
+  onActivity?: () => void
+  /** Latest sub-task progress (`{ completed, total, inProgress?, items? }`). */
+  onProgress?: (progress: TodoProgress) => void
+  /** One completed tool call (`{ tool, seq, startedAt, endedAt, ok, … }`). */
+  onSpan?: (span: ToolSpan) => void
+  /** Follow-up items, buffered for the next `get`. */
+  onFollowUp?: (items: unknown[]) => void
+  /** A model-call metric; keel stamps `seq` and `phase` on it. */
+  onCallMetric?: (call: Record<string, unknown>) => void
+  /** Enter a phase (`clone`, `agent`, `push`, …). */
+  onPhase?: (phase: string) => void
+  /** The phase the job is in. */
+  currentPhase?: () => string
+  /** Accepted for compatibility; tool silence is measured from the job's start. */
+  beginToolWindow?: () => void
+  /**
+   * A logger (`debug`/`info`/`warn`/`error`/`child`) writing redacted JSON lines
+   * bound to `jobId` and `describe(job)`.
+   */
+  log?: JobLogger
+}
+
+/**
  * The values to scrub for a credential: the whole string and, when it is JSON
  * (a Codex `auth.json` blob), every string leaf of at least 12 characters.
  */
 export declare function secretsToRedact(subscriptionToken: string): string[]
+
+/** Sub-task progress. */
+export interface TodoProgress {
+  /** Tasks done. */
+  completed: number
+  /** Total tasks. */
+  total: number
+  /** Tasks in progress. */
+  inProgress?: number
+  /** The tasks, free-form. */
+  items?: unknown
+}
+
+/** One completed tool call; other fields travel verbatim. */
+export interface ToolSpan {
+  /** The tool's name. */
+  tool: string
+  /** Ordinal within the job. */
+  seq?: number
+  /** Epoch ms started. */
+  startedAt?: number
+  /** Epoch ms ended (absent: now). */
+  endedAt?: number
+  /** Whether it succeeded. */
+  ok?: boolean
+}

@@ -10,4 +10,5 @@
 pub mod args;
 pub mod credentials;
 pub mod error;
+pub mod jobs;
 pub mod redact;
