@@ -913,3 +913,62 @@ async fn job_errors_reasons_and_spans_are_redacted() {
     let v = registry.get("aborted").unwrap();
     assert_eq!(v.error.as_deref(), Some("Aborted: stop: key *** leaked"));
 }
+
+/// The surfaces' pieces: `CommandOptions` (0 disables a watchdog), `AbortSignal` for a
+/// standalone command, `external_work` + `wait_cancelled_blocking` for work on a host
+/// thread, all on a `JobRuntime` of keel's own.
+#[test]
+fn surface_building_blocks_on_a_keel_runtime() {
+    use keel_core::jobs::{
+        external_work, AbortSignal, CommandOptions, FailureCause, JobRegistry, JobRuntime,
+        JobState, WatchdogLimits, WorkError,
+    };
+
+    let rt = JobRuntime::new("keel-test-surface").unwrap();
+
+    // CommandOptions → spec; an AbortSignal kills the command's group.
+    let mut o = CommandOptions::new("sh");
+    o.args = vec!["-c".into(), "echo up; sleep 30".into()];
+    o.inactivity_ms = Some(0); // off
+    o.max_duration_ms = Some(0); // off
+    o.kill_grace_ms = Some(1000);
+    assert_eq!(o.limits(), WatchdogLimits::none());
+    let abort = AbortSignal::new();
+    let spec = o.into_spec().abort_signal(abort.clone());
+    let handle = rt.spawn(keel_core::jobs::run_command(spec));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!handle.is_finished());
+    abort.abort();
+    let result = rt.block_on(handle).unwrap().unwrap();
+    assert_eq!(result.kill_reason, Some(KillReason::Aborted));
+    assert!(result.group_cleared);
+
+    // Work on a host thread that only watches for cancellation.
+    let registry = JobRegistry::builder(|_: (), ctx| {
+        let (done, work) = external_work::<String>();
+        std::thread::spawn(move || {
+            ctx.phase("host");
+            let cancelled = ctx.wait_cancelled_blocking(Duration::from_secs(10));
+            done.complete(if cancelled {
+                Err(WorkError::agent("stopped"))
+            } else {
+                Ok("finished".into())
+            });
+        });
+        work
+    })
+    .limits(WatchdogLimits::none().inactivity(Some(Duration::from_millis(150))))
+    .runtime(rt.handle().clone())
+    .build()
+    .unwrap();
+    registry.start("host", ()).unwrap();
+    let t = std::time::Instant::now();
+    while registry.running_count() > 0 {
+        assert!(t.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let view = registry.get("host").unwrap();
+    assert_eq!(view.state, JobState::Failed);
+    assert_eq!(view.failure_cause, Some(FailureCause::InactivityTimeout));
+    assert!(view.error.unwrap().contains("likely hung in host phase"));
+}
