@@ -82,7 +82,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// `10m`, `1h30m`, `1.5s` — for messages.
 fn human(d: Duration) -> String {
     let ms = d.as_millis() as u64;
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{}ms", ms);
     }
     let s = ms / 1000;
