@@ -27,7 +27,7 @@ failed; 126/127 when the command cannot be run / is not found. SIGINT, SIGTERM a
 SIGHUP to keel terminate the command's whole process group gracefully.
 
 Secrets given with --secret are visible to other users in the process list; prefer
-registering them through the environment of the calling program.
+--secrets-file.
 
 Example:
   keel run --inactivity 10m --max-duration 1h -- npm test")]
@@ -44,6 +44,9 @@ pub struct Args {
     /// A known secret to mask in the output (repeatable).
     #[arg(long = "secret", value_name = "S")]
     secrets: Vec<String>,
+    /// A file with one known secret per line (repeatable).
+    #[arg(long = "secrets-file", value_name = "F")]
+    secrets_files: Vec<std::path::PathBuf>,
     /// Characters of output tail kept for --json.
     #[arg(long, value_name = "N", default_value_t = keel_core::redact::MAX_CAPTURED_OUTPUT_CHARS)]
     tail: usize,
@@ -115,7 +118,18 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     options.inactivity_ms = window_ms(args.inactivity);
     options.max_duration_ms = window_ms(args.max_duration);
     options.kill_grace_ms = Some(args.grace.as_millis() as u64);
-    options.known_secrets = args.secrets;
+    let mut secrets = args.secrets;
+    for path in &args.secrets_files {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
+        secrets.extend(
+            text.split('\n')
+                .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
+    }
+    options.known_secrets = secrets;
     options.tail_chars = Some(args.tail);
 
     let json = args.json;

@@ -245,3 +245,36 @@ fn usage_errors_exit_2() {
         );
     }
 }
+
+/// The README's main-job demo: the fake agent's log streams with every planted
+/// secret masked, then the hung agent and its grandchild are killed for inactivity.
+#[test]
+fn readme_demo_masks_the_log_and_kills_the_hung_agent() {
+    let demo = format!("{}/demo", env!("CARGO_MANIFEST_DIR"));
+    let started = Instant::now();
+    let out = keel_run(&[
+        "--inactivity",
+        "1s",
+        "--secrets-file",
+        &format!("{demo}/secrets.txt"),
+        "--",
+        "sh",
+        &format!("{demo}/fake-agent.sh"),
+    ]);
+    assert_eq!(out.status.code(), Some(124));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    for planted in [
+        "lease-7f3a9c2e-41d8-4b7a-9e11-c0ffee123456",
+        "bGVhc2UtN2YzYTljMmUtNDFkOC00YjdhLTllMTEtYzBmZmVlMTIzNDU2",
+        "ghp_R7mK2pX9vL4qT8nW1yZ6bC3dF5hJ0sA2uE4i",
+        "hunter2-Tr0ub4dor",
+    ] {
+        assert!(!o.contains(planted), "{planted} leaked:\n{o}");
+    }
+    assert!(o.contains("agent: waiting for the model..."), "{o}");
+    assert!(e.contains("inactivity"), "{e}");
+    let missing = keel_run(&["--secrets-file", "/nonexistent/secrets", "--", "true"]);
+    assert_ne!(missing.status.code(), Some(0));
+    assert!(text(&missing.stderr).contains("/nonexistent/secrets"));
+}
