@@ -51,18 +51,6 @@ const OPTION_FIELDS: &[&str] = &[
     "lockTimeoutMs",
 ];
 
-const KEYRINGS: &[(&str, KeyringChoice)] = &[
-    ("platform", KeyringChoice::Platform),
-    ("keyutils", KeyringChoice::Keyutils),
-    ("secretService", KeyringChoice::SecretService),
-    ("macosKeychain", KeyringChoice::MacosKeychain),
-    (
-        "windowsCredentialManager",
-        KeyringChoice::WindowsCredentialManager,
-    ),
-    ("memory", KeyringChoice::Memory),
-];
-
 /// Map a credentials error to a result code. `path` names the JSON argument
 /// (`"options"`, `"creds"`) that `InvalidInput` fields belong to; `None` when the
 /// invalid input is a plain argument.
@@ -120,17 +108,12 @@ fn parse_options(text: &str) -> Result<EnrollmentStoreOptions> {
     }
     options.mirror_path = f.opt_string("mirrorPath")?.map(PathBuf::from);
     if let Some(name) = f.opt_string("keyring")? {
-        options.keyring = KEYRINGS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, k)| *k)
-            .ok_or_else(|| {
-                let names: Vec<&str> = KEYRINGS.iter().map(|(n, _)| *n).collect();
-                Error::invalid_json(format!(
-                    "options.keyring is not a known keyring (expected one of {})",
-                    names.join(", ")
-                ))
-            })?;
+        options.keyring = KeyringChoice::from_name(&name).ok_or_else(|| {
+            Error::invalid_json(format!(
+                "options.keyring is not a known keyring (expected one of {})",
+                KeyringChoice::names()
+            ))
+        })?;
     }
     if let Some(ms) = f.opt_usize("keyringTimeoutMs")? {
         options.keyring_timeout_ms = ms as u64;

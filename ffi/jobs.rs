@@ -159,22 +159,12 @@ async fn run_job(job: CJob, ctx: JobContext) -> std::result::Result<Value, WorkE
     }
 }
 
-const LIMIT_FIELDS: &[&str] = &[
-    "inactivityMs",
-    "maxDurationMs",
-    "toolSilenceMs",
-    "coldStartMs",
-    "retentionMs",
-    "abortSettleMs",
-    "cancelGraceMs",
-];
-
 fn ms(n: Option<usize>) -> Option<u64> {
     n.map(|n| n as u64)
 }
 
 fn build_registry(limits: Value) -> Result<keel_job_registry> {
-    let mut f = Fields::new(limits, "limits", LIMIT_FIELDS)?;
+    let mut f = Fields::new(limits, "limits", &keel_core::jobs::REGISTRY_LIMIT_FIELDS)?;
     let watchdogs = WatchdogLimits::from_millis(
         ms(f.opt_usize("inactivityMs")?),
         ms(f.opt_usize("maxDurationMs")?),

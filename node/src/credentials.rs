@@ -260,18 +260,6 @@ fn to_json(text: serde_json::Result<String>) -> Result<Answer, Fail> {
     })
 }
 
-const KEYRINGS: &[(&str, KeyringChoice)] = &[
-    ("platform", KeyringChoice::Platform),
-    ("keyutils", KeyringChoice::Keyutils),
-    ("secretService", KeyringChoice::SecretService),
-    ("macosKeychain", KeyringChoice::MacosKeychain),
-    (
-        "windowsCredentialManager",
-        KeyringChoice::WindowsCredentialManager,
-    ),
-    ("memory", KeyringChoice::Memory),
-];
-
 fn timeout_field(obj: &Object<'_>, name: &str) -> Result<Option<u64>, KeelError> {
     args::field(obj, name)?
         .map(|v| args::u32_arg(&format!("options.{name}"), v).map(u64::from))
@@ -294,17 +282,12 @@ fn store_options(options: Option<Unknown<'_>>) -> Result<EnrollmentStoreOptions,
         o.key_prefix = s;
     }
     if let Some(k) = args::string_field(&obj, "options", "keyring")? {
-        o.keyring = KEYRINGS
-            .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, c)| *c)
-            .ok_or_else(|| {
-                KeelError::type_error(
-                    code::INVALID_ARGUMENT,
-                    "options.keyring must be one of 'platform', 'keyutils', 'secretService', \
-                     'macosKeychain', 'windowsCredentialManager', 'memory'",
-                )
-            })?;
+        o.keyring = KeyringChoice::from_name(&k).ok_or_else(|| {
+            KeelError::type_error(
+                code::INVALID_ARGUMENT,
+                format!("options.keyring must be one of {}", KeyringChoice::names()),
+            )
+        })?;
     }
     let memory = match args::string_field(&obj, "options", "store")?.as_deref() {
         None | Some("keyring") => false,

@@ -190,20 +190,10 @@ struct Limits {
     cancel_grace: Option<u64>,
 }
 
-const LIMIT_FIELDS: &[&str] = &[
-    "inactivityMs",
-    "maxDurationMs",
-    "toolSilenceMs",
-    "coldStartMs",
-    "retentionMs",
-    "abortSettleMs",
-    "cancelGraceMs",
-];
-
 fn parse_limits(v: Unknown<'_>) -> Result<Limits> {
     let obj = args::object("limits", v)?;
     let f = |name: &str| {
-        debug_assert!(LIMIT_FIELDS.contains(&name));
+        debug_assert!(keel_core::jobs::REGISTRY_LIMIT_FIELDS.contains(&name));
         u64_field(&obj, "limits", name)
     };
     let watchdogs =

@@ -276,6 +276,36 @@ pub enum KeyringChoice {
     Memory,
 }
 
+impl KeyringChoice {
+    /// Every choice with its option name (the `keyring` field of
+    /// [`EnrollmentStoreOptions`] in JSON), for the C, Node and CLI surfaces.
+    pub const ALL: [(&'static str, KeyringChoice); 6] = [
+        ("platform", KeyringChoice::Platform),
+        ("keyutils", KeyringChoice::Keyutils),
+        ("secretService", KeyringChoice::SecretService),
+        ("macosKeychain", KeyringChoice::MacosKeychain),
+        (
+            "windowsCredentialManager",
+            KeyringChoice::WindowsCredentialManager,
+        ),
+        ("memory", KeyringChoice::Memory),
+    ];
+
+    /// The choice for an option name (`"keyutils"`, …).
+    pub fn from_name(name: &str) -> Option<KeyringChoice> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+    }
+
+    /// The option names, comma-separated, for error messages.
+    pub fn names() -> String {
+        Self::ALL
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Options of an [`EnrollmentStore`], as JSON for the C and Node surfaces (camelCase,
 /// every field optional, unknown fields refused):
 ///

@@ -71,3 +71,17 @@ pub use registry::{
 pub use runtime::JobRuntime;
 pub use view::{CallMetric, Dropped, JobResult, JobState, JobView, Progress, ToolSpan};
 pub use watchdog::{WatchdogLimits, DEFAULT_INACTIVITY, DEFAULT_MAX_DURATION};
+
+/// The fields of a registry's limits object as the C and Node surfaces take it
+/// (camelCase milliseconds): the reference's `RunnerLimits` (`inactivityMs`,
+/// `maxDurationMs`, `toolSilenceMs`, `coldStartMs` — accepted, not used) plus
+/// keel's `retentionMs`, `abortSettleMs` and `cancelGraceMs`.
+pub const REGISTRY_LIMIT_FIELDS: [&str; 7] = [
+    "inactivityMs",
+    "maxDurationMs",
+    "toolSilenceMs",
+    "coldStartMs",
+    "retentionMs",
+    "abortSettleMs",
+    "cancelGraceMs",
+];

@@ -438,37 +438,21 @@ impl Redactor {
     /// Redact bytes. Returns the input unchanged (borrowed) when nothing matched.
     /// Invalid UTF-8 passes through untouched.
     pub fn redact_bytes<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
-        match self.snapshot().redact_all(input, false) {
-            Some(out) => Cow::Owned(out),
-            None => Cow::Borrowed(input),
-        }
+        self.redact_bytes_with::<&[u8]>(input, &[])
     }
 
     /// Redact text. Masks are widened to whole characters, so the output is valid UTF-8.
     pub fn redact_str<'a>(&self, input: &'a str) -> Cow<'a, str> {
-        match self.snapshot().redact_all(input.as_bytes(), true) {
-            Some(out) => Cow::Owned(
-                String::from_utf8(out)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            ),
-            None => Cow::Borrowed(input),
-        }
+        self.redact_with::<&[u8]>(input, &[])
     }
 
     /// Redact text with this redactor's secrets plus `extra` ones for this call only
-    /// (the reference's `redact(input, knownSecrets)`). The compiled extra set is
-    /// cached, so calling repeatedly with the same list is cheap.
+    /// (the reference's `redact(input, knownSecrets)`; values shorter than the
+    /// minimum length are ignored). The compiled extra set is cached, so calling
+    /// repeatedly with the same list is cheap.
     pub fn redact_with<'a, S: AsRef<[u8]>>(&self, input: &'a str, extra: &[S]) -> Cow<'a, str> {
-        let extra: Vec<&[u8]> = extra
-            .iter()
-            .map(AsRef::as_ref)
-            .filter(|s| s.len() >= self.inner.min_len)
-            .collect();
-        if extra.is_empty() {
-            return self.redact_str(input);
-        }
-        let snap = self.snapshot_with(&extra);
-        match snap.redact_all(input.as_bytes(), true) {
+        match self.snapshot_for(extra).redact_all(input.as_bytes(), true) {
+            // The mask is UTF-8 and spans are widened to character boundaries.
             Some(out) => Cow::Owned(
                 String::from_utf8(out)
                     .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
@@ -483,15 +467,7 @@ impl Redactor {
         input: &'a [u8],
         extra: &[S],
     ) -> Cow<'a, [u8]> {
-        let extra: Vec<&[u8]> = extra
-            .iter()
-            .map(AsRef::as_ref)
-            .filter(|s| s.len() >= self.inner.min_len)
-            .collect();
-        if extra.is_empty() {
-            return self.redact_bytes(input);
-        }
-        match self.snapshot_with(&extra).redact_all(input, false) {
+        match self.snapshot_for(extra).redact_all(input, false) {
             Some(out) => Cow::Owned(out),
             None => Cow::Borrowed(input),
         }
