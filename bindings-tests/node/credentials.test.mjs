@@ -291,9 +291,13 @@ describe('CredentialFileStore', () => {
     assert.deepEqual(Object.keys(parsed), ['jwt', 'jwtExpiresAtUnix', 'agentId', 'tenantId', 'platformUrl'])
   })
 
-  test('a file written here is read by another keel process (the CLI)', async (t) => {
-    const bin = process.env.KEEL_BIN ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../target-cred/debug/keel')
-    if (!fs.existsSync(bin)) return t.skip(`no keel binary at ${bin}`)
+  test('a file written here is read by another keel process (the CLI)', async () => {
+    // run.sh builds the CLI and sets KEEL_BIN; otherwise look in the cargo target dir.
+    const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
+    const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target')
+    const candidates = [process.env.KEEL_BIN, path.join(targetDir, 'release/keel'), path.join(targetDir, 'debug/keel')]
+    const bin = candidates.find((c) => c && fs.existsSync(c))
+    assert.ok(bin, `no keel binary (build it: cargo build --release -p keel-cli); looked at ${candidates.filter(Boolean).join(', ')}`)
     const file = mirrorPath()
     await new CredentialFileStore({ path: file }).write(CREDS)
     const r = spawnSync(bin, ['cred', 'read', '--keyring', 'memory', '--mirror-path', file, '--json', '--show-secret'], {

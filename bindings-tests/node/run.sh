@@ -21,6 +21,10 @@ bash "$here/check-generated.sh"
 echo "== node: build the addon (release)"
 npm run build
 
+echo "== node: the keel CLI (a credentials test reads a mirror through it)"
+(cd "$repo" && cargo build --release -q -p keel-cli)
+export KEEL_BIN="$CARGO_TARGET_DIR/release/keel"
+
 echo "== node: node:test suites"
 # Same file list as `npm test`; the runner's summary is printed last.
 node --test "$here"/*.test.mjs "$here"/*.test.cjs
