@@ -745,6 +745,11 @@ mod stage_timings {
             time("anchor-iter", &mut || rules::count_anchors(&log));
             time("anchor-end", &mut || rules::count_endings(&log));
             time("all", &mut || r.redact_bytes(&log).len());
+            let mut out = Vec::new();
+            time("all-into", &mut || {
+                r.redact_bytes_into::<&[u8]>(&log, &[], &mut out);
+                out.len()
+            });
         }
     }
 }
