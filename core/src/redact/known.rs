@@ -24,6 +24,8 @@ use super::engine::Span;
 pub(crate) const WIDTH: usize = 8;
 /// Largest stride of the fingerprint scan.
 pub(crate) const MAX_STRIDE: usize = 16;
+/// Largest stride used for long literals (each literal adds this many keys).
+const LONG_STRIDE_CAP: usize = 32;
 
 /// The compiled literal set.
 pub(crate) struct KnownSet {
@@ -151,9 +153,15 @@ impl KnownSet {
         }
         let mut tiers = Vec::new();
         if !long.is_empty() {
-            tiers.push(Tier::Stride(StrideFilter::new(
-                &patterns, &long, MAX_STRIDE,
-            )));
+            // As long a stride as the shortest long literal allows (real tokens are
+            // 36 to 100+ bytes), within the cap that keeps the key table small.
+            let shortest = long
+                .iter()
+                .map(|&i| patterns[i].len())
+                .min()
+                .unwrap_or(long_min);
+            let stride = (shortest - WIDTH + 1).min(LONG_STRIDE_CAP);
+            tiers.push(Tier::Stride(StrideFilter::new(&patterns, &long, stride)));
         }
         if !medium.is_empty() {
             let shortest = medium
@@ -266,6 +274,33 @@ mod tests {
         let hay = b"a secret-0003-xyzzy b secret-0150-xyzzysecret-0007-xyzzy secret-0003-xyzz";
         assert_eq!(spans_of(&big, hay), vec![(2, 19), (22, 39), (39, 56)]);
         assert_eq!(spans_of(&small, hay), vec![(2, 19), (39, 56)]);
+    }
+
+    #[test]
+    fn long_literals_are_found_at_every_offset() {
+        // strides up to the cap: a 39-byte literal gives stride 32
+        let lits: Vec<Vec<u8>> = (0..20)
+            .map(|i| {
+                format!(
+                    "{i:02}-{}",
+                    "abcdefghijklmnopqrstuvwxyz0123456789".repeat(3)[..37 + i].to_string()
+                )
+                .into_bytes()
+            })
+            .collect();
+        let set = KnownSet::new(lits.clone());
+        for (i, lit) in lits.iter().enumerate() {
+            for pad in 0..40 {
+                let mut hay = vec![b'.'; pad];
+                hay.extend_from_slice(lit);
+                hay.extend_from_slice(b"..");
+                let found = spans_of(&set, &hay);
+                assert!(
+                    found.contains(&(pad, pad + lit.len())),
+                    "literal {i} at {pad}: {found:?}"
+                );
+            }
+        }
     }
 
     #[test]
