@@ -283,7 +283,7 @@ mod tests {
             .map(|i| {
                 format!(
                     "{i:02}-{}",
-                    "abcdefghijklmnopqrstuvwxyz0123456789".repeat(3)[..37 + i].to_string()
+                    &"abcdefghijklmnopqrstuvwxyz0123456789".repeat(3)[..37 + i]
                 )
                 .into_bytes()
             })
