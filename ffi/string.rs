@@ -29,7 +29,16 @@ pub(crate) struct OwnedString {
     buf: Box<[u8]>,
 }
 
-// SAFETY: `view.data` points into `buf`, which is never mutated after construction.
+impl Drop for OwnedString {
+    /// A string may hold a secret (an enrollment JWT): wipe it before the memory
+    /// goes back to the allocator.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut *self.buf);
+    }
+}
+
+// SAFETY: `view.data` points into `buf`, which is never mutated after construction
+// (only wiped in `drop`, when no `keel_string` pointer to it is live any more).
 unsafe impl Send for OwnedString {}
 // SAFETY: as above; shared access is read-only.
 unsafe impl Sync for OwnedString {}
@@ -51,8 +60,9 @@ pub(crate) fn new_string(mut bytes: Vec<u8>) -> *mut keel_string {
     STRINGS.insert(owned).cast()
 }
 
-/// Release a string returned by keel. NULL is fine, and so is a pointer already
-/// freed (it is ignored). Never fails.
+/// Release a string returned by keel. Its bytes are zeroed first (a string may
+/// hold a secret such as an enrollment JWT). NULL is fine, and so is a pointer
+/// already freed (it is ignored). Never fails.
 #[no_mangle]
 pub extern "C" fn keel_string_free(s: *mut keel_string) {
     quiet_boundary(|| STRINGS.remove(s.cast::<OwnedString>()));

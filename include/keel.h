@@ -959,8 +959,9 @@ enum keel_result keel_redact_secrets(const uint8_t *input,
                                      struct keel_string **out);
 
 /**
- * Release a string returned by keel. NULL is fine, and so is a pointer already
- * freed (it is ignored). Never fails.
+ * Release a string returned by keel. Its bytes are zeroed first (a string may
+ * hold a secret such as an enrollment JWT). NULL is fine, and so is a pointer
+ * already freed (it is ignored). Never fails.
  */
 void keel_string_free(struct keel_string *s);
 
