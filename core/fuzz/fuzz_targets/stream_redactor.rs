@@ -30,5 +30,17 @@ fuzz_target!(|data: &[u8]| {
     }
     s.finish(&mut out);
     assert_eq!(out, one_shot, "stream differs from one-shot");
-    assert_eq!(r.redact_bytes(&one_shot).into_owned(), one_shot, "not idempotent");
+    // The documented exception: a secret holding the mask text itself, or one that
+    // is mask characters around a core too short to register on its own.
+    let secret = &body[..secret_len];
+    let core_len = secret
+        .iter()
+        .rposition(|&b| b != b'*')
+        .map_or(0, |e| e + 1)
+        .saturating_sub(secret.iter().position(|&b| b != b'*').unwrap_or(secret.len()));
+    let exception = secret_len >= 6
+        && (secret.windows(3).any(|w| w == b"***") || (secret.contains(&b'*') && core_len < 4));
+    if !exception {
+        assert_eq!(r.redact_bytes(&one_shot).into_owned(), one_shot, "not idempotent");
+    }
 });

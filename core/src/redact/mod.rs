@@ -15,7 +15,9 @@
 //!
 //! A masked span becomes `***` (configurable); overlapping and adjacent spans
 //! merge into one mask; some rules keep a non-secret prefix (`ghp_***`,
-//! `https://***@host`). Redaction is idempotent. Input is bytes: invalid UTF-8
+//! `https://***@host`). Redaction is idempotent (one exception: a known secret
+//! that contains the mask text itself, such as `ab***cd`, can be re-formed by a mask
+//! and its neighbours). Input is bytes: invalid UTF-8
 //! passes through untouched.
 //!
 //! ```
@@ -537,10 +539,19 @@ impl Redactor {
         true
     }
 
-    fn compile(values: &[impl AsRef<[u8]>], min_len: usize) -> KnownSet {
+    fn compile(values: &[impl AsRef<[u8]>], min_len: usize, mask: &[u8]) -> KnownSet {
         let mut literals = Vec::with_capacity(values.len() * 4);
         for v in values {
-            encode::variants(v.as_ref(), min_len, &mut literals);
+            let v = v.as_ref();
+            encode::variants(v, min_len, &mut literals);
+            // A secret that starts or ends with mask characters (`*hunter2*`) could be
+            // re-formed from a mask and the text next to it, so a second pass would
+            // mask more than the first. Its core without those characters is
+            // secret too: masking it as well keeps redaction idempotent.
+            let core = trim_bytes(v, |b| mask.contains(&b));
+            if core.len() != v.len() && core.len() >= MIN_DERIVED_LEN {
+                literals.push(core.to_vec());
+            }
         }
         KnownSet::new(literals)
     }
@@ -550,7 +561,11 @@ impl Redactor {
         let known = match &guard.compiled {
             Some(k) => k.clone(),
             None => {
-                let k = Arc::new(Self::compile(&guard.values, self.inner.min_len));
+                let k = Arc::new(Self::compile(
+                    &guard.values,
+                    self.inner.min_len,
+                    &self.inner.mask,
+                ));
                 guard.compiled = Some(k.clone());
                 k
             }
@@ -573,7 +588,7 @@ impl Redactor {
             _ => {
                 let mut all: Vec<&[u8]> = guard.values.iter().map(|v| &v[..]).collect();
                 all.extend_from_slice(extra);
-                let set = Arc::new(Self::compile(&all, self.inner.min_len));
+                let set = Arc::new(Self::compile(&all, self.inner.min_len, &self.inner.mask));
                 guard.extra = Some((key, set.clone()));
                 set
             }
@@ -584,6 +599,15 @@ impl Redactor {
             mask: self.inner.mask.clone(),
         }
     }
+}
+
+/// Shortest core registered for a secret that starts or ends with mask characters.
+const MIN_DERIVED_LEN: usize = 4;
+
+fn trim_bytes(b: &[u8], strip: impl Fn(u8) -> bool) -> &[u8] {
+    let start = b.iter().position(|&c| !strip(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| !strip(c)).map_or(start, |e| e + 1);
+    &b[start..end]
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
