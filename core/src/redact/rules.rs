@@ -1119,9 +1119,9 @@ fn key_end(buf: &[u8], a: usize) -> usize {
 /// pass`wd`, passw`rd`, p`wd`, pa`ss`, passphra`se`, passco`de`, secr`et`, secre`ts`,
 /// credenti`al`, credentia`ls`, cre`ds`, tok`en`, k`ey`, val`ue`, s`tr`, r`aw`,
 /// authorizati`on`, `pw`.
-const ENDING_PAIRS: [&[u8; 2]; 18] = [
+const ENDING_PAIRS: [&[u8; 2]; 17] = [
     b"rd", b"wd", b"ss", b"se", b"de", b"et", b"ts", b"al", b"ls", b"ds", b"en", b"ey", b"ue",
-    b"tr", b"aw", b"on", b"pw", b"sd",
+    b"tr", b"aw", b"on", b"pw",
 ];
 
 /// 65,536-bit table: is the byte pair `(b[e-2], b[e-1])` a credential-word ending?
