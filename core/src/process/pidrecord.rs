@@ -1,9 +1,7 @@
 //! Pid records: a pid pinned to its process's start time, so it is never mistaken for a
 //! later process that reused the number.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -161,13 +159,14 @@ impl PidRecord {
         }
     }
 
-    /// Write the record to `path` atomically: a new 0600 temp file beside it (`O_EXCL`),
-    /// fsync, rename over `path`, fsync the directory.
+    /// Write the record to `path` atomically through [`crate::fsx::write_atomic`]: a
+    /// new 0600 temp file beside it (`O_EXCL`), fsync, rename over `path`, fsync the
+    /// directory (created 0700 if missing).
     pub fn write(&self, path: &Path) -> Result<(), ProcessError> {
         let json = serde_json::to_vec_pretty(self).expect("PidRecord serializes");
-        write_atomic(path, &json).map_err(|source| ProcessError::PidFile {
+        crate::fsx::write_atomic(path, &json).map_err(|e| ProcessError::PidFile {
             path: path.to_owned(),
-            source,
+            source: std::io::Error::other(e),
         })
     }
 
@@ -214,39 +213,4 @@ fn epoch_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-// TODO(fsx): switch to the shared `fsx` atomic writer once it lands on main.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
