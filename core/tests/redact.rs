@@ -659,3 +659,86 @@ proptest! {
         prop_assert_eq!(out, one_shot);
     }
 }
+
+/// A large write whose first bytes continue a block opened by the previous write:
+/// the seam cannot commit, and the rest of the chunk goes through the window.
+#[test]
+fn large_write_continuing_an_open_block() {
+    let r = r();
+    r.add_secret("planted-secret-42");
+    let head = b"log line\n-----BEGIN PRIVATE KEY-----\n".to_vec();
+    let mut body = "QUJDRA".repeat(3000).into_bytes();
+    body.extend_from_slice(b"\n-----END PRIVATE KEY-----\nthen planted-secret-42 and more\n");
+    body.extend(std::iter::repeat_n(b'x', 20_000));
+    let mut input = head.clone();
+    input.extend_from_slice(&body);
+    let expected = r.redact_bytes(&input).into_owned();
+    for split in [head.len(), head.len() - 5, head.len() + 3] {
+        assert_eq!(
+            stream_chunks(&r, &input, &[split]),
+            expected,
+            "split at {split}"
+        );
+    }
+    assert!(!contains(&expected, b"QUJDRA"));
+    assert!(!contains(&expected, b"planted-secret-42"));
+}
+
+fn large_planted() -> impl Strategy<Value = Planted> {
+    // Large inputs and large chunks, so writes take the in-place path (chunks of
+    // 8 KiB and more) and secrets, PEM blocks and assignments straddle its seams.
+    let part = prop_oneof![
+        4 => "[a-z ]{20,200}\n".prop_map(String::into_bytes),
+        1 => Just(b"PASSWORD=hunter2-xyz ".to_vec()),
+        1 => Just(b"https://user:pw@host/x ".to_vec()),
+        1 => Just(b"ghp_abcdefghijklmnopqrstuvwxyz0123456789 ".to_vec()),
+        1 => "[a-z]{0,3}".prop_map(|p| format!("-----BEGIN PRIVATE KEY-----\n{}{}\n-----END PRIVATE KEY-----\n", p, "QUJD".repeat(300)).into_bytes()),
+        1 => prop::collection::vec(any::<u8>(), 0..64),
+    ];
+    let secrets = prop::collection::vec("[a-zA-Z0-9+/=_-]{6,40}", 1..4);
+    (
+        prop::collection::vec(part, 50..400),
+        secrets,
+        prop::collection::vec((0usize..4, 1usize..70_000), 1..8),
+    )
+        .prop_map(|(parts, secrets, cuts)| {
+            let mut input = Vec::new();
+            for (i, p) in parts.iter().enumerate() {
+                input.extend_from_slice(p);
+                if i % 7 == 0 {
+                    input.extend_from_slice(secrets[i % secrets.len()].as_bytes());
+                }
+            }
+            let mut at = 0;
+            let mut positions = Vec::new();
+            for (kind, len) in cuts {
+                // mostly big steps, sometimes a tiny one right before a big one
+                at += if kind == 0 { len % 97 } else { len };
+                positions.push(at.min(input.len()));
+            }
+            positions.sort_unstable();
+            Planted {
+                input,
+                secrets,
+                cuts: positions,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn large_chunks_match_one_shot(p in large_planted()) {
+        let r = Redactor::new();
+        for s in &p.secrets {
+            r.add_secret(s);
+        }
+        let one_shot = r.redact_bytes(&p.input).into_owned();
+        let streamed = stream_chunks(&r, &p.input, &p.cuts);
+        prop_assert!(streamed == one_shot, "stream differs from one-shot ({} bytes, cuts {:?})", p.input.len(), p.cuts);
+        for s in &p.secrets {
+            prop_assert!(!contains(&one_shot, s.as_bytes()));
+        }
+    }
+}

@@ -172,6 +172,10 @@ pub(crate) struct StreamCore {
 /// stream's memory stays bounded however large a single write is.
 pub(crate) const BLOCK: usize = 64 * 1024;
 
+/// Chunks of at least twice this size are scanned in place after a seam of this
+/// many bytes has gone through the window.
+pub(crate) const SEAM: usize = 4 * 1024;
+
 impl StreamCore {
     pub(crate) fn new() -> StreamCore {
         StreamCore {
@@ -190,12 +194,81 @@ impl StreamCore {
     }
 
     pub(crate) fn write(&mut self, snap: &Snapshot, mut data: &[u8], out: &mut Vec<u8>) {
+        if data.len() >= 2 * SEAM {
+            // A large chunk is scanned where it lies instead of being copied into the
+            // window: only a seam (the first SEAM bytes) goes through the window, so
+            // that anything spanning the previous chunk and this one is decided there.
+            let seam_start = self.buf.len();
+            self.buf.extend_from_slice(&data[..SEAM]);
+            let from = self.committed;
+            let win = std::mem::take(&mut self.buf);
+            let commit = self.round(snap, &win, from, false, false, out);
+            self.buf = win;
+            self.committed = commit;
+            if commit >= seam_start + LOOKBEHIND {
+                // Everything before `commit` is out and `data` itself holds enough left
+                // context: continue in `data`'s coordinates, block by block.
+                self.shift(seam_start);
+                let mut commit = commit - seam_start;
+                let mut end = SEAM;
+                while end < data.len() {
+                    end = (end + BLOCK).min(data.len());
+                    commit = self.round(snap, &data[..end], commit, false, false, out);
+                }
+                // The new window: left context plus what is still undecided.
+                let keep = commit - LOOKBEHIND.min(commit);
+                self.buf.clear();
+                self.buf.extend_from_slice(&data[keep..]);
+                self.shift(keep);
+                self.committed = commit - keep;
+                return;
+            }
+            // Something is still open near the seam: go on through the window.
+            data = &data[SEAM..];
+        }
         while !data.is_empty() {
             let take = data.len().min(BLOCK);
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
             self.process(snap, false, false, out);
         }
+    }
+
+    /// One detect-and-emit round over `win` from `from`: returns the commit point and
+    /// leaves `open`, `carried` and the rule state in `win`'s coordinates.
+    fn round(
+        &mut self,
+        snap: &Snapshot,
+        win: &[u8],
+        from: usize,
+        eof: bool,
+        precise: bool,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.clear();
+        spans.append(&mut self.carried);
+        let mut commit = snap.detect(win, from, eof, precise, &mut self.state, &mut spans);
+        if eof {
+            commit = win.len();
+        }
+        let commit = commit.clamp(from, win.len());
+        spans.sort_unstable();
+        self.open = emit(win, from, commit, &spans, self.open, &snap.mask, out);
+        self.carried.extend(spans.iter().filter(|s| s.end > commit));
+        self.spans = spans;
+        commit
+    }
+
+    /// Re-express every position held across rounds relative to a window that
+    /// starts `by` bytes later.
+    fn shift(&mut self, by: usize) {
+        self.open = self.open.map(|e| e.saturating_sub(by));
+        for s in &mut self.carried {
+            s.start = s.start.saturating_sub(by);
+            s.end -= by;
+        }
+        self.state.shift(by);
     }
 
     /// Write out everything that cannot be part of a secret any more.
@@ -213,31 +286,17 @@ impl StreamCore {
     }
 
     fn process(&mut self, snap: &Snapshot, eof: bool, precise: bool, out: &mut Vec<u8>) {
-        let mut spans = std::mem::take(&mut self.spans);
-        spans.clear();
-        spans.append(&mut self.carried);
         let from = self.committed;
-        let mut commit = snap.detect(&self.buf, from, eof, precise, &mut self.state, &mut spans);
-        if eof {
-            commit = self.buf.len();
-        }
-        let commit = commit.clamp(from, self.buf.len());
-        spans.sort_unstable();
-        self.open = emit(&self.buf, from, commit, &spans, self.open, &snap.mask, out);
-        self.carried.extend(spans.iter().filter(|s| s.end > commit));
+        let win = std::mem::take(&mut self.buf);
+        let commit = self.round(snap, &win, from, eof, precise, out);
+        self.buf = win;
         self.committed = commit;
-        self.spans = spans;
         // Keep a window of committed bytes as left context for the next round.
         let keep_from = commit.saturating_sub(LOOKBEHIND);
         if keep_from > 0 && (keep_from >= BLOCK || eof) {
             self.buf.drain(..keep_from);
             self.committed -= keep_from;
-            self.open = self.open.map(|e| e.saturating_sub(keep_from));
-            for s in &mut self.carried {
-                s.start = s.start.saturating_sub(keep_from);
-                s.end -= keep_from;
-            }
-            self.state.shift(keep_from);
+            self.shift(keep_from);
         }
     }
 }
