@@ -4,6 +4,9 @@
 //! test says so); supervised commands run real `sh -c` children on the system clock with
 //! millisecond windows.
 
+mod common;
+use common::live_group_members;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -583,26 +586,6 @@ async fn ten_thousand_concurrent_jobs() {
 
 fn sh(script: &str) -> Command {
     Command::new(["sh", "-c", script])
-}
-
-fn live_group_members(pgid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if f[2] == pgid.to_string() && f[0] != "Z" && f[0] != "X" {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,8 @@
 //! Process control against real child processes (`sh -c`).
 
+mod common;
+use common::live_group_members;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -7,29 +10,6 @@ use keel_core::process::{
     Command, EnvPolicy, ExitClass, OutputMode, PidRecord, ProcessError, StdinMode,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-/// Every live (non-zombie) process whose process group is `pgid`, by an independent scan
-/// of /proc (field 5 of /proc/<pid>/stat).
-fn live_group_members(pgid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let (state, pgrp) = (fields[0], fields[2]);
-        if pgrp == pgid.to_string() && state != "Z" && state != "X" {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 /// Read stdout lines until one equals `want`.
 async fn wait_for_line(child: &mut keel_core::process::Child, want: &str) {

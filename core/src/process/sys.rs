@@ -122,17 +122,7 @@ pub(crate) fn kill_group(pgid: u32, sig: i32) -> io::Result<bool> {
             "refusing to signal process group 0 or 1",
         ));
     }
-    // SAFETY: plain syscall on an integer id.
-    let rc = unsafe { libc::kill(-(pgid as libc::pid_t), sig) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::ESRCH) {
-        Ok(false)
-    } else {
-        Err(err)
-    }
+    kill_raw(-(pgid as libc::pid_t), sig)
 }
 
 /// `kill(pid, sig)`. `Ok(false)` when there is no such process.
@@ -143,8 +133,13 @@ pub(crate) fn kill_pid(pid: u32, sig: i32) -> io::Result<bool> {
             "refusing to signal pid 0 or 1",
         ));
     }
+    kill_raw(pid as libc::pid_t, sig)
+}
+
+/// `kill(target, sig)` with `ESRCH` as `Ok(false)`; callers refuse 0, 1 and -1.
+fn kill_raw(target: libc::pid_t, sig: i32) -> io::Result<bool> {
     // SAFETY: plain syscall on an integer id.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    let rc = unsafe { libc::kill(target, sig) };
     if rc == 0 {
         return Ok(true);
     }

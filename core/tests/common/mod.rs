@@ -118,3 +118,27 @@ pub fn kill_and_reap(child: &mut Child) {
     }
     let _ = child.wait();
 }
+
+/// Every live (non-zombie) process whose process group is `pgid`, by an independent
+/// scan of /proc (field 5 of /proc/<pid>/stat): tests check keel's kills with it
+/// rather than with keel's own group listing.
+pub fn live_group_members(pgid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let (state, pgrp) = (fields[0], fields[2]);
+        if pgrp == pgid.to_string() && state != "Z" && state != "X" {
+            out.push(pid);
+        }
+    }
+    out
+}
