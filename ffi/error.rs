@@ -107,6 +107,10 @@ pub enum keel_result {
     KEEL_NO_RUNTIME = 304,
     /// Jobs: the platform lacks a facility this call needs.
     KEEL_UNSUPPORTED = 305,
+    /// Turns: another turn of the same agent held its turn lock for the whole wait.
+    KEEL_TURN_LOCK_TIMEOUT = 700,
+    /// Turns: the turn store (SQLite) failed or has a newer schema.
+    KEEL_TURN_STORE = 701,
 }
 
 use keel_result::*;
@@ -146,10 +150,12 @@ impl keel_result {
             KEEL_PROCESS_ERROR => "KEEL_PROCESS_ERROR\0",
             KEEL_NO_RUNTIME => "KEEL_NO_RUNTIME\0",
             KEEL_UNSUPPORTED => "KEEL_UNSUPPORTED\0",
+            KEEL_TURN_LOCK_TIMEOUT => "KEEL_TURN_LOCK_TIMEOUT\0",
+            KEEL_TURN_STORE => "KEEL_TURN_STORE\0",
         }
     }
 
-    const ALL: [keel_result; 31] = [
+    const ALL: [keel_result; 33] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -181,6 +187,8 @@ impl keel_result {
         KEEL_PROCESS_ERROR,
         KEEL_NO_RUNTIME,
         KEEL_UNSUPPORTED,
+        KEEL_TURN_LOCK_TIMEOUT,
+        KEEL_TURN_STORE,
     ];
 
     /// The C value of a core code (`keel_core::codes`): the one mapping from core's

@@ -176,6 +176,14 @@ typedef enum keel_result {
      * Jobs: the platform lacks a facility this call needs.
      */
     KEEL_UNSUPPORTED = 305,
+    /**
+     * Turns: another turn of the same agent held its turn lock for the whole wait.
+     */
+    KEEL_TURN_LOCK_TIMEOUT = 700,
+    /**
+     * Turns: the turn store (SQLite) failed or has a newer schema.
+     */
+    KEEL_TURN_STORE = 701,
 } keel_result;
 
 /**

@@ -25,6 +25,7 @@ use crate::fsx::FsxError;
 use crate::jobs::{CommandError, JobsError};
 use crate::process::ProcessError;
 use crate::redact::RedactError;
+use crate::turns::TurnError;
 
 macro_rules! codes {
     ($($(#[$doc:meta])* $name:ident = $num:literal;)*) => {
@@ -104,6 +105,11 @@ codes! {
     NO_RUNTIME = 304;
     /// The platform lacks a facility this call needs.
     UNSUPPORTED = 305;
+    // ---- turns 700–799 ----
+    /// Another turn of the same agent held its turn lock for the whole bounded wait.
+    TURN_LOCK_TIMEOUT = 700;
+    /// The turn store (SQLite) failed or has a schema newer than this keel.
+    TURN_STORE = 701;
 }
 
 /// The C `keel_result` value of `code`, `None` for a string that is not a keel code.
@@ -268,6 +274,24 @@ pub fn sample_codes() -> Vec<&'static str> {
         },
         CredentialError::invalid("x", "x"),
         CredentialError::InvalidJwt { reason: "x".into() },
+    ] {
+        v.push(e.code());
+    }
+    for e in [
+        TurnError::LockTimeout {
+            agent: "a".into(),
+            holder: "x".into(),
+            waited_ms: 1,
+        },
+        TurnError::Store {
+            op: "open",
+            detail: "x".into(),
+        },
+        TurnError::InvalidJson { reason: "x".into() },
+        TurnError::InvalidOption {
+            field: "x",
+            reason: "x".into(),
+        },
     ] {
         v.push(e.code());
     }

@@ -34,6 +34,7 @@ pub mod jobs;
 pub mod process;
 pub mod redact;
 pub mod time;
+pub mod turns;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../../README.md")]
