@@ -545,3 +545,68 @@ pub unsafe extern "C" fn keel_redact_secrets(
         Ok(())
     })
 }
+
+/// What happened to a secret given to `keel_redactor_add_secret_status`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum keel_secret_status {
+    /// Registered (for a multi-line value: at least one of its lines).
+    KEEL_SECRET_ADDED = 0,
+    /// Already registered; nothing changed.
+    KEEL_SECRET_DUPLICATE = 1,
+    /// Shorter than the redactor's minimum secret length: not registered (and
+    /// counted by `keel_redactor_short_secrets_ignored`).
+    KEEL_SECRET_TOO_SHORT = 2,
+}
+
+/// Like `keel_redactor_add_secret`, but says what happened: on success
+/// `*status_out` is `KEEL_SECRET_ADDED`, `KEEL_SECRET_DUPLICATE` or
+/// `KEEL_SECRET_TOO_SHORT` (a secret below the minimum length is reported, never
+/// dropped without a word).
+///
+/// Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`
+/// (`redactor` is not a live redactor).
+///
+/// # Safety
+/// `secret` must point to `secret_len` readable bytes; `status_out` must be valid
+/// for writing a `keel_secret_status`.
+#[no_mangle]
+pub unsafe extern "C" fn keel_redactor_add_secret_status(
+    redactor: *const keel_redactor,
+    secret: *const c_char,
+    secret_len: usize,
+    status_out: *mut keel_secret_status,
+) -> keel_result {
+    boundary("keel_redactor_add_secret_status", || {
+        let out = Out::new(status_out, "status_out")?;
+        let r = REDACTORS.get(redactor, "redactor")?;
+        let secret = str_in(secret, secret_len, "secret")?;
+        out.write(match r.inner.add_secret_status(secret) {
+            core::SecretStatus::Added => keel_secret_status::KEEL_SECRET_ADDED,
+            core::SecretStatus::Duplicate => keel_secret_status::KEEL_SECRET_DUPLICATE,
+            _ => keel_secret_status::KEEL_SECRET_TOO_SHORT,
+        });
+        Ok(())
+    })
+}
+
+/// How many secrets this redactor refused so far for being shorter than its
+/// minimum secret length: those in the options' `"secrets"` list and those given
+/// to `keel_redactor_add_secret` / `keel_redactor_add_secret_status`.
+///
+/// Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `count_out` must be valid for writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn keel_redactor_short_secrets_ignored(
+    redactor: *const keel_redactor,
+    count_out: *mut usize,
+) -> keel_result {
+    boundary("keel_redactor_short_secrets_ignored", || {
+        let out = Out::new(count_out, "count_out")?;
+        let r = REDACTORS.get(redactor, "redactor")?;
+        out.write(r.inner.short_secrets_ignored());
+        Ok(())
+    })
+}
