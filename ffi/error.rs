@@ -234,7 +234,9 @@ fn panic_text(payload: &(dyn Any + Send)) -> &str {
 
 /// Run an entry point's body: clear the thread's last error message, run `body`
 /// with panics caught, and map its outcome to a [`keel_result`], recording the
-/// message of a failure (prefixed with `function`).
+/// message of a failure (prefixed with `function`). On success the message is
+/// cleared again at the end: a callback the body ran may have made a keel call
+/// that failed, and that message must not outlive a call that succeeded.
 ///
 /// `AssertUnwindSafe` is justified because nothing observes a broken invariant
 /// after a panic: handles are reference-counted and freed only through their
@@ -247,7 +249,10 @@ where
 {
     clear_last_error();
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => KEEL_OK,
+        Ok(Ok(())) => {
+            clear_last_error();
+            KEEL_OK
+        }
         Ok(Err(e)) => {
             set_last_error(function, &e.message, &e.mask);
             e.code
@@ -261,9 +266,17 @@ where
 }
 
 /// Run a function that cannot report errors (the `_free` functions): panics are
-/// caught and swallowed, and the last error message is left alone.
+/// caught and swallowed, and the last error message is left as it was — also when
+/// a finalizer the body ran made keel calls of its own. (The message is moved out
+/// and back, not copied, so a pointer the caller got from
+/// `keel_last_error_message` before the call stays valid.)
 pub(crate) fn quiet_boundary<F: FnOnce()>(body: F) {
+    let saved = LAST_ERROR
+        .try_with(|m| m.borrow_mut().take())
+        .ok()
+        .flatten();
     let _ = catch_unwind(AssertUnwindSafe(body));
+    let _ = LAST_ERROR.try_with(|m| *m.borrow_mut() = saved);
 }
 
 /// The calling thread's last error message: a NUL-terminated UTF-8 string
@@ -335,6 +348,34 @@ mod tests {
         assert_eq!(last(), "f(): out is NULL");
         assert_eq!(boundary("g", || Ok(())), KEEL_OK);
         assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn success_clears_a_message_a_nested_call_left() {
+        let r = boundary("outer", || {
+            // A callback inside the call makes a failing keel call.
+            assert_eq!(
+                boundary("inner", || Err(Error::null("x"))),
+                KEEL_NULL_PARAMETER
+            );
+            assert_eq!(last(), "inner(): x is NULL");
+            Ok(())
+        });
+        assert_eq!(r, KEEL_OK);
+        assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn quiet_boundary_keeps_the_message_and_its_pointer() {
+        assert_eq!(boundary("f", || Err(Error::null("y"))), KEEL_NULL_PARAMETER);
+        let before = keel_last_error_message();
+        quiet_boundary(|| {
+            // A finalizer makes keel calls of its own.
+            assert_eq!(boundary("g", || Ok(())), KEEL_OK);
+            assert_eq!(boundary("h", || Err(Error::null("z"))), KEEL_NULL_PARAMETER);
+        });
+        assert_eq!(keel_last_error_message(), before);
+        assert_eq!(last(), "f(): y is NULL");
     }
 
     #[test]
