@@ -95,13 +95,7 @@ fn delivering(key: usize) -> Option<usize> {
 }
 
 fn redact_error(e: RedactError) -> Error {
-    let code = match e {
-        RedactError::UnknownRule { .. } => keel_result::KEEL_UNKNOWN_RULE,
-        RedactError::InvalidPattern { .. } => keel_result::KEEL_INVALID_PATTERN,
-        RedactError::InvalidRuleName { .. } => keel_result::KEEL_INVALID_RULE_NAME,
-        _ => keel_result::KEEL_INVALID_ARGUMENT,
-    };
-    Error::new(code, e.to_string())
+    Error::coded(e.code(), e.to_string())
 }
 
 const OPTION_FIELDS: &[&str] = &[
@@ -184,7 +178,7 @@ fn build_redactor(options: Value) -> Result<Redactor> {
 /// Errors: `KEEL_NULL_PARAMETER` (`out` NULL, or `options_json` NULL with a non-zero
 /// length), `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON` (malformed, wrong type, unknown
 /// field: the message names the field), `KEEL_UNKNOWN_RULE`, `KEEL_INVALID_PATTERN`,
-/// `KEEL_INVALID_RULE_NAME`, `KEEL_INVALID_ARGUMENT` (e.g. an empty mask). On
+/// `KEEL_INVALID_RULE_NAME`, `KEEL_INVALID_OPTION` (e.g. an empty mask). On
 /// success `*out` is a new redactor, to be released with `keel_redactor_free`.
 ///
 /// # Safety

@@ -75,6 +75,35 @@ typedef enum keel_result {
      */
     KEEL_IO = 6,
     /**
+     * An option is out of range (an empty mask, a zero timeout, …). The message
+     * names the option.
+     */
+    KEEL_INVALID_OPTION = 7,
+    /**
+     * A failure of the binding itself (a value that could not be serialized).
+     */
+    KEEL_INTERNAL = 8,
+    /**
+     * A file is larger than the reader accepts.
+     */
+    KEEL_FILE_TOO_LARGE = 9,
+    /**
+     * A JSON state file does not have the expected shape.
+     */
+    KEEL_MALFORMED_STATE = 10,
+    /**
+     * A value could not be encoded as JSON.
+     */
+    KEEL_ENCODE = 11,
+    /**
+     * A path cannot be used as a file path.
+     */
+    KEEL_INVALID_PATH = 12,
+    /**
+     * A result is too large for the host to represent.
+     */
+    KEEL_RESULT_TOO_LARGE = 13,
+    /**
      * Redaction: a rule name (e.g. in `disableRules`) is not a built-in rule.
      */
     KEEL_UNKNOWN_RULE = 100,
@@ -135,6 +164,23 @@ typedef enum keel_result {
      * (`keel_job_ctx_succeed` / `keel_job_ctx_fail` called twice).
      */
     KEEL_JOB_OUTCOME_SET = 301,
+    /**
+     * Jobs: a command could not be started (empty argv, program not found or not
+     * executable, bad working directory, output file not openable).
+     */
+    KEEL_SPAWN_FAILED = 302,
+    /**
+     * Jobs: waiting for, signalling or recording a process failed.
+     */
+    KEEL_PROCESS_ERROR = 303,
+    /**
+     * Jobs: the call needs an async runtime and has none.
+     */
+    KEEL_NO_RUNTIME = 304,
+    /**
+     * Jobs: the platform lacks a facility this call needs.
+     */
+    KEEL_UNSUPPORTED = 305,
 } keel_result;
 
 /**
@@ -773,7 +819,7 @@ enum keel_result keel_job_ctx_fail(const struct keel_job_ctx *ctx,
  * Errors: `KEEL_NULL_PARAMETER` (`out` NULL, or `options_json` NULL with a non-zero
  * length), `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON` (malformed, wrong type, unknown
  * field: the message names the field), `KEEL_UNKNOWN_RULE`, `KEEL_INVALID_PATTERN`,
- * `KEEL_INVALID_RULE_NAME`, `KEEL_INVALID_ARGUMENT` (e.g. an empty mask). On
+ * `KEEL_INVALID_RULE_NAME`, `KEEL_INVALID_OPTION` (e.g. an empty mask). On
  * success `*out` is a new redactor, to be released with `keel_redactor_free`.
  *
  * # Safety
