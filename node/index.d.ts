@@ -258,6 +258,12 @@ export interface CustomRule {
   pattern: string
 }
 
+/**
+ * Every error `code` keel can throw (core's vocabulary, the same names as the C
+ * ABI's `keel_result` values, `KEEL_OK` aside).
+ */
+export declare function errorCodes(): Array<string>
+
 /** The logger of `opts.log`. */
 export interface JobLogger {
   /** Debug line (stdout). */

@@ -327,9 +327,9 @@ static void test_redactor_option_errors(void) {
     CHECK_RC(keel_redactor_new(empty, strlen(empty), &r), KEEL_INVALID_PATTERN);
     const char *taken = "{\"customRules\": [{\"name\": \"jwt\", \"pattern\": \"x+\"}]}";
     CHECK_RC(keel_redactor_new(taken, strlen(taken), &r), KEEL_INVALID_RULE_NAME);
-    CHECK_RC(keel_redactor_new("{\"mask\": \"\"}", 12, &r), KEEL_INVALID_ARGUMENT);
+    CHECK_RC(keel_redactor_new("{\"mask\": \"\"}", 12, &r), KEEL_INVALID_OPTION);
     CHECK_MSG_HAS("mask");
-    CHECK_RC(keel_redactor_new("{\"minSecretLength\": 0}", 22, &r), KEEL_INVALID_ARGUMENT);
+    CHECK_RC(keel_redactor_new("{\"minSecretLength\": 0}", 22, &r), KEEL_INVALID_OPTION);
     CHECK_MSG_HAS("minSecretLength");
     CHECK(r == NULL);
     /* an empty options string and explicit nulls are the defaults */
