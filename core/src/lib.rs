@@ -19,6 +19,8 @@
 //! * [`time`] — injectable clocks and sleeps, so time-dependent behaviour is tested
 //!   deterministically.
 //!
+//! * [`codes`] — the one vocabulary of stable `KEEL_…` error codes every surface reports.
+//!
 //! Every capability lives in its own module; the C, Node and CLI surfaces are thin
 //! wrappers over these modules.
 #![deny(missing_docs)]
@@ -27,6 +29,7 @@
 // and carries a SAFETY note.
 #![deny(unsafe_code)]
 
+pub mod codes;
 pub mod credentials;
 pub mod fsx;
 pub mod jobs;

@@ -124,8 +124,75 @@ pub struct RuleInfo {
     pub kind: &'static str,
 }
 
+/// What happened to one value given to [`Redactor::add_secret_status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecretStatus {
+    /// Registered (or, for a multi-line value, at least one of its lines was).
+    Added,
+    /// Already registered: nothing changed.
+    Duplicate,
+    /// Shorter than the redactor's minimum secret length: not registered.
+    TooShort,
+}
+
+/// Outcome of registering a batch of secrets ([`Redactor::add_secrets_report`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretReport {
+    /// Values that were registered.
+    pub added: usize,
+    /// Values that were already registered.
+    pub duplicates: usize,
+    /// Values shorter than the minimum length, which were not registered.
+    pub too_short: usize,
+    /// Zero-based positions in the batch of the values that were too short (the
+    /// values themselves are never reported).
+    pub too_short_indices: Vec<usize>,
+}
+
+impl SecretReport {
+    fn record(&mut self, index: usize, status: SecretStatus) {
+        match status {
+            SecretStatus::Added => self.added += 1,
+            SecretStatus::Duplicate => self.duplicates += 1,
+            SecretStatus::TooShort => {
+                self.too_short += 1;
+                self.too_short_indices.push(index);
+            }
+        }
+    }
+}
+
+/// The secrets of a secrets file: one per line, each with its 1-based line number.
+///
+/// A UTF-8 byte order mark at the start of the file is dropped, and so are spaces,
+/// tabs and carriage returns around each line (editors and `echo` add them; a
+/// secret never starts or ends with one). Lines that are empty after trimming are
+/// skipped. `keel redact --secrets-file` reads files this way.
+///
+/// ```
+/// use keel_core::redact::secrets_file_entries;
+///
+/// let text = "\u{feff}  token-one-123\t\r\n\n\tsecond-secret \n";
+/// assert_eq!(
+///     secrets_file_entries(text),
+///     vec![(1, "token-one-123"), (3, "second-secret")]
+/// );
+/// ```
+pub fn secrets_file_entries(text: &str) -> Vec<(usize, &str)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.split('\n')
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim_matches([' ', '\t', '\r'])))
+        .filter(|(_, line)| !line.is_empty())
+        .collect()
+}
+
 struct Secrets {
     values: Vec<Box<[u8]>>,
+    /// Values refused for being shorter than the minimum length.
+    too_short: usize,
     seen: HashSet<Box<[u8]>>,
     compiled: Option<Arc<KnownSet>>,
     /// Cache for [`Redactor::redact_with`]: (hash of the extra list, compiled set).
@@ -214,7 +281,8 @@ impl RedactorBuilder {
     }
 
     /// Minimum length of a known secret (default 6, at least 1). Shorter values
-    /// are ignored by [`Redactor::add_secret`].
+    /// are refused by [`Redactor::add_secret`] and reported: see
+    /// [`Redactor::add_secret_status`] and [`Redactor::short_secrets_ignored`].
     pub fn min_secret_len(mut self, len: usize) -> Self {
         self.min_len = Some(len);
         self
@@ -327,6 +395,7 @@ impl RedactorBuilder {
                 rules: Arc::new(rules),
                 secrets: Mutex::new(Secrets {
                     values: Vec::new(),
+                    too_short: 0,
                     seen: HashSet::new(),
                     compiled: None,
                     extra: None,
@@ -357,21 +426,49 @@ impl Redactor {
     }
 
     /// Register a known secret. Returns `false` (and ignores it) when it is shorter
-    /// than the minimum length or already registered. A multi-line secret also
-    /// registers each line that is long enough on its own.
+    /// than the minimum length or already registered; use
+    /// [`add_secret_status`](Self::add_secret_status) to tell the two apart. A
+    /// multi-line secret also registers each line that is long enough on its own.
     pub fn add_secret(&self, secret: impl AsRef<[u8]>) -> bool {
+        self.add_secret_status(secret) == SecretStatus::Added
+    }
+
+    /// Register a known secret and say what happened to it: a value shorter than
+    /// the minimum length is [`SecretStatus::TooShort`] (and counted by
+    /// [`short_secrets_ignored`](Self::short_secrets_ignored)), never dropped
+    /// without a word.
+    ///
+    /// ```
+    /// use keel_core::redact::{Redactor, SecretStatus};
+    ///
+    /// let r = Redactor::new();
+    /// assert_eq!(r.add_secret_status("abc"), SecretStatus::TooShort);
+    /// assert_eq!(r.add_secret_status("long-enough"), SecretStatus::Added);
+    /// assert_eq!(r.add_secret_status("long-enough"), SecretStatus::Duplicate);
+    /// assert_eq!(r.short_secrets_ignored(), 1);
+    /// ```
+    pub fn add_secret_status(&self, secret: impl AsRef<[u8]>) -> SecretStatus {
         let secret = secret.as_ref();
-        let mut added = false;
+        let min_len = self.inner.min_len;
         let mut guard = self.lock();
-        added |= Self::insert(&mut guard, secret, self.inner.min_len);
+        let mut added = Self::insert(&mut guard, secret, min_len);
+        let mut long_enough = secret.len() >= min_len;
         if secret.contains(&b'\n') {
             for line in secret.split(|&b| b == b'\n') {
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 let trimmed = trim_ascii(line);
-                added |= Self::insert(&mut guard, trimmed, self.inner.min_len);
+                added |= Self::insert(&mut guard, trimmed, min_len);
+                long_enough |= trimmed.len() >= min_len;
             }
         }
-        added
+        if added {
+            SecretStatus::Added
+        } else if long_enough {
+            SecretStatus::Duplicate
+        } else {
+            guard.too_short += 1;
+            SecretStatus::TooShort
+        }
     }
 
     /// Register many secrets; returns how many were new.
@@ -380,7 +477,36 @@ impl Redactor {
         I: IntoIterator<Item = S>,
         S: AsRef<[u8]>,
     {
-        secrets.into_iter().filter(|s| self.add_secret(s)).count()
+        self.add_secrets_report(secrets).added
+    }
+
+    /// Register many secrets and report how many were new, already known or too
+    /// short (with the positions of the short ones).
+    ///
+    /// ```
+    /// use keel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::new();
+    /// let report = r.add_secrets_report(["first-secret", "abc", "first-secret"]);
+    /// assert_eq!((report.added, report.duplicates, report.too_short), (1, 1, 1));
+    /// assert_eq!(report.too_short_indices, vec![1]);
+    /// ```
+    pub fn add_secrets_report<I, S>(&self, secrets: I) -> SecretReport
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        let mut report = SecretReport::default();
+        for (i, s) in secrets.into_iter().enumerate() {
+            report.record(i, self.add_secret_status(s));
+        }
+        report
+    }
+
+    /// How many values this redactor refused so far for being shorter than the
+    /// minimum secret length (including those given to the builder).
+    pub fn short_secrets_ignored(&self) -> usize {
+        self.lock().too_short
     }
 
     /// Register a credential blob and, when it parses as JSON, each string leaf of at
