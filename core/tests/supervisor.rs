@@ -536,10 +536,16 @@ async fn runner_replenishes_after_each_job_with_a_fresh_token() {
     let s = sup.clone();
     let task = tokio::spawn(async move { s.run().await });
     let t0 = Instant::now();
-    while sup.status().slots[0].registrations < 6 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", sup.status());
+    // a snapshot taken while it runs: its last run is a finished job, not the one the
+    // shutdown stops
+    let before = loop {
+        let snap = sup.status();
+        if snap.slots[0].registrations >= 6 {
+            break snap;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "{snap:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     sup.shutdown();
     task.await.unwrap().unwrap();
     let log = config_log(dir.path());
@@ -572,7 +578,7 @@ async fn runner_replenishes_after_each_job_with_a_fresh_token() {
     let jobs = std::fs::read_to_string(dir.path().join("run.log")).unwrap();
     assert!(jobs.lines().count() >= 5);
     assert!(jobs.lines().all(|l| l == "job EXTRA=cache-on"));
-    let snap = sup.status();
+    let snap = before;
     assert!(snap.ready);
     let last = snap.slots[0].last_run.as_ref().unwrap();
     assert_eq!(last.exit_code, Some(0));
@@ -692,7 +698,10 @@ fn runner_options_are_validated_by_field() {
         (r#"{"runnerDir":"/x","url":"https://x","bogus":1}"#, "bogus"),
     ] {
         let e = ActionsRunnerOptions::from_json(json).unwrap_err();
-        assert_eq!(e.code(), "KEEL_SUPERVISOR_INVALID_OPTIONS");
+        assert!(
+            matches!(e.code(), "KEEL_INVALID_OPTION" | "KEEL_INVALID_JSON"),
+            "{e}"
+        );
         assert!(e.to_string().contains(field), "{e}");
     }
     for (json, field) in [
@@ -1217,7 +1226,7 @@ async fn verify_started_reports_a_crash_loop_loudly() {
     assert_eq!(c2.next_deadline(), Some(Duration::from_secs(3)));
     c2.advance(Duration::from_secs(3));
     let e = t.await.unwrap().unwrap_err();
-    assert_eq!(e.code(), "KEEL_SUPERVISOR_SERVICE_NOT_STARTED");
+    assert_eq!(e.code(), "KEEL_SERVICE_NOT_STARTED");
     assert!(e.to_string().contains("last exit code = 1"), "{e}");
 
     let shared: SharedClock = SystemClock::shared();

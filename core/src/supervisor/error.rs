@@ -8,6 +8,14 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SupervisorError {
+    /// Options JSON was malformed, had a wrong type or an unknown field.
+    #[error("invalid supervisor options JSON at `{field}`: {reason}")]
+    InvalidJson {
+        /// The field (camelCase), or `options`.
+        field: String,
+        /// What is wrong (never the value).
+        reason: String,
+    },
     /// An option was out of range or malformed.
     #[error("invalid supervisor option `{field}`: {reason}")]
     InvalidOptions {
@@ -57,20 +65,30 @@ pub enum SupervisorError {
 }
 
 impl SupervisorError {
-    /// The stable code (`KEEL_SUPERVISOR_…`).
+    /// The stable code ([`crate::codes`]): `KEEL_INVALID_JSON`, `KEEL_INVALID_OPTION`,
+    /// the process codes, or one of the supervisor block (400–499).
     pub fn code(&self) -> &'static str {
+        use crate::codes;
         match self {
-            SupervisorError::InvalidOptions { .. } => "KEEL_SUPERVISOR_INVALID_OPTIONS",
-            SupervisorError::AlreadyRunning => "KEEL_SUPERVISOR_ALREADY_RUNNING",
-            SupervisorError::Signals(_) => "KEEL_SUPERVISOR_SIGNALS",
-            SupervisorError::Runtime(_) => "KEEL_SUPERVISOR_RUNTIME",
-            SupervisorError::TokenProvider(_) => "KEEL_SUPERVISOR_TOKEN_PROVIDER",
-            SupervisorError::RunnerDir { .. } => "KEEL_SUPERVISOR_RUNNER_DIR",
-            SupervisorError::Registration { .. } => "KEEL_SUPERVISOR_REGISTRATION_FAILED",
-            SupervisorError::Process(_) => "KEEL_SUPERVISOR_PROCESS",
-            SupervisorError::ServiceManager(_) => "KEEL_SUPERVISOR_SERVICE_MANAGER",
-            SupervisorError::ServiceNotStarted(_) => "KEEL_SUPERVISOR_SERVICE_NOT_STARTED",
-            SupervisorError::Json(_) => "KEEL_SUPERVISOR_JSON",
+            SupervisorError::InvalidJson { .. } => codes::INVALID_JSON,
+            SupervisorError::InvalidOptions { .. } => codes::INVALID_OPTION,
+            SupervisorError::AlreadyRunning => codes::SUPERVISOR_ALREADY_RUNNING,
+            SupervisorError::Signals(_) => codes::SIGNAL_HANDLERS,
+            SupervisorError::Runtime(_) => codes::INTERNAL,
+            SupervisorError::TokenProvider(_) => codes::TOKEN_PROVIDER_FAILED,
+            SupervisorError::RunnerDir { .. } => codes::RUNNER_DIR_INVALID,
+            SupervisorError::Registration { .. } => codes::REGISTRATION_FAILED,
+            SupervisorError::Process(e) => e.code(),
+            SupervisorError::ServiceManager(_) => codes::SERVICE_MANAGER_FAILED,
+            SupervisorError::ServiceNotStarted(_) => codes::SERVICE_NOT_STARTED,
+            SupervisorError::Json(_) => codes::ENCODE,
+        }
+    }
+
+    pub(crate) fn json(field: &str) -> Self {
+        SupervisorError::InvalidJson {
+            field: field.chars().take(64).collect(),
+            reason: "malformed, wrong type or unknown field".into(),
         }
     }
 
@@ -80,4 +98,27 @@ impl SupervisorError {
             reason: reason.into(),
         }
     }
+}
+
+/// One value of every variant's code (the vocabulary test in `codes`).
+#[doc(hidden)]
+pub fn sample_codes() -> Vec<&'static str> {
+    vec![
+        SupervisorError::json("x").code(),
+        SupervisorError::field("x", "x").code(),
+        SupervisorError::AlreadyRunning.code(),
+        SupervisorError::Signals("x".into()).code(),
+        SupervisorError::Runtime("x".into()).code(),
+        SupervisorError::TokenProvider("x".into()).code(),
+        SupervisorError::RunnerDir {
+            path: "/x".into(),
+            reason: "x",
+        }
+        .code(),
+        SupervisorError::Registration { exit: "x".into() }.code(),
+        SupervisorError::Process(crate::process::ProcessError::EmptyArgv).code(),
+        SupervisorError::ServiceManager("x".into()).code(),
+        SupervisorError::ServiceNotStarted("x".into()).code(),
+        SupervisorError::Json("x".into()).code(),
+    ]
 }

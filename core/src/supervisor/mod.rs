@@ -96,7 +96,7 @@ use crate::time::{SharedClock, SystemClock};
 pub use backoff::Backoff;
 pub use command::{CommandCycle, CommandCycleOptions};
 pub use cycle::{BoxFuture, Cycle, CycleContext, CycleError, RunOutcome};
-pub use error::SupervisorError;
+pub use error::{sample_codes, SupervisorError};
 pub use notify::{watchdog_interval_from_env, Notifier};
 pub use options::{
     BurstLimit, RunFailurePolicy, SupervisorOptions, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX,

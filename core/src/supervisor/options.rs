@@ -134,14 +134,7 @@ impl SupervisorOptions {
                 .filter(|f| f.len() <= 64)
                 .unwrap_or("options")
                 .to_string();
-            SupervisorError::field(
-                &field,
-                format!(
-                    "malformed supervisor options (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            )
+            SupervisorError::json(&field)
         })?;
         o.validate()?;
         Ok(o)

@@ -98,7 +98,7 @@ impl ActionsRunnerOptions {
                 .filter(|f| f.len() <= 64)
                 .unwrap_or("options")
                 .to_string();
-            SupervisorError::field(&field, "malformed actions-runner options")
+            SupervisorError::json(&field)
         })?;
         o.validate()?;
         Ok(o)
