@@ -181,6 +181,34 @@ typedef enum keel_result {
      * Jobs: the platform lacks a facility this call needs.
      */
     KEEL_UNSUPPORTED = 305,
+    /**
+     * Supervisor: `keel_supervisor_run` was already called on this handle.
+     */
+    KEEL_SUPERVISOR_ALREADY_RUNNING = 400,
+    /**
+     * Supervisor: the SIGTERM/SIGINT handlers could not be installed.
+     */
+    KEEL_SIGNAL_HANDLERS = 401,
+    /**
+     * Supervisor: the host's registration-token provider failed.
+     */
+    KEEL_TOKEN_PROVIDER_FAILED = 402,
+    /**
+     * Supervisor: the runner directory lacks `config.sh` / `run.sh`.
+     */
+    KEEL_RUNNER_DIR_INVALID = 403,
+    /**
+     * Supervisor: `config.sh` failed after its retries.
+     */
+    KEEL_REGISTRATION_FAILED = 404,
+    /**
+     * Supervisor: `launchctl` / `systemctl` could not be run.
+     */
+    KEEL_SERVICE_MANAGER_FAILED = 405,
+    /**
+     * Supervisor: an installed service did not start cleanly.
+     */
+    KEEL_SERVICE_NOT_STARTED = 406,
 } keel_result;
 
 /**
