@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod cred;
 mod redact;
 mod run;
+mod turn;
 
 /// keel: secrets redaction, credential mirroring, job watchdogs and agent turns
 /// for agent hosts.
@@ -28,6 +29,8 @@ enum Command {
     Cred(cred::Args),
     /// Run a command under watchdogs (inactivity, max duration), its output redacted live; exit 124 when killed.
     Run(run::Args),
+    /// Run one headless agent CLI turn (claude | codex) with durable state; exit 124 on a stall kill.
+    Turn(turn::Args),
 }
 
 /// A failure that ends the command with exit status 1 and a message on stderr.
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact::run(args),
         Command::Cred(args) => cred::run(args),
         Command::Run(args) => run::run(args),
+        Command::Turn(args) => turn::run(args),
     };
     match result {
         Ok(code) => code,

@@ -160,6 +160,7 @@ async fn claude_turn_with_terminal_message_completes_and_everything_is_redacted(
     );
     let tool = &events[2];
     assert_eq!(tool.tool_name.as_deref(), Some("Bash"));
+    assert_eq!(events[3].tool_name.as_deref(), Some("Bash"));
     // stdin: one stream-json user message, then EOF (the fake read to EOF)
     let rec = recorded(&e);
     let argv: Vec<String> = serde_json::from_value(rec["argv"].clone()).unwrap();

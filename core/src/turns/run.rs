@@ -208,6 +208,7 @@ struct Turn<'a> {
     result_at: Option<Instant>,
     events: u64,
     skipped: u64,
+    tools: std::collections::HashMap<String, String>,
 }
 
 impl Turn<'_> {
@@ -242,7 +243,22 @@ impl Turn<'_> {
         }
     }
 
-    fn runtime_event(&mut self, e: TurnEvent) {
+    fn runtime_event(&mut self, mut e: TurnEvent) {
+        // A Claude tool_result names only its tool_use id: give it the tool's name.
+        if let Some(id) = e.data.get("id").and_then(Value::as_str) {
+            if e.kind == EventKind::ToolStart {
+                if let Some(name) = &e.tool_name {
+                    if self.tools.len() < 4096 {
+                        self.tools.insert(id.to_owned(), name.clone());
+                    }
+                }
+            }
+        }
+        if e.kind == EventKind::ToolEnd && e.tool_name.is_none() {
+            if let Some(id) = e.data.get("tool_use_id").and_then(Value::as_str) {
+                e.tool_name = self.tools.remove(id);
+            }
+        }
         if !self.booted && self.initial == AgentState::Booting {
             self.booted = true;
             let out = self
@@ -578,6 +594,7 @@ async fn run_locked(
         result_at: None,
         events: 0,
         skipped: 0,
+        tools: Default::default(),
     };
 
     let stall = (o.stall_ms > 0).then(|| Duration::from_millis(o.stall_ms));
