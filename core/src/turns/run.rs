@@ -322,14 +322,13 @@ impl Turn<'_> {
                     json!({"len": len, "maxLineBytes": self.r.options.max_line_bytes}),
                 ));
             }
-            Owned::Line(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Ok(mut v) => {
-                    redact_value(&mut v);
-                    for e in self.r.options.runtime.parse(&v) {
+            Owned::Line(bytes) => match self.r.options.runtime.parse_line(&bytes) {
+                Some(events) => {
+                    for e in events {
                         self.runtime_event(e);
                     }
                 }
-                Err(_) => {
+                None => {
                     let text: String = String::from_utf8_lossy(&bytes).chars().take(2048).collect();
                     let text = redact::redact_secrets(&text);
                     let mut e = TurnEvent::new(

@@ -191,9 +191,34 @@ impl Runtime {
         }
     }
 
+    /// Parse one NDJSON line: JSON, every string redacted, then [`parse`](Runtime::parse).
+    /// `None` when the line is not JSON.
+    pub fn parse_line(self, line: &[u8]) -> Option<Vec<TurnEvent>> {
+        // One redaction pass over the raw line (the redactor knows JSON escaping and
+        // JSON key/value shapes); if masking ever broke the JSON, fall back to
+        // redacting each string of the parsed value.
+        let v: Value = match crate::redact::global().redact_bytes(line) {
+            std::borrow::Cow::Borrowed(_) => serde_json::from_slice(line).ok()?,
+            std::borrow::Cow::Owned(red) => match serde_json::from_slice(&red) {
+                Ok(v) => v,
+                Err(_) => {
+                    let mut v: Value = serde_json::from_slice(line).ok()?;
+                    super::run::redact_value(&mut v);
+                    v
+                }
+            },
+        };
+        Some(self.parse_value(v))
+    }
+
     /// The events of one parsed (and already redacted) NDJSON object. Never fails:
     /// unknown shapes become `custom` events.
     pub fn parse(self, v: &Value) -> Vec<TurnEvent> {
+        self.parse_value(v.clone())
+    }
+
+    /// [`parse`](Runtime::parse), consuming the value (no copy of it is made).
+    pub fn parse_value(self, v: Value) -> Vec<TurnEvent> {
         match self {
             Runtime::Claude => parse_claude(v),
             Runtime::Codex => parse_codex(v),
@@ -201,80 +226,97 @@ impl Runtime {
     }
 }
 
-fn parse_claude(v: &Value) -> Vec<TurnEvent> {
-    let ty = s(v, "type").unwrap_or_default();
-    let sid = s(v, "session_id");
+fn take_blocks(v: &mut Value) -> Vec<Value> {
+    match v.pointer_mut("/message/content") {
+        Some(Value::Array(a)) => std::mem::take(a),
+        _ => Vec::new(),
+    }
+}
+
+fn parse_claude(mut v: Value) -> Vec<TurnEvent> {
+    let ty = s(&v, "type").unwrap_or_default();
+    let sid = s(&v, "session_id");
     let mut out = Vec::new();
     match ty.as_str() {
         "system" if v.get("subtype").and_then(Value::as_str) == Some("init") => {
-            out.push(TurnEvent::new(EventKind::SessionStart, "system", v.clone()));
+            out.push(TurnEvent::new(EventKind::SessionStart, "system", v));
         }
         "assistant" => {
-            let blocks = v
-                .pointer("/message/content")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for b in &blocks {
+            let blocks = take_blocks(&mut v);
+            let n = blocks.len();
+            for b in blocks {
                 match b.get("type").and_then(Value::as_str) {
                     Some("tool_use") => {
-                        let mut e = TurnEvent::new(EventKind::ToolStart, "assistant", b.clone());
-                        e.tool_name = s(b, "name");
-                        e.tool_args = b.get("input").cloned();
+                        let name = s(&b, "name");
+                        let args = b.get("input").cloned();
+                        let mut e = TurnEvent::new(EventKind::ToolStart, "assistant", b);
+                        e.tool_name = name;
+                        e.tool_args = args;
                         out.push(e);
                     }
                     Some("text") => {
-                        let mut e = TurnEvent::new(EventKind::Progress, "assistant", b.clone());
-                        e.text = s(b, "text");
+                        let text = s(&b, "text");
+                        let mut e = TurnEvent::new(EventKind::Progress, "assistant", b);
+                        e.text = text;
                         out.push(e);
                     }
-                    _ => out.push(TurnEvent::new(EventKind::Progress, "assistant", b.clone())),
+                    _ => out.push(TurnEvent::new(EventKind::Progress, "assistant", b)),
                 }
             }
-            if out.is_empty() {
-                out.push(TurnEvent::new(EventKind::Progress, "assistant", v.clone()));
+            if n == 0 {
+                out.push(TurnEvent::new(EventKind::Progress, "assistant", v));
             }
         }
         "user" => {
-            if let Some(blocks) = v.pointer("/message/content").and_then(Value::as_array) {
-                for b in blocks {
+            let is_results = v
+                .pointer("/message/content")
+                .and_then(Value::as_array)
+                .is_some_and(|a| {
+                    a.iter()
+                        .any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+                });
+            if is_results {
+                for b in take_blocks(&mut v) {
                     if b.get("type").and_then(Value::as_str) == Some("tool_result") {
-                        let mut e = TurnEvent::new(EventKind::ToolEnd, "user", b.clone());
-                        e.is_error = Some(b.get("is_error").and_then(Value::as_bool) == Some(true));
+                        let err = b.get("is_error").and_then(Value::as_bool) == Some(true);
+                        let mut e = TurnEvent::new(EventKind::ToolEnd, "user", b);
+                        e.is_error = Some(err);
                         out.push(e);
                     }
                 }
-            }
-            if out.is_empty() {
-                out.push(TurnEvent::new(EventKind::Custom, "user", v.clone()));
+            } else {
+                out.push(TurnEvent::new(EventKind::Custom, "user", v));
             }
         }
         "result" => {
             // The trap: an API failure arrives as `subtype: success` with `is_error: true`.
             let is_error = v.get("is_error").and_then(Value::as_bool) == Some(true)
                 || v.get("subtype").and_then(Value::as_str) != Some("success");
-            let mut e = TurnEvent::new(EventKind::Result, "result", v.clone());
-            e.is_error = Some(is_error);
-            e.text = s(v, "result");
-            e.duration_ms = v
+            let text = s(&v, "result");
+            let dur = v
                 .get("duration_ms")
                 .and_then(Value::as_f64)
                 .map(|d| d as i64);
+            let mut e = TurnEvent::new(EventKind::Result, "result", v);
+            e.is_error = Some(is_error);
+            e.text = text;
+            e.duration_ms = dur;
             if is_error {
                 e.level = "error".into();
             }
             out.push(e);
         }
         "error" => {
-            let mut e = TurnEvent::new(EventKind::Error, "error", v.clone());
-            e.text = s(v, "message").or_else(|| {
+            let text = s(&v, "message").or_else(|| {
                 v.pointer("/error/message")
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             });
+            let mut e = TurnEvent::new(EventKind::Error, "error", v);
+            e.text = text;
             out.push(e);
         }
-        _ => out.push(TurnEvent::new(EventKind::Custom, ty, v.clone())),
+        _ => out.push(TurnEvent::new(EventKind::Custom, ty, v)),
     }
     for e in &mut out {
         e.session_id = sid.clone();
@@ -282,7 +324,8 @@ fn parse_claude(v: &Value) -> Vec<TurnEvent> {
     out
 }
 
-fn parse_codex(v: &Value) -> Vec<TurnEvent> {
+fn parse_codex(v: Value) -> Vec<TurnEvent> {
+    let v = &v;
     let ty = s(v, "type").unwrap_or_default();
     let e = match ty.as_str() {
         "thread.started" => {
