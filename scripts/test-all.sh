@@ -54,6 +54,7 @@ step "cargo clippy (all targets, -D warnings)" cargo clippy --workspace --all-ta
 step "Rust tests: core, C ABI crate, CLI, doctests (release)" cargo test --workspace --release
 step "fuzz targets build (core/fuzz)" cargo build --release --manifest-path core/fuzz/Cargo.toml
 step "C tests under ASan/UBSan (+ keel.h freshness)" env KEEL_PROFILE=release bash bindings-tests/c/run.sh
+step "C install: README example against scripts/install-c.sh via pkg-config" bash bindings-tests/install/c.sh
 step "Node tests (+ index.js / index.d.ts freshness)" bash bindings-tests/node/run.sh
 
 echo
