@@ -56,6 +56,7 @@ step "fuzz targets build (core/fuzz)" cargo build --release --manifest-path core
 step "C tests under ASan/UBSan (+ keel.h freshness)" env KEEL_PROFILE=release bash bindings-tests/c/run.sh
 step "C install: README example against scripts/install-c.sh via pkg-config" bash bindings-tests/install/c.sh
 step "Node tests (+ index.js / index.d.ts freshness)" bash bindings-tests/node/run.sh
+step "Node install: npm pack tarball into a fresh project, README example" bash bindings-tests/install/node.sh
 
 echo
 if [ "$failed" -gt 0 ]; then
