@@ -297,7 +297,7 @@ describe('CredentialFileStore', () => {
     const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target')
     const candidates = [process.env.KEEL_BIN, path.join(targetDir, 'release/keel'), path.join(targetDir, 'debug/keel')]
     const bin = candidates.find((c) => c && fs.existsSync(c))
-    assert.ok(bin, `no keel binary (build it: cargo build --release -p keel-cli); looked at ${candidates.filter(Boolean).join(', ')}`)
+    assert.ok(bin, `no keel binary (build it: cargo build --release -p agent-keel-cli); looked at ${candidates.filter(Boolean).join(', ')}`)
     const file = mirrorPath()
     await new CredentialFileStore({ path: file }).write(CREDS)
     const r = spawnSync(bin, ['cred', 'read', '--keyring', 'memory', '--mirror-path', file, '--json', '--show-secret'], {

@@ -1,6 +1,6 @@
 //! Credentials against the real Linux kernel keyring, real files and real processes.
 //!
-//! Run: `cargo test -p keel-core --test credentials`. Needs a Linux kernel with
+//! Run: `cargo test -p agent-keel-core --test credentials`. Needs a Linux kernel with
 //! keyutils (any modern kernel; no D-Bus, no `keyctl` binary, no session keyring) and
 //! optionally `node` for the format tests against the reference's rules.
 #![cfg(target_os = "linux")]

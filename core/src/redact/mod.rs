@@ -714,7 +714,7 @@ mod stage_timings {
     }
     use super::*;
 
-    /// Per-stage timings for tuning: `cargo test --release -p keel-core --lib stage_timings -- --ignored --nocapture`.
+    /// Per-stage timings for tuning: `cargo test --release -p agent-keel-core --lib stage_timings -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn stage_timings() {
