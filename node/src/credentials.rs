@@ -565,7 +565,7 @@ impl CredentialFileStore {
                             )
                         })?,
                     };
-                    let app = get("appName")?.unwrap_or_else(|| "keel".into());
+                    let app = get("appName")?.unwrap_or_else(|| core::DEFAULT_APP_NAME.into());
                     if app.is_empty()
                         || app.contains(['/', '\\', '\0'])
                         || app == "."

@@ -59,17 +59,48 @@ impl KeyringChoice {
     }
 }
 
-/// Options of an [`EnrollmentStore`], as JSON for the C and Node surfaces (camelCase,
-/// every field optional, unknown fields refused):
+/// The default application name (keyring service, mirror directory `~/.keel/`).
+pub const DEFAULT_APP_NAME: &str = "keel";
+/// The default wait for the mirror's lock.
+pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The reference's injected store, by name: the `store` option.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum StoreChoice {
+    /// The keyring chosen by `keyring` (default).
+    #[default]
+    Keyring,
+    /// An in-memory store, like the reference with an injected store: and unless a mirror
+    /// path is given, no mirror either (nothing touches the real home directory).
+    Memory,
+}
+
+/// Options of an [`EnrollmentStore`]: the one schema of `keel_enrollment_store_new`
+/// (C, JSON text) and `new EnrollmentStore(options)` (Node). camelCase, every field
+/// optional, unknown fields refused. The fields of the reference's
+/// `AgentEnrollmentKeyringStore` options (`service`, `store`) plus keel's:
 ///
 /// ```json
 /// {"appName":"keel","serviceName":"keel","keyPrefix":"agent-enrollment.",
 ///  "mirror":true,"mirrorPath":"/home/me/.keel/agent-enrollment.cred",
 ///  "keyring":"platform","keyringTimeoutMs":5000,"lockTimeoutMs":10000}
 /// ```
+///
+/// Node also takes `fileStore` (a `CredentialFileStore` names the mirror, `null`
+/// disables it), which it resolves into `mirrorPath` / `mirror` before parsing.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct EnrollmentStoreOptions {
+    /// The reference's name of the keyring service (wins over `serviceName`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The reference's store choice: `"keyring"` (default) or `"memory"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreChoice>,
     /// Application name: the default keyring service name and the default mirror
     /// directory `~/.<appName>/`. Default `"keel"`.
     pub app_name: String,
@@ -92,25 +123,44 @@ pub struct EnrollmentStoreOptions {
 impl Default for EnrollmentStoreOptions {
     fn default() -> Self {
         EnrollmentStoreOptions {
-            app_name: "keel".into(),
+            service: None,
+            store: None,
+            app_name: DEFAULT_APP_NAME.into(),
             service_name: None,
             key_prefix: DEFAULT_KEY_PREFIX.into(),
             mirror: true,
             mirror_path: None,
             keyring: KeyringChoice::Platform,
             keyring_timeout_ms: DEFAULT_KEYRING_TIMEOUT.as_millis() as u64,
-            lock_timeout_ms: 10_000,
+            lock_timeout_ms: DEFAULT_LOCK_TIMEOUT.as_millis() as u64,
         }
     }
 }
 
 impl EnrollmentStoreOptions {
-    /// Parse options JSON (an empty string or `null` means all defaults).
+    /// Parse options JSON (an empty string or `null` means all defaults). Errors are
+    /// `InvalidInput` naming the field (`keyring`, `customRules[0]`…), never a value.
     pub fn from_json(json: &str) -> Result<Self, CredentialError> {
-        if json.trim().is_empty() || json.trim() == "null" {
-            return Ok(Self::default());
+        crate::options::from_json(json, "options_json", "options").map_err(|e| {
+            let field = e.path().strip_prefix("options.").unwrap_or("options");
+            CredentialError::invalid(field, e.problem())
+        })
+    }
+
+    /// These options with the reference's fields resolved into keel's: `service`
+    /// becomes `serviceName`; `store: "memory"` selects the in-memory keyring and, without
+    /// a `mirrorPath`, turns the mirror off.
+    pub fn resolved(mut self) -> Self {
+        if let Some(s) = self.service.take() {
+            self.service_name = Some(s);
         }
-        serde_json::from_str(json).map_err(|e| CredentialError::invalid("options", e.to_string()))
+        if self.store.take() == Some(StoreChoice::Memory) {
+            self.keyring = KeyringChoice::Memory;
+            if self.mirror_path.is_none() {
+                self.mirror = false;
+            }
+        }
+        self
     }
 
     pub(super) fn validate(&self) -> Result<(), CredentialError> {

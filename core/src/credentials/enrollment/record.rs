@@ -96,6 +96,49 @@ impl EnrollmentRecord {
         jwt::exp_within(self.jwt_expires_at_unix, within, now)
     }
 
+    /// Build a record from a bare JWT and the ids it belongs to (what `keel cred write`
+    /// does with a token on stdin). The expiry is `expires_at_unix` when given, else the
+    /// JWT's `exp` claim; the record is [`validate`](Self::validate)d.
+    ///
+    /// Errors: [`CredentialError::InvalidJwt`] when the expiry must come from a token
+    /// that cannot be decoded; `InvalidInput` for `jwtExpiresAtUnix` when the token has
+    /// no `exp` claim and none was given, or for an empty field.
+    ///
+    /// ```
+    /// use keel_core::credentials::{EnrollmentRecord, Secret};
+    ///
+    /// // header {"alg":"none"}, payload {"exp":1767225600}
+    /// let jwt = "eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjcyMjU2MDB9.";
+    /// let r = EnrollmentRecord::from_jwt(Secret::new(jwt), "agent-1", "tenant-1", "https://p.example", None).unwrap();
+    /// assert_eq!(r.jwt_expires_at_unix, 1_767_225_600);
+    /// ```
+    pub fn from_jwt(
+        jwt: Secret,
+        agent_id: impl Into<String>,
+        tenant_id: impl Into<String>,
+        platform_url: impl Into<String>,
+        expires_at_unix: Option<i64>,
+    ) -> Result<Self, CredentialError> {
+        let jwt_expires_at_unix = match expires_at_unix {
+            Some(e) => e,
+            None => jwt::exp(jwt.expose())?.ok_or_else(|| {
+                CredentialError::invalid(
+                    "jwtExpiresAtUnix",
+                    "is not given and the JWT has no exp claim",
+                )
+            })?,
+        };
+        let record = EnrollmentRecord {
+            jwt,
+            jwt_expires_at_unix,
+            agent_id: agent_id.into(),
+            tenant_id: tenant_id.into(),
+            platform_url: platform_url.into(),
+        };
+        record.validate()?;
+        Ok(record)
+    }
+
     /// Check the record can be stored: `jwt`, `agentId`, `tenantId` and `platformUrl`
     /// must be non-empty (the reference's reader treats an empty one as absent, and the
     /// kernel keyring cannot hold an empty value) and free of NUL characters.

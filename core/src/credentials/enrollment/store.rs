@@ -135,7 +135,7 @@ impl EnrollmentStoreBuilder {
     /// Build the store. Fails on invalid options, an unavailable keyring backend, or
     /// (for the default mirror path) no home directory.
     pub fn build(self) -> Result<EnrollmentStore, CredentialError> {
-        let options = self.options;
+        let options = self.options.resolved();
         options.validate()?;
         let service = options
             .service_name
