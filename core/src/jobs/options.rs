@@ -85,18 +85,25 @@ fn env_ser<S: serde::Serializer>(env: &[(String, String)], s: S) -> Result<S::Ok
 #[non_exhaustive]
 pub struct RegistryOptions {
     /// Inactivity window (absent: 10 min; 0: off).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub inactivity_ms: Option<u64>,
     /// Max-duration window (absent: 60 min; 0: off).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub max_duration_ms: Option<u64>,
     /// Tool-silence window (absent or 0: off).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub tool_silence_ms: Option<u64>,
     /// The reference's cold-start warning window: accepted, not implemented.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub cold_start_ms: Option<u64>,
     /// How long a finished job stays readable (default 1 h).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub retention_ms: Option<u64>,
     /// How long `abort` waits for the work to settle.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub abort_settle_ms: Option<u64>,
     /// How long cancelled work may take to return before it is dropped (default 10 s).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub cancel_grace_ms: Option<u64>,
 }
 
@@ -196,28 +203,36 @@ impl WatchdogLimits {
 #[non_exhaustive]
 pub struct CommandOptions {
     /// The program (`argv[0]`), looked up on `PATH` when it has no `/`. Required.
-    #[cfg_attr(feature = "ts", ts(optional = false))]
     pub cmd: String,
     /// Its arguments.
     #[serde(default, deserialize_with = "null_as_default")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>"))]
     pub args: Vec<String>,
     /// Working directory (default: inherited).
     pub cwd: Option<PathBuf>,
     /// Variables set on top of the inherited environment (a JSON object of strings).
     #[serde(default, deserialize_with = "env_map", serialize_with = "env_ser")]
-    #[cfg_attr(feature = "ts", ts(type = "Record<string, string>"))]
+    #[cfg_attr(
+        feature = "ts",
+        ts(as = "Option<std::collections::HashMap<String, String>>")
+    )]
     pub env: Vec<(String, String)>,
     /// Inactivity window (absent: 10 min; 0: off). Ignored inside a registry job,
     /// whose own watchdogs apply.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub inactivity_ms: Option<u64>,
     /// Max-duration window (absent: 60 min; 0: off). Ignored inside a registry job.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub max_duration_ms: Option<u64>,
     /// Tool-silence window (absent or 0: off). Ignored inside a registry job.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub tool_silence_ms: Option<u64>,
     /// Grace between SIGTERM and SIGKILL (absent: 5 s).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub kill_grace_ms: Option<u64>,
     /// Extra secrets to mask (registered process-wide).
     #[serde(default, deserialize_with = "null_as_default")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>"))]
     pub known_secrets: Vec<String>,
     /// Characters of output tail to keep (absent: 16,000).
     pub tail_chars: Option<usize>,

@@ -41,6 +41,7 @@ pub struct RedactorOptions {
     pub custom_rules: Option<Vec<CustomRuleOptions>>,
     /// Known secret values (with their base64, percent, form and JSON encodings).
     /// Node also accepts `Uint8Array`s here; it takes them out before parsing.
+    #[cfg_attr(feature = "ts", ts(type = "Array<string | Uint8Array>", optional))]
     pub secrets: Option<Vec<String>>,
     /// Credential blobs: each is a secret and, when it is JSON, so is every string leaf
     /// of at least 12 characters.

@@ -11,6 +11,7 @@ use super::*;
 
 /// Which secret store an [`EnrollmentStore`] built from options uses.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum KeyringChoice {
@@ -103,20 +104,26 @@ pub struct EnrollmentStoreOptions {
     pub store: Option<StoreChoice>,
     /// Application name: the default keyring service name and the default mirror
     /// directory `~/.<appName>/`. Default `"keel"`.
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub app_name: String,
     /// Keyring service name. Default: `appName`.
     pub service_name: Option<String>,
     /// Prefix of the five keyring keys. Default `"agent-enrollment."`.
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub key_prefix: String,
     /// Whether to keep the file mirror. Default `true`.
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>"))]
     pub mirror: bool,
     /// Mirror path. Default `~/.<appName>/agent-enrollment.cred`.
     pub mirror_path: Option<PathBuf>,
     /// The secret store. Default `"platform"`.
+    #[cfg_attr(feature = "ts", ts(as = "Option<KeyringChoice>"))]
     pub keyring: KeyringChoice,
     /// Timeout of each keyring call, in milliseconds. Default 5000.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub keyring_timeout_ms: u64,
     /// How long to wait for the mirror's lock, in milliseconds. Default 10000.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub lock_timeout_ms: u64,
 }
 
@@ -164,8 +171,7 @@ impl EnrollmentStoreOptions {
     }
 
     pub(super) fn validate(&self) -> Result<(), CredentialError> {
-        let app = self.app_name.as_str();
-        if app.is_empty() || app == "." || app == ".." || app.contains(['/', '\\', '\0']) {
+        if !plain_app_name(&self.app_name) {
             return Err(CredentialError::invalid(
                 "appName",
                 "must be a plain, non-empty name without path separators",
@@ -189,4 +195,68 @@ impl EnrollmentStoreOptions {
         }
         Ok(())
     }
+}
+
+/// Options of a standalone [`CredentialFileStore`](crate::credentials::CredentialFileStore)
+/// (the reference's `CredentialFileStore` options): `path`, or `homeDir` (default: the
+/// user's home) and `appName` (default `"keel"`) for `<homeDir>/.<appName>/agent-enrollment.cred`,
+/// plus keel's `lockTimeoutMs`. Unknown fields are refused.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CredentialFileOptions {
+    /// The file.
+    pub path: Option<PathBuf>,
+    /// The home directory holding `.<appName>/` (default: the user's home).
+    pub home_dir: Option<PathBuf>,
+    /// Application name (default `"keel"`).
+    pub app_name: Option<String>,
+    /// How long to wait for the file's lock, in milliseconds (default 10000).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
+    pub lock_timeout_ms: Option<u64>,
+}
+
+impl CredentialFileOptions {
+    /// The store these options describe. Errors are `InvalidInput` naming the field.
+    pub fn into_store(self) -> Result<crate::credentials::CredentialFileStore, CredentialError> {
+        let path = match self.path {
+            Some(p) if p.as_os_str().is_empty() => {
+                return Err(CredentialError::invalid("path", "must not be empty"))
+            }
+            Some(p) => p,
+            None => {
+                let home = match self.home_dir {
+                    Some(h) => h,
+                    None => super::store::home_dir().ok_or_else(|| {
+                        CredentialError::invalid(
+                            "path",
+                            "is needed: no home directory is known (HOME is unset)",
+                        )
+                    })?,
+                };
+                let app = self.app_name.unwrap_or_else(|| DEFAULT_APP_NAME.into());
+                if !plain_app_name(&app) {
+                    return Err(CredentialError::invalid(
+                        "appName",
+                        "must be a plain, non-empty name without path separators",
+                    ));
+                }
+                home.join(format!(".{app}"))
+                    .join(crate::credentials::MIRROR_FILE_NAME)
+            }
+        };
+        let store = crate::credentials::CredentialFileStore::new(path).with_lock_timeout(
+            std::time::Duration::from_millis(
+                self.lock_timeout_ms
+                    .unwrap_or(DEFAULT_LOCK_TIMEOUT.as_millis() as u64),
+            ),
+        );
+        Ok(store)
+    }
+}
+
+/// A name usable as a directory `.<name>` in the home directory.
+fn plain_app_name(app: &str) -> bool {
+    !(app.is_empty() || app == "." || app == ".." || app.contains(['/', '\\', '\0']))
 }
