@@ -37,6 +37,7 @@ pub mod process;
 pub mod redact;
 pub mod supervisor;
 pub mod time;
+pub mod turns;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../../README.md")]

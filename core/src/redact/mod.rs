@@ -194,9 +194,23 @@ struct Secrets {
     /// Values refused for being shorter than the minimum length.
     too_short: usize,
     seen: HashSet<Box<[u8]>>,
-    compiled: Option<Arc<KnownSet>>,
-    /// Cache for [`Redactor::redact_with`]: (hash of the extra list, compiled set).
-    extra: Option<(u64, Arc<KnownSet>)>,
+    /// The compiled set, brought up to date incrementally by [`Redactor::snapshot`].
+    compiled: Arc<KnownSet>,
+    /// `values[..compiled_upto]` are in `compiled`.
+    compiled_upto: usize,
+    /// Per-call sets of [`Redactor::redact_with`], most recently used first.
+    extra: Vec<ExtraEntry>,
+}
+
+/// Number of per-call secret sets kept compiled.
+const EXTRA_CACHE: usize = 8;
+
+/// One cached per-call secret set: compiled on its own (not merged with the
+/// registered secrets), so a miss costs only the size of the set.
+struct ExtraEntry {
+    hash: u64,
+    values: Vec<Box<[u8]>>,
+    set: Arc<KnownSet>,
 }
 
 struct Inner {
@@ -397,8 +411,9 @@ impl RedactorBuilder {
                     values: Vec::new(),
                     too_short: 0,
                     seen: HashSet::new(),
-                    compiled: None,
-                    extra: None,
+                    compiled: Arc::new(KnownSet::empty()),
+                    compiled_upto: 0,
+                    extra: Vec::new(),
                 }),
             }),
         };
@@ -576,8 +591,10 @@ impl Redactor {
 
     /// Redact text with this redactor's secrets plus `extra` ones for this call only
     /// (the reference's `redact(input, knownSecrets)`; values shorter than the
-    /// minimum length are ignored). The compiled extra set is cached, so calling
-    /// repeatedly with the same list is cheap.
+    /// minimum length are ignored). The extra list is compiled on its own and the
+    /// last 8 distinct lists are cached, so calling repeatedly with the same lists
+    /// (several jobs alternating their tokens) is cheap, and a new list costs only
+    /// its own size, not the number of registered secrets.
     pub fn redact_with<'a, S: AsRef<[u8]>>(&self, input: &'a str, extra: &[S]) -> Cow<'a, str> {
         match self.snapshot_for(extra).redact_all(input.as_bytes(), true) {
             // The mask is UTF-8 and spans are widened to character boundaries.
@@ -660,12 +677,10 @@ impl Redactor {
         }
         guard.seen.insert(secret.into());
         guard.values.push(secret.into());
-        guard.compiled = None;
-        guard.extra = None;
         true
     }
 
-    fn compile(values: &[impl AsRef<[u8]>], min_len: usize, mask: &[u8]) -> KnownSet {
+    fn literals(values: &[impl AsRef<[u8]>], min_len: usize, mask: &[u8]) -> Vec<Vec<u8>> {
         let mut literals = Vec::with_capacity(values.len() * 4);
         for v in values {
             let v = v.as_ref();
@@ -679,25 +694,30 @@ impl Redactor {
                 literals.push(core.to_vec());
             }
         }
-        KnownSet::new(literals)
+        literals
+    }
+
+    /// The compiled registered set, updated with the secrets added since the last
+    /// call (incrementally: only the new secrets' literals are inserted; the set is
+    /// copied first only if a running call still holds the previous version).
+    fn known(&self, guard: &mut Secrets) -> Arc<KnownSet> {
+        if guard.compiled_upto < guard.values.len() {
+            let lits = Self::literals(
+                &guard.values[guard.compiled_upto..],
+                self.inner.min_len,
+                &self.inner.mask,
+            );
+            Arc::make_mut(&mut guard.compiled).extend(lits);
+            guard.compiled_upto = guard.values.len();
+        }
+        guard.compiled.clone()
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let mut guard = self.lock();
-        let known = match &guard.compiled {
-            Some(k) => k.clone(),
-            None => {
-                let k = Arc::new(Self::compile(
-                    &guard.values,
-                    self.inner.min_len,
-                    &self.inner.mask,
-                ));
-                guard.compiled = Some(k.clone());
-                k
-            }
-        };
+        let known = self.known(&mut self.lock());
         Snapshot {
             known,
+            extra: None,
             rules: self.inner.rules.clone(),
             mask: self.inner.mask.clone(),
         }
@@ -707,20 +727,45 @@ impl Redactor {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         extra.hash(&mut h);
-        let key = h.finish();
+        let hash = h.finish();
         let mut guard = self.lock();
-        let known = match &guard.extra {
-            Some((k, set)) if *k == key => set.clone(),
-            _ => {
-                let mut all: Vec<&[u8]> = guard.values.iter().map(|v| &v[..]).collect();
-                all.extend_from_slice(extra);
-                let set = Arc::new(Self::compile(&all, self.inner.min_len, &self.inner.mask));
-                guard.extra = Some((key, set.clone()));
+        let known = self.known(&mut guard);
+        let hit = guard.extra.iter().position(|e| {
+            e.hash == hash
+                && e.values.len() == extra.len()
+                && e.values.iter().zip(extra).all(|(a, b)| &a[..] == *b)
+        });
+        let set = match hit {
+            Some(i) => {
+                let e = guard.extra.remove(i);
+                let set = e.set.clone();
+                guard.extra.insert(0, e);
+                set
+            }
+            None => {
+                drop(guard);
+                // Compiled outside the lock: it costs the size of this call's set only.
+                let set = Arc::new(KnownSet::new(Self::literals(
+                    extra,
+                    self.inner.min_len,
+                    &self.inner.mask,
+                )));
+                let mut guard = self.lock();
+                guard.extra.insert(
+                    0,
+                    ExtraEntry {
+                        hash,
+                        values: extra.iter().map(|v| Box::from(*v)).collect(),
+                        set: set.clone(),
+                    },
+                );
+                guard.extra.truncate(EXTRA_CACHE);
                 set
             }
         };
         Snapshot {
             known,
+            extra: Some(set),
             rules: self.inner.rules.clone(),
             mask: self.inner.mask.clone(),
         }
