@@ -107,6 +107,24 @@ pub enum keel_result {
     KEEL_NO_RUNTIME = 304,
     /// Jobs: the platform lacks a facility this call needs.
     KEEL_UNSUPPORTED = 305,
+    /// Supervisor: `keel_supervisor_run` was already called on this handle.
+    KEEL_SUPERVISOR_ALREADY_RUNNING = 400,
+    /// Supervisor: the SIGTERM/SIGINT handlers could not be installed.
+    KEEL_SIGNAL_HANDLERS = 401,
+    /// Supervisor: the host's registration-token provider failed.
+    KEEL_TOKEN_PROVIDER_FAILED = 402,
+    /// Supervisor: the runner directory lacks `config.sh` / `run.sh`.
+    KEEL_RUNNER_DIR_INVALID = 403,
+    /// Supervisor: `config.sh` failed after its retries.
+    KEEL_REGISTRATION_FAILED = 404,
+    /// Supervisor: `launchctl` / `systemctl` could not be run.
+    KEEL_SERVICE_MANAGER_FAILED = 405,
+    /// Supervisor: an installed service did not start cleanly.
+    KEEL_SERVICE_NOT_STARTED = 406,
+    /// Turns: another turn of the same agent held its turn lock for the whole wait.
+    KEEL_TURN_LOCK_TIMEOUT = 700,
+    /// Turns: the turn store (SQLite) failed or has a newer schema.
+    KEEL_TURN_STORE = 701,
 }
 
 use keel_result::*;
@@ -146,10 +164,19 @@ impl keel_result {
             KEEL_PROCESS_ERROR => "KEEL_PROCESS_ERROR\0",
             KEEL_NO_RUNTIME => "KEEL_NO_RUNTIME\0",
             KEEL_UNSUPPORTED => "KEEL_UNSUPPORTED\0",
+            KEEL_SUPERVISOR_ALREADY_RUNNING => "KEEL_SUPERVISOR_ALREADY_RUNNING\0",
+            KEEL_SIGNAL_HANDLERS => "KEEL_SIGNAL_HANDLERS\0",
+            KEEL_TOKEN_PROVIDER_FAILED => "KEEL_TOKEN_PROVIDER_FAILED\0",
+            KEEL_RUNNER_DIR_INVALID => "KEEL_RUNNER_DIR_INVALID\0",
+            KEEL_REGISTRATION_FAILED => "KEEL_REGISTRATION_FAILED\0",
+            KEEL_SERVICE_MANAGER_FAILED => "KEEL_SERVICE_MANAGER_FAILED\0",
+            KEEL_SERVICE_NOT_STARTED => "KEEL_SERVICE_NOT_STARTED\0",
+            KEEL_TURN_LOCK_TIMEOUT => "KEEL_TURN_LOCK_TIMEOUT\0",
+            KEEL_TURN_STORE => "KEEL_TURN_STORE\0",
         }
     }
 
-    const ALL: [keel_result; 31] = [
+    const ALL: [keel_result; 40] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -181,6 +208,15 @@ impl keel_result {
         KEEL_PROCESS_ERROR,
         KEEL_NO_RUNTIME,
         KEEL_UNSUPPORTED,
+        KEEL_SUPERVISOR_ALREADY_RUNNING,
+        KEEL_SIGNAL_HANDLERS,
+        KEEL_TOKEN_PROVIDER_FAILED,
+        KEEL_RUNNER_DIR_INVALID,
+        KEEL_REGISTRATION_FAILED,
+        KEEL_SERVICE_MANAGER_FAILED,
+        KEEL_SERVICE_NOT_STARTED,
+        KEEL_TURN_LOCK_TIMEOUT,
+        KEEL_TURN_STORE,
     ];
 
     /// The C value of a core code (`keel_core::codes`): the one mapping from core's
@@ -303,7 +339,9 @@ fn panic_text(payload: &(dyn Any + Send)) -> &str {
 
 /// Run an entry point's body: clear the thread's last error message, run `body`
 /// with panics caught, and map its outcome to a [`keel_result`], recording the
-/// message of a failure (prefixed with `function`).
+/// message of a failure (prefixed with `function`). On success the message is
+/// cleared again at the end: a callback the body ran may have made a keel call
+/// that failed, and that message must not outlive a call that succeeded.
 ///
 /// `AssertUnwindSafe` is justified because nothing observes a broken invariant
 /// after a panic: handles are reference-counted and freed only through their
@@ -316,7 +354,10 @@ where
 {
     clear_last_error();
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => KEEL_OK,
+        Ok(Ok(())) => {
+            clear_last_error();
+            KEEL_OK
+        }
         Ok(Err(e)) => {
             set_last_error(function, &e.message, &e.mask);
             e.code
@@ -330,9 +371,17 @@ where
 }
 
 /// Run a function that cannot report errors (the `_free` functions): panics are
-/// caught and swallowed, and the last error message is left alone.
+/// caught and swallowed, and the last error message is left as it was — also when
+/// a finalizer the body ran made keel calls of its own. (The message is moved out
+/// and back, not copied, so a pointer the caller got from
+/// `keel_last_error_message` before the call stays valid.)
 pub(crate) fn quiet_boundary<F: FnOnce()>(body: F) {
+    let saved = LAST_ERROR
+        .try_with(|m| m.borrow_mut().take())
+        .ok()
+        .flatten();
     let _ = catch_unwind(AssertUnwindSafe(body));
+    let _ = LAST_ERROR.try_with(|m| *m.borrow_mut() = saved);
 }
 
 /// The calling thread's last error message: a NUL-terminated UTF-8 string
@@ -423,6 +472,34 @@ mod tests {
         assert_eq!(last(), "f(): out is NULL");
         assert_eq!(boundary("g", || Ok(())), KEEL_OK);
         assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn success_clears_a_message_a_nested_call_left() {
+        let r = boundary("outer", || {
+            // A callback inside the call makes a failing keel call.
+            assert_eq!(
+                boundary("inner", || Err(Error::null("x"))),
+                KEEL_NULL_PARAMETER
+            );
+            assert_eq!(last(), "inner(): x is NULL");
+            Ok(())
+        });
+        assert_eq!(r, KEEL_OK);
+        assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn quiet_boundary_keeps_the_message_and_its_pointer() {
+        assert_eq!(boundary("f", || Err(Error::null("y"))), KEEL_NULL_PARAMETER);
+        let before = keel_last_error_message();
+        quiet_boundary(|| {
+            // A finalizer makes keel calls of its own.
+            assert_eq!(boundary("g", || Ok(())), KEEL_OK);
+            assert_eq!(boundary("h", || Err(Error::null("z"))), KEEL_NULL_PARAMETER);
+        });
+        assert_eq!(keel_last_error_message(), before);
+        assert_eq!(last(), "f(): y is NULL");
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //!   daemon can read, and one resolver that says where its answer came from.
 //! * [`fsx`] — atomic durable 0600 writes, private directories, advisory locks,
 //!   OpenSSH-style permission checks and locked JSON state files.
+//! * [`supervisor`] — keep an ephemeral worker registered and running forever (backoff,
+//!   shutdown, status, systemd notify, pools, the actions/runner cycle, service files).
 //! * [`time`] — injectable clocks and sleeps, so time-dependent behaviour is tested
 //!   deterministically.
 //!
@@ -35,7 +37,9 @@ pub mod jobs;
 pub mod options;
 pub mod process;
 pub mod redact;
+pub mod supervisor;
 pub mod time;
+pub mod turns;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../../README.md")]
