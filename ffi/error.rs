@@ -107,6 +107,24 @@ pub enum keel_result {
     KEEL_NO_RUNTIME = 304,
     /// Jobs: the platform lacks a facility this call needs.
     KEEL_UNSUPPORTED = 305,
+    /// Supervisor: `keel_supervisor_run` was already called on this handle.
+    KEEL_SUPERVISOR_ALREADY_RUNNING = 400,
+    /// Supervisor: the SIGTERM/SIGINT handlers could not be installed.
+    KEEL_SIGNAL_HANDLERS = 401,
+    /// Supervisor: the host's registration-token provider failed.
+    KEEL_TOKEN_PROVIDER_FAILED = 402,
+    /// Supervisor: the runner directory lacks `config.sh` / `run.sh`.
+    KEEL_RUNNER_DIR_INVALID = 403,
+    /// Supervisor: `config.sh` failed after its retries.
+    KEEL_REGISTRATION_FAILED = 404,
+    /// Supervisor: `launchctl` / `systemctl` could not be run.
+    KEEL_SERVICE_MANAGER_FAILED = 405,
+    /// Supervisor: an installed service did not start cleanly.
+    KEEL_SERVICE_NOT_STARTED = 406,
+    /// Turns: another turn of the same agent held its turn lock for the whole wait.
+    KEEL_TURN_LOCK_TIMEOUT = 700,
+    /// Turns: the turn store (SQLite) failed or has a newer schema.
+    KEEL_TURN_STORE = 701,
 }
 
 use keel_result::*;
@@ -146,10 +164,19 @@ impl keel_result {
             KEEL_PROCESS_ERROR => "KEEL_PROCESS_ERROR\0",
             KEEL_NO_RUNTIME => "KEEL_NO_RUNTIME\0",
             KEEL_UNSUPPORTED => "KEEL_UNSUPPORTED\0",
+            KEEL_SUPERVISOR_ALREADY_RUNNING => "KEEL_SUPERVISOR_ALREADY_RUNNING\0",
+            KEEL_SIGNAL_HANDLERS => "KEEL_SIGNAL_HANDLERS\0",
+            KEEL_TOKEN_PROVIDER_FAILED => "KEEL_TOKEN_PROVIDER_FAILED\0",
+            KEEL_RUNNER_DIR_INVALID => "KEEL_RUNNER_DIR_INVALID\0",
+            KEEL_REGISTRATION_FAILED => "KEEL_REGISTRATION_FAILED\0",
+            KEEL_SERVICE_MANAGER_FAILED => "KEEL_SERVICE_MANAGER_FAILED\0",
+            KEEL_SERVICE_NOT_STARTED => "KEEL_SERVICE_NOT_STARTED\0",
+            KEEL_TURN_LOCK_TIMEOUT => "KEEL_TURN_LOCK_TIMEOUT\0",
+            KEEL_TURN_STORE => "KEEL_TURN_STORE\0",
         }
     }
 
-    const ALL: [keel_result; 31] = [
+    const ALL: [keel_result; 40] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -181,6 +208,15 @@ impl keel_result {
         KEEL_PROCESS_ERROR,
         KEEL_NO_RUNTIME,
         KEEL_UNSUPPORTED,
+        KEEL_SUPERVISOR_ALREADY_RUNNING,
+        KEEL_SIGNAL_HANDLERS,
+        KEEL_TOKEN_PROVIDER_FAILED,
+        KEEL_RUNNER_DIR_INVALID,
+        KEEL_REGISTRATION_FAILED,
+        KEEL_SERVICE_MANAGER_FAILED,
+        KEEL_SERVICE_NOT_STARTED,
+        KEEL_TURN_LOCK_TIMEOUT,
+        KEEL_TURN_STORE,
     ];
 
     /// The C value of a core code (`keel_core::codes`): the one mapping from core's

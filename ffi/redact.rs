@@ -5,13 +5,12 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::{Arc, Mutex};
 
-use keel_core::redact::{self as core, RedactError, Redactor, StreamRedactor};
-use serde_json::Value;
+use keel_core::redact::{self as core, RedactError, Redactor, RedactorOptions, StreamRedactor};
 
 use crate::args::{bytes_in, str_in, Out};
 use crate::error::{boundary, keel_result, quiet_boundary, Error, Result};
 use crate::handle::Registry;
-use crate::json::{self, Fields};
+use crate::json;
 use crate::string::{keel_string, new_string};
 
 /// A redactor: known secrets plus shape rules (tokens, keys, passwords, …).
@@ -98,65 +97,17 @@ fn redact_error(e: RedactError) -> Error {
     Error::coded(e.code(), e.to_string())
 }
 
-const OPTION_FIELDS: &[&str] = &[
-    "mask",
-    "minSecretLength",
-    "disableRules",
-    "customRules",
-    "secrets",
-    "jsonSecrets",
-];
-const CUSTOM_RULE_FIELDS: &[&str] = &["name", "pattern", "maxLen"];
-
-/// Every secret an options object carries, for masking error messages about it.
-fn secrets_in_options(options: &Value) -> Vec<String> {
-    let strings = |key: &str| -> Vec<String> {
-        options
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut out = strings("secrets");
-    for blob in strings("jsonSecrets") {
-        out.extend(core::secrets_to_redact(&blob));
-        out.push(blob);
+/// The options' secrets and their encoded forms, to mask in error messages.
+fn secrets_in_options(options: &RedactorOptions) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in options.secret_values() {
+        out.extend(core::secrets_to_redact(s));
     }
     out
 }
 
-fn build_redactor(options: Value) -> Result<Redactor> {
-    let mut f = Fields::new(options, "options", OPTION_FIELDS)?;
-    let mut b = Redactor::builder();
-    if let Some(mask) = f.opt_string("mask")? {
-        b = b.mask(mask);
-    }
-    if let Some(n) = f.opt_usize("minSecretLength")? {
-        b = b.min_secret_len(n);
-    }
-    for name in f.string_list("disableRules")? {
-        b = b.disable_rule(name);
-    }
-    for mut rule in f.object_list("customRules", CUSTOM_RULE_FIELDS)? {
-        let name = rule.string("name")?;
-        let pattern = rule.string("pattern")?;
-        b = match rule.opt_usize("maxLen")? {
-            Some(max) => b.custom_rule_with_max_len(name, pattern, max),
-            None => b.custom_rule(name, pattern),
-        };
-    }
-    for s in f.string_list("secrets")? {
-        b = b.secret(s);
-    }
-    for s in f.string_list("jsonSecrets")? {
-        b = b.json_secret(s);
-    }
-    b.build().map_err(redact_error)
+fn build_redactor(options: RedactorOptions) -> Result<Redactor> {
+    options.build().map_err(redact_error)
 }
 
 /// Make a redactor.
@@ -193,11 +144,7 @@ pub unsafe extern "C" fn keel_redactor_new(
     boundary("keel_redactor_new", || {
         let out = Out::new(out, "out")?;
         let text = str_in(options_json, options_json_len, "options_json")?;
-        let options = if text.trim().is_empty() {
-            Value::Object(Default::default())
-        } else {
-            json::parse(text, "options_json")?
-        };
+        let options: RedactorOptions = json::options(text, "options_json", "options")?;
         let mask = secrets_in_options(&options);
         let redactor = build_redactor(options).map_err(|e| e.masking(&mask))?;
         out.write(REDACTORS.insert(keel_redactor { inner: redactor }));
@@ -559,6 +506,71 @@ pub unsafe extern "C" fn keel_redact_secrets(
         let input = bytes_in(input, input_len, "input")?;
         let redacted = core::global().redact_bytes(input).into_owned();
         out.write(new_string(redacted));
+        Ok(())
+    })
+}
+
+/// What happened to a secret given to `keel_redactor_add_secret_status`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum keel_secret_status {
+    /// Registered (for a multi-line value: at least one of its lines).
+    KEEL_SECRET_ADDED = 0,
+    /// Already registered; nothing changed.
+    KEEL_SECRET_DUPLICATE = 1,
+    /// Shorter than the redactor's minimum secret length: not registered (and
+    /// counted by `keel_redactor_short_secrets_ignored`).
+    KEEL_SECRET_TOO_SHORT = 2,
+}
+
+/// Like `keel_redactor_add_secret`, but says what happened: on success
+/// `*status_out` is `KEEL_SECRET_ADDED`, `KEEL_SECRET_DUPLICATE` or
+/// `KEEL_SECRET_TOO_SHORT` (a secret below the minimum length is reported, never
+/// dropped without a word).
+///
+/// Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`
+/// (`redactor` is not a live redactor).
+///
+/// # Safety
+/// `secret` must point to `secret_len` readable bytes; `status_out` must be valid
+/// for writing a `keel_secret_status`.
+#[no_mangle]
+pub unsafe extern "C" fn keel_redactor_add_secret_status(
+    redactor: *const keel_redactor,
+    secret: *const c_char,
+    secret_len: usize,
+    status_out: *mut keel_secret_status,
+) -> keel_result {
+    boundary("keel_redactor_add_secret_status", || {
+        let out = Out::new(status_out, "status_out")?;
+        let r = REDACTORS.get(redactor, "redactor")?;
+        let secret = str_in(secret, secret_len, "secret")?;
+        out.write(match r.inner.add_secret_status(secret) {
+            core::SecretStatus::Added => keel_secret_status::KEEL_SECRET_ADDED,
+            core::SecretStatus::Duplicate => keel_secret_status::KEEL_SECRET_DUPLICATE,
+            _ => keel_secret_status::KEEL_SECRET_TOO_SHORT,
+        });
+        Ok(())
+    })
+}
+
+/// How many secrets this redactor refused so far for being shorter than its
+/// minimum secret length: those in the options' `"secrets"` list and those given
+/// to `keel_redactor_add_secret` / `keel_redactor_add_secret_status`.
+///
+/// Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `count_out` must be valid for writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn keel_redactor_short_secrets_ignored(
+    redactor: *const keel_redactor,
+    count_out: *mut usize,
+) -> keel_result {
+    boundary("keel_redactor_short_secrets_ignored", || {
+        let out = Out::new(count_out, "count_out")?;
+        let r = REDACTORS.get(redactor, "redactor")?;
+        out.write(r.inner.short_secrets_ignored());
         Ok(())
     })
 }

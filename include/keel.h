@@ -181,6 +181,42 @@ typedef enum keel_result {
      * Jobs: the platform lacks a facility this call needs.
      */
     KEEL_UNSUPPORTED = 305,
+    /**
+     * Supervisor: `keel_supervisor_run` was already called on this handle.
+     */
+    KEEL_SUPERVISOR_ALREADY_RUNNING = 400,
+    /**
+     * Supervisor: the SIGTERM/SIGINT handlers could not be installed.
+     */
+    KEEL_SIGNAL_HANDLERS = 401,
+    /**
+     * Supervisor: the host's registration-token provider failed.
+     */
+    KEEL_TOKEN_PROVIDER_FAILED = 402,
+    /**
+     * Supervisor: the runner directory lacks `config.sh` / `run.sh`.
+     */
+    KEEL_RUNNER_DIR_INVALID = 403,
+    /**
+     * Supervisor: `config.sh` failed after its retries.
+     */
+    KEEL_REGISTRATION_FAILED = 404,
+    /**
+     * Supervisor: `launchctl` / `systemctl` could not be run.
+     */
+    KEEL_SERVICE_MANAGER_FAILED = 405,
+    /**
+     * Supervisor: an installed service did not start cleanly.
+     */
+    KEEL_SERVICE_NOT_STARTED = 406,
+    /**
+     * Turns: another turn of the same agent held its turn lock for the whole wait.
+     */
+    KEEL_TURN_LOCK_TIMEOUT = 700,
+    /**
+     * Turns: the turn store (SQLite) failed or has a newer schema.
+     */
+    KEEL_TURN_STORE = 701,
 } keel_result;
 
 /**
@@ -200,6 +236,25 @@ typedef enum keel_job_state {
      */
     KEEL_JOB_FAILED = 2,
 } keel_job_state;
+
+/**
+ * What happened to a secret given to `keel_redactor_add_secret_status`.
+ */
+typedef enum keel_secret_status {
+    /**
+     * Registered (for a multi-line value: at least one of its lines).
+     */
+    KEEL_SECRET_ADDED = 0,
+    /**
+     * Already registered; nothing changed.
+     */
+    KEEL_SECRET_DUPLICATE = 1,
+    /**
+     * Shorter than the redactor's minimum secret length: not registered (and
+     * counted by `keel_redactor_short_secrets_ignored`).
+     */
+    KEEL_SECRET_TOO_SHORT = 2,
+} keel_secret_status;
 
 /**
  * An enrollment store: the OS keyring (or an in-memory store) as the source of
@@ -1030,6 +1085,37 @@ enum keel_result keel_register_known_secret(const char *secret, size_t secret_le
 enum keel_result keel_redact_secrets(const uint8_t *input,
                                      size_t input_len,
                                      struct keel_string **out);
+
+/**
+ * Like `keel_redactor_add_secret`, but says what happened: on success
+ * `*status_out` is `KEEL_SECRET_ADDED`, `KEEL_SECRET_DUPLICATE` or
+ * `KEEL_SECRET_TOO_SHORT` (a secret below the minimum length is reported, never
+ * dropped without a word).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`
+ * (`redactor` is not a live redactor).
+ *
+ * # Safety
+ * `secret` must point to `secret_len` readable bytes; `status_out` must be valid
+ * for writing a `keel_secret_status`.
+ */
+enum keel_result keel_redactor_add_secret_status(const struct keel_redactor *redactor,
+                                                 const char *secret,
+                                                 size_t secret_len,
+                                                 enum keel_secret_status *status_out);
+
+/**
+ * How many secrets this redactor refused so far for being shorter than its
+ * minimum secret length: those in the options' `"secrets"` list and those given
+ * to `keel_redactor_add_secret` / `keel_redactor_add_secret_status`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `count_out` must be valid for writing a `size_t`.
+ */
+enum keel_result keel_redactor_short_secrets_ignored(const struct keel_redactor *redactor,
+                                                     size_t *count_out);
 
 /**
  * Release a string returned by keel. Its bytes are zeroed first (a string may

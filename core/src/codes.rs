@@ -25,6 +25,7 @@ use crate::fsx::FsxError;
 use crate::jobs::{CommandError, JobsError};
 use crate::process::ProcessError;
 use crate::redact::RedactError;
+use crate::turns::TurnError;
 
 macro_rules! codes {
     ($($(#[$doc:meta])* $name:ident = $num:literal;)*) => {
@@ -104,6 +105,26 @@ codes! {
     NO_RUNTIME = 304;
     /// The platform lacks a facility this call needs.
     UNSUPPORTED = 305;
+    // ---- supervisor 400–499 ----
+    /// The supervisor is already running (or has run; `run` is called once).
+    SUPERVISOR_ALREADY_RUNNING = 400;
+    /// The SIGTERM/SIGINT handlers could not be installed.
+    SIGNAL_HANDLERS = 401;
+    /// The host's registration-token provider failed.
+    TOKEN_PROVIDER_FAILED = 402;
+    /// The runner directory lacks `config.sh` / `run.sh`.
+    RUNNER_DIR_INVALID = 403;
+    /// `config.sh` failed after its retries.
+    REGISTRATION_FAILED = 404;
+    /// A service manager (`launchctl`, `systemctl`) could not be run.
+    SERVICE_MANAGER_FAILED = 405;
+    /// An installed service did not start cleanly (crashed, not loaded, failed).
+    SERVICE_NOT_STARTED = 406;
+    // ---- turns 700–799 ----
+    /// Another turn of the same agent held its turn lock for the whole bounded wait.
+    TURN_LOCK_TIMEOUT = 700;
+    /// The turn store (SQLite) failed or has a schema newer than this keel.
+    TURN_STORE = 701;
 }
 
 /// The C `keel_result` value of `code`, `None` for a string that is not a keel code.
@@ -268,6 +289,25 @@ pub fn sample_codes() -> Vec<&'static str> {
         },
         CredentialError::invalid("x", "x"),
         CredentialError::InvalidJwt { reason: "x".into() },
+    ] {
+        v.push(e.code());
+    }
+    v.extend(crate::supervisor::sample_codes());
+    for e in [
+        TurnError::LockTimeout {
+            agent: "a".into(),
+            holder: "x".into(),
+            waited_ms: 1,
+        },
+        TurnError::Store {
+            op: "open",
+            detail: "x".into(),
+        },
+        TurnError::InvalidJson { reason: "x".into() },
+        TurnError::InvalidOption {
+            field: "x",
+            reason: "x".into(),
+        },
     ] {
         v.push(e.code());
     }
