@@ -784,6 +784,7 @@ module.exports.JobRegistry = nativeBinding.JobRegistry
 module.exports.Redactor = nativeBinding.Redactor
 module.exports.StreamRedactor = nativeBinding.StreamRedactor
 module.exports.captureRedactedOutput = nativeBinding.captureRedactedOutput
+module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.killProcessTree = nativeBinding.killProcessTree
 module.exports.listRules = nativeBinding.listRules
 module.exports.MAX_CAPTURED_OUTPUT_CHARS = nativeBinding.MAX_CAPTURED_OUTPUT_CHARS

@@ -12,6 +12,7 @@ export const {
   StreamRedactor,
   captureRedactedOutput,
   createRedactStream,
+  errorCodes,
   killProcessTree,
   listRules,
   redact,
