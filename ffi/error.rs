@@ -121,6 +121,10 @@ pub enum keel_result {
     KEEL_SERVICE_MANAGER_FAILED = 405,
     /// Supervisor: an installed service did not start cleanly.
     KEEL_SERVICE_NOT_STARTED = 406,
+    /// Turns: another turn of the same agent held its turn lock for the whole wait.
+    KEEL_TURN_LOCK_TIMEOUT = 700,
+    /// Turns: the turn store (SQLite) failed or has a newer schema.
+    KEEL_TURN_STORE = 701,
 }
 
 use keel_result::*;
@@ -167,10 +171,12 @@ impl keel_result {
             KEEL_REGISTRATION_FAILED => "KEEL_REGISTRATION_FAILED\0",
             KEEL_SERVICE_MANAGER_FAILED => "KEEL_SERVICE_MANAGER_FAILED\0",
             KEEL_SERVICE_NOT_STARTED => "KEEL_SERVICE_NOT_STARTED\0",
+            KEEL_TURN_LOCK_TIMEOUT => "KEEL_TURN_LOCK_TIMEOUT\0",
+            KEEL_TURN_STORE => "KEEL_TURN_STORE\0",
         }
     }
 
-    const ALL: [keel_result; 38] = [
+    const ALL: [keel_result; 40] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -209,6 +215,8 @@ impl keel_result {
         KEEL_REGISTRATION_FAILED,
         KEEL_SERVICE_MANAGER_FAILED,
         KEEL_SERVICE_NOT_STARTED,
+        KEEL_TURN_LOCK_TIMEOUT,
+        KEEL_TURN_STORE,
     ];
 
     /// The C value of a core code (`keel_core::codes`): the one mapping from core's

@@ -209,6 +209,14 @@ typedef enum keel_result {
      * Supervisor: an installed service did not start cleanly.
      */
     KEEL_SERVICE_NOT_STARTED = 406,
+    /**
+     * Turns: another turn of the same agent held its turn lock for the whole wait.
+     */
+    KEEL_TURN_LOCK_TIMEOUT = 700,
+    /**
+     * Turns: the turn store (SQLite) failed or has a newer schema.
+     */
+    KEEL_TURN_STORE = 701,
 } keel_result;
 
 /**

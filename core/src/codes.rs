@@ -25,6 +25,7 @@ use crate::fsx::FsxError;
 use crate::jobs::{CommandError, JobsError};
 use crate::process::ProcessError;
 use crate::redact::RedactError;
+use crate::turns::TurnError;
 
 macro_rules! codes {
     ($($(#[$doc:meta])* $name:ident = $num:literal;)*) => {
@@ -119,6 +120,11 @@ codes! {
     SERVICE_MANAGER_FAILED = 405;
     /// An installed service did not start cleanly (crashed, not loaded, failed).
     SERVICE_NOT_STARTED = 406;
+    // ---- turns 700–799 ----
+    /// Another turn of the same agent held its turn lock for the whole bounded wait.
+    TURN_LOCK_TIMEOUT = 700;
+    /// The turn store (SQLite) failed or has a schema newer than this keel.
+    TURN_STORE = 701;
 }
 
 /// The C `keel_result` value of `code`, `None` for a string that is not a keel code.
@@ -287,6 +293,24 @@ pub fn sample_codes() -> Vec<&'static str> {
         v.push(e.code());
     }
     v.extend(crate::supervisor::sample_codes());
+    for e in [
+        TurnError::LockTimeout {
+            agent: "a".into(),
+            holder: "x".into(),
+            waited_ms: 1,
+        },
+        TurnError::Store {
+            op: "open",
+            detail: "x".into(),
+        },
+        TurnError::InvalidJson { reason: "x".into() },
+        TurnError::InvalidOption {
+            field: "x",
+            reason: "x".into(),
+        },
+    ] {
+        v.push(e.code());
+    }
     v.sort_unstable();
     v.dedup();
     v
