@@ -49,6 +49,7 @@
 //! ```
 
 mod capture;
+mod custom;
 mod encode;
 mod engine;
 mod known;
@@ -320,13 +321,18 @@ impl RedactorBuilder {
     }
 
     /// Add a rule: every match of `pattern` (Rust `regex` syntax, matched on bytes)
-    /// is masked. Matches are capped at [`DEFAULT_CUSTOM_MAX_LEN`] bytes.
+    /// is masked. Matches are confined to [`DEFAULT_CUSTOM_MAX_LEN`] bytes from
+    /// their start: a repetition that could run longer is cut there, in one-shot
+    /// and streaming redaction alike. Look-around (`^`, `$`, `\b`) sees the real
+    /// neighbouring text, never a chunk edge, so a stream masks exactly what
+    /// one-shot redaction masks.
     pub fn custom_rule(self, name: impl Into<String>, pattern: impl Into<String>) -> Self {
         self.custom_rule_with_max_len(name, pattern, DEFAULT_CUSTOM_MAX_LEN)
     }
 
     /// Like [`custom_rule`](Self::custom_rule) with an explicit cap on a match's
-    /// length, which is also how much a stream may hold back for this rule.
+    /// length. A stream holds back up to `3 * max_len` bytes (plus a few) for this
+    /// rule: each search step looks at that much text.
     pub fn custom_rule_with_max_len(
         mut self,
         name: impl Into<String>,
@@ -406,9 +412,15 @@ impl RedactorBuilder {
                     reason: "pattern matches the empty string".into(),
                 });
             }
+            let bounded =
+                custom::compile(&pattern).map_err(|reason| RedactError::InvalidPattern {
+                    name: name.clone(),
+                    reason,
+                })?;
             custom.push(CustomRule {
                 name,
                 regex,
+                bounded,
                 max_len,
             });
         }

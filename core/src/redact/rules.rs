@@ -159,6 +159,8 @@ impl BuiltinRule {
 pub struct CustomRule {
     pub(crate) name: String,
     pub(crate) regex: Regex,
+    /// The same pattern for bounded searches (see `custom.rs`).
+    pub(crate) bounded: regex_automata::meta::Regex,
     pub(crate) max_len: usize,
 }
 
@@ -948,31 +950,9 @@ impl RuleSet {
         state.custom_resume.resize(self.custom.len(), 0);
         let mut undecided = n;
         for (rule, resume) in self.custom.iter().zip(state.custom_resume.iter_mut()) {
-            let limit = if eof {
-                n
-            } else {
-                n.saturating_sub(rule.max_len)
-            };
-            let mut at = (*resume).max(from);
-            while at < limit {
-                let Some(m) = rule.regex.find_at(buf, at) else {
-                    break;
-                };
-                if m.start() >= limit {
-                    break;
-                }
-                let end = m.end().min(m.start() + rule.max_len);
-                if end > m.start() {
-                    spans.push(Span::new(m.start(), end));
-                }
-                at = if m.end() > m.start() {
-                    m.end()
-                } else {
-                    m.start() + 1
-                };
-            }
-            *resume = at.max(limit.max(from));
-            undecided = undecided.min(limit.max(from));
+            let at = (*resume).max(from);
+            *resume = super::custom::find(&rule.bounded, rule.max_len, buf, at, eof, spans);
+            undecided = undecided.min(*resume);
         }
         undecided
     }
