@@ -63,75 +63,121 @@ const PAGE = 1024
 
 /** One running job's JavaScript state. */
 class Job {
-  constructor(native, slot, id, page) {
+  constructor(native, slot, id, page, bound) {
     this.native = native
     this.slot = slot
     this.id = id
     this.page = page
+    this.bound = bound
+    /** The callbacks of `opts`, made on first read. */
+    this.fns = {}
     this.done = false
-    this.controller = new AbortController()
+    // Made on first use: work that never reads opts.signal costs no AbortController (the
+    // reason is still recorded, for a signal read after the abort).
+    this.controller = undefined
+    this.aborted = undefined
+  }
+
+  get signal() {
+    if (this.controller === undefined) {
+      this.controller = new AbortController()
+      if (this.aborted !== undefined) this.controller.abort(new Error(this.aborted))
+    }
+    return this.controller.signal
   }
 
   abort(message) {
-    if (!this.done && !this.controller.signal.aborted) this.controller.abort(new Error(message))
+    if (this.done || this.aborted !== undefined) return
+    this.aborted = message
+    this.controller?.abort(new Error(message))
   }
 
-  /** The reference's RunOptions for this job: each callback forwards to one native call. */
-  options(bound) {
-    const job = this
-    const native = this.native
-    const slot = this.slot
-    // onActivity is the hot call (every chunk of agent output): it stamps the job's slot
-    // of a Float64Array keel's watchdog reads, instead of calling native code.
-    const page = this.page
-    const at = slot & (PAGE - 1)
-    let log
-    return {
-      signal: this.controller.signal,
-      onActivity: () => {
-        if (!job.done) page[at] = performance.now()
-      },
-      onPhase: (phase) => {
-        if (!job.done) native.phase(slot, String(phase))
-      },
-      onProgress: (progress) => {
-        if (!job.done) native.progress(slot, json(progress))
-      },
-      onSpan: (span) => {
-        if (!job.done) native.span(slot, json(span))
-      },
-      onFollowUp: (items) => {
-        if (!job.done) native.followUp(slot, json(items))
-      },
-      onCallMetric: (call) => {
-        if (job.done) return
-        const seq = native.metric(slot, json(call))
-        // The reference stamps the caller's object, so its result carries the same seq.
-        if (call !== null && typeof call === 'object') {
-          call.seq = seq
-          call.phase = native.currentPhase(slot)
-        }
-      },
-      currentPhase: () => (job.done ? 'done' : native.currentPhase(slot)),
-      beginToolWindow: () => {
-        if (job.done) return NO_TOOL_WINDOW
-        const id = native.openWindow(slot)
-        if (id === 0) return NO_TOOL_WINDOW
-        return {
-          toolCompleted: () => {
-            if (!job.done) native.windowCompleted(slot, id)
-          },
-          close: () => {
-            if (!job.done) native.closeWindow(slot, id)
-          },
-        }
-      },
-      get log() {
-        return (log ??= makeLogger(bound))
-      },
-    }
+  /** The reference's RunOptions for this job (see OPTIONS). */
+  options() {
+    const opts = {}
+    Object.defineProperty(opts, kJob, { value: this })
+    return Object.defineProperties(opts, OPTIONS)
   }
 }
+
+const kJob = Symbol('keel.job')
+
+/**
+ * The RunOptions properties, shared by every job: each is an accessor whose getter makes
+ * the job's callback on first read (and keeps it), so a job costs one small object
+ * whatever it uses, and only the callbacks its work touches are ever created. They are
+ * own, enumerable and configurable, so `{ ...opts }` and `const { onActivity } = opts`
+ * work as with the reference's plain object, and assigning one replaces it.
+ */
+const OPTIONS = {}
+function option(name, make) {
+  OPTIONS[name] = {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const job = this[kJob]
+      return (job.fns[name] ??= make(job))
+    },
+    set(value) {
+      Object.defineProperty(this, name, { value, writable: true, enumerable: true, configurable: true })
+    },
+  }
+}
+OPTIONS.signal = {
+  enumerable: true,
+  configurable: true,
+  get() {
+    return this[kJob].signal
+  },
+  set(value) {
+    Object.defineProperty(this, 'signal', { value, writable: true, enumerable: true, configurable: true })
+  },
+}
+// onActivity is the hot call (every chunk of agent output): it stamps the job's slot of a
+// Float64Array keel's watchdog reads, instead of calling native code.
+option('onActivity', (job) => {
+  const page = job.page
+  const at = job.slot & (PAGE - 1)
+  return () => {
+    if (!job.done) page[at] = performance.now()
+  }
+})
+option('onPhase', (job) => (phase) => {
+  if (!job.done) job.native.phase(job.slot, String(phase))
+})
+option('onProgress', (job) => (progress) => {
+  if (!job.done) job.native.progress(job.slot, json(progress))
+})
+option('onSpan', (job) => (span) => {
+  if (!job.done) job.native.span(job.slot, json(span))
+})
+option('onFollowUp', (job) => (items) => {
+  if (!job.done) job.native.followUp(job.slot, json(items))
+})
+option('onCallMetric', (job) => (call) => {
+  if (job.done) return
+  const seq = job.native.metric(job.slot, json(call))
+  // The reference stamps the caller's object, so its result carries the same seq.
+  if (call !== null && typeof call === 'object') {
+    call.seq = seq
+    call.phase = job.native.currentPhase(job.slot)
+  }
+})
+option('currentPhase', (job) => () => (job.done ? 'done' : job.native.currentPhase(job.slot)))
+option('beginToolWindow', (job) => () => {
+  if (job.done) return NO_TOOL_WINDOW
+  const id = job.native.openWindow(job.slot)
+  if (id === 0) return NO_TOOL_WINDOW
+  return {
+    toolCompleted: () => {
+      if (!job.done) job.native.windowCompleted(job.slot, id)
+    },
+    close: () => {
+      if (!job.done) job.native.closeWindow(job.slot, id)
+    },
+  }
+})
+option('log', (job) => makeLogger(job.bound))
 
 /**
  * Tracks background jobs by id, each bounded by keel's inactivity, max-duration,
@@ -195,11 +241,11 @@ class JobRegistry {
     if (slot < 0) return JSON.parse(this.#native.peek(id))
     const p0 = slot >>> 10
     const page = (this.#pages[p0] ??= this.#native.page(p0))
-    const rec = new Job(this.#native, slot, id, page)
+    const rec = new Job(this.#native, slot, id, page, bound)
     this.#jobs.set(id, rec)
     let p
     try {
-      p = Promise.resolve(this.#run(job, rec.options(bound)))
+      p = Promise.resolve(this.#run(job, rec.options()))
     } catch (e) {
       p = Promise.reject(e)
     }

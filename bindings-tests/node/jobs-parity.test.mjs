@@ -184,6 +184,45 @@ describe('hardening: a throwing describe() or run() leaves nothing behind', () =
   })
 })
 
+describe('opts behaves like the reference plain object', () => {
+  test('spread, destructure, assign: every callback still reaches keel', async () => {
+    let seen
+    const reg = new JobRegistry({}, async (_job, opts) => {
+      const copy = { ...opts }
+      const { onPhase, currentPhase } = opts
+      seen = Object.keys(copy).sort()
+      onPhase('agent')
+      copy.onProgress({ completed: 1, total: 2 })
+      assert.equal(currentPhase(), 'agent')
+      assert.equal(copy.signal, opts.signal)
+      assert.equal(opts.onActivity, opts.onActivity) // one function per job, kept
+      opts.onActivity = () => 'mine'
+      assert.equal(opts.onActivity(), 'mine')
+      return { ok: true }
+    })
+    reg.start('j', {})
+    await idle(reg)
+    const v = reg.get('j')
+    assert.equal(v.state, 'done')
+    assert.deepEqual(v.progress, { completed: 1, total: 2 })
+    for (const k of ['signal', 'onActivity', 'onPhase', 'onProgress', 'onSpan', 'onFollowUp', 'onCallMetric', 'currentPhase', 'beginToolWindow', 'log']) {
+      assert.ok(seen.includes(k), k)
+    }
+  })
+
+  test('a signal first read after the abort is already aborted with the reason', async () => {
+    let opts
+    const reg = new JobRegistry({ cancelGraceMs: 100 }, (_job, o) => {
+      opts = o
+      return new Promise(() => {})
+    })
+    reg.start('j', {})
+    reg.abortAll('shutting down')
+    assert.equal(opts.signal.aborted, true)
+    assert.equal(opts.signal.reason.message, 'shutting down')
+  })
+})
+
 describe('cold start: a diagnostic in the view and in the failure detail, never a kill', () => {
   test('no output within the window: coldStart is recorded, the job keeps running', async () => {
     const reg = new JobRegistry({ coldStartMs: 30 }, (_j, opts) => {
