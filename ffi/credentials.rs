@@ -55,34 +55,22 @@ const OPTION_FIELDS: &[&str] = &[
 /// (`"options"`, `"creds"`) that `InvalidInput` fields belong to; `None` when the
 /// invalid input is a plain argument.
 fn credential_error(e: CredentialError, path: Option<&str>) -> Error {
-    use keel_result::*;
-    let code = match &e {
-        CredentialError::NotEnrolled { .. } => KEEL_NOT_ENROLLED,
-        CredentialError::PlatformUrlMismatch { .. } => KEEL_PLATFORM_URL_MISMATCH,
-        CredentialError::KeyringUnavailable { .. } => KEEL_KEYRING_UNAVAILABLE,
-        CredentialError::KeyringTimeout { .. } => KEEL_KEYRING_TIMEOUT,
-        CredentialError::Keyring { .. } => KEEL_KEYRING_ERROR,
-        CredentialError::InsecureFile { .. } => KEEL_INSECURE_FILE,
-        CredentialError::LockTimeout { .. } => KEEL_LOCK_TIMEOUT,
-        CredentialError::InvalidJwt { .. } => KEEL_INVALID_JWT,
-        CredentialError::InvalidInput { field, reason } => {
-            // `<path>.<field> <reason>`: no `:` after a name (see `Error`).
-            return match path {
-                Some(p) if field == "record" || field == "options" => {
-                    let is = if reason.starts_with("not ") {
-                        "is "
-                    } else {
-                        ""
-                    };
-                    Error::invalid_json(format!("{p} {is}{reason}"))
-                }
-                Some(p) => Error::invalid_json(format!("{p}.{field} {reason}")),
-                None => Error::invalid_argument(format!("{field} {reason}")),
-            };
-        }
-        _ => KEEL_IO,
-    };
-    Error::new(code, e.to_string())
+    if let CredentialError::InvalidInput { field, reason } = &e {
+        // `<path>.<field> <reason>`: no `:` after a name (see `Error`).
+        return match path {
+            Some(p) if field == "record" || field == "options" => {
+                let is = if reason.starts_with("not ") {
+                    "is "
+                } else {
+                    ""
+                };
+                Error::invalid_json(format!("{p} {is}{reason}"))
+            }
+            Some(p) => Error::invalid_json(format!("{p}.{field} {reason}")),
+            None => Error::invalid_argument(format!("{field} {reason}")),
+        };
+    }
+    Error::coded(e.code(), e.to_string())
 }
 
 /// Options JSON → core options, with errors that name the field.

@@ -48,6 +48,21 @@ pub enum keel_result {
     KEEL_PANIC = 5,
     /// An I/O operation failed, including a write callback returning non-zero.
     KEEL_IO = 6,
+    /// An option is out of range (an empty mask, a zero timeout, …). The message
+    /// names the option.
+    KEEL_INVALID_OPTION = 7,
+    /// A failure of the binding itself (a value that could not be serialized).
+    KEEL_INTERNAL = 8,
+    /// A file is larger than the reader accepts.
+    KEEL_FILE_TOO_LARGE = 9,
+    /// A JSON state file does not have the expected shape.
+    KEEL_MALFORMED_STATE = 10,
+    /// A value could not be encoded as JSON.
+    KEEL_ENCODE = 11,
+    /// A path cannot be used as a file path.
+    KEEL_INVALID_PATH = 12,
+    /// A result is too large for the host to represent.
+    KEEL_RESULT_TOO_LARGE = 13,
     /// Redaction: a rule name (e.g. in `disableRules`) is not a built-in rule.
     KEEL_UNKNOWN_RULE = 100,
     /// Redaction: a custom rule's pattern is not a valid regular expression or
@@ -83,6 +98,33 @@ pub enum keel_result {
     /// Jobs: the host's work already reported its outcome
     /// (`keel_job_ctx_succeed` / `keel_job_ctx_fail` called twice).
     KEEL_JOB_OUTCOME_SET = 301,
+    /// Jobs: a command could not be started (empty argv, program not found or not
+    /// executable, bad working directory, output file not openable).
+    KEEL_SPAWN_FAILED = 302,
+    /// Jobs: waiting for, signalling or recording a process failed.
+    KEEL_PROCESS_ERROR = 303,
+    /// Jobs: the call needs an async runtime and has none.
+    KEEL_NO_RUNTIME = 304,
+    /// Jobs: the platform lacks a facility this call needs.
+    KEEL_UNSUPPORTED = 305,
+    /// Supervisor: `keel_supervisor_run` was already called on this handle.
+    KEEL_SUPERVISOR_ALREADY_RUNNING = 400,
+    /// Supervisor: the SIGTERM/SIGINT handlers could not be installed.
+    KEEL_SIGNAL_HANDLERS = 401,
+    /// Supervisor: the host's registration-token provider failed.
+    KEEL_TOKEN_PROVIDER_FAILED = 402,
+    /// Supervisor: the runner directory lacks `config.sh` / `run.sh`.
+    KEEL_RUNNER_DIR_INVALID = 403,
+    /// Supervisor: `config.sh` failed after its retries.
+    KEEL_REGISTRATION_FAILED = 404,
+    /// Supervisor: `launchctl` / `systemctl` could not be run.
+    KEEL_SERVICE_MANAGER_FAILED = 405,
+    /// Supervisor: an installed service did not start cleanly.
+    KEEL_SERVICE_NOT_STARTED = 406,
+    /// Turns: another turn of the same agent held its turn lock for the whole wait.
+    KEEL_TURN_LOCK_TIMEOUT = 700,
+    /// Turns: the turn store (SQLite) failed or has a newer schema.
+    KEEL_TURN_STORE = 701,
 }
 
 use keel_result::*;
@@ -98,6 +140,13 @@ impl keel_result {
             KEEL_INVALID_JSON => "KEEL_INVALID_JSON\0",
             KEEL_PANIC => "KEEL_PANIC\0",
             KEEL_IO => "KEEL_IO\0",
+            KEEL_INVALID_OPTION => "KEEL_INVALID_OPTION\0",
+            KEEL_INTERNAL => "KEEL_INTERNAL\0",
+            KEEL_FILE_TOO_LARGE => "KEEL_FILE_TOO_LARGE\0",
+            KEEL_MALFORMED_STATE => "KEEL_MALFORMED_STATE\0",
+            KEEL_ENCODE => "KEEL_ENCODE\0",
+            KEEL_INVALID_PATH => "KEEL_INVALID_PATH\0",
+            KEEL_RESULT_TOO_LARGE => "KEEL_RESULT_TOO_LARGE\0",
             KEEL_UNKNOWN_RULE => "KEEL_UNKNOWN_RULE\0",
             KEEL_INVALID_PATTERN => "KEEL_INVALID_PATTERN\0",
             KEEL_INVALID_RULE_NAME => "KEEL_INVALID_RULE_NAME\0",
@@ -111,10 +160,23 @@ impl keel_result {
             KEEL_INVALID_JWT => "KEEL_INVALID_JWT\0",
             KEEL_JOB_NOT_FOUND => "KEEL_JOB_NOT_FOUND\0",
             KEEL_JOB_OUTCOME_SET => "KEEL_JOB_OUTCOME_SET\0",
+            KEEL_SPAWN_FAILED => "KEEL_SPAWN_FAILED\0",
+            KEEL_PROCESS_ERROR => "KEEL_PROCESS_ERROR\0",
+            KEEL_NO_RUNTIME => "KEEL_NO_RUNTIME\0",
+            KEEL_UNSUPPORTED => "KEEL_UNSUPPORTED\0",
+            KEEL_SUPERVISOR_ALREADY_RUNNING => "KEEL_SUPERVISOR_ALREADY_RUNNING\0",
+            KEEL_SIGNAL_HANDLERS => "KEEL_SIGNAL_HANDLERS\0",
+            KEEL_TOKEN_PROVIDER_FAILED => "KEEL_TOKEN_PROVIDER_FAILED\0",
+            KEEL_RUNNER_DIR_INVALID => "KEEL_RUNNER_DIR_INVALID\0",
+            KEEL_REGISTRATION_FAILED => "KEEL_REGISTRATION_FAILED\0",
+            KEEL_SERVICE_MANAGER_FAILED => "KEEL_SERVICE_MANAGER_FAILED\0",
+            KEEL_SERVICE_NOT_STARTED => "KEEL_SERVICE_NOT_STARTED\0",
+            KEEL_TURN_LOCK_TIMEOUT => "KEEL_TURN_LOCK_TIMEOUT\0",
+            KEEL_TURN_STORE => "KEEL_TURN_STORE\0",
         }
     }
 
-    const ALL: [keel_result; 20] = [
+    const ALL: [keel_result; 40] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -122,6 +184,13 @@ impl keel_result {
         KEEL_INVALID_JSON,
         KEEL_PANIC,
         KEEL_IO,
+        KEEL_INVALID_OPTION,
+        KEEL_INTERNAL,
+        KEEL_FILE_TOO_LARGE,
+        KEEL_MALFORMED_STATE,
+        KEEL_ENCODE,
+        KEEL_INVALID_PATH,
+        KEEL_RESULT_TOO_LARGE,
         KEEL_UNKNOWN_RULE,
         KEEL_INVALID_PATTERN,
         KEEL_INVALID_RULE_NAME,
@@ -135,7 +204,37 @@ impl keel_result {
         KEEL_INVALID_JWT,
         KEEL_JOB_NOT_FOUND,
         KEEL_JOB_OUTCOME_SET,
+        KEEL_SPAWN_FAILED,
+        KEEL_PROCESS_ERROR,
+        KEEL_NO_RUNTIME,
+        KEEL_UNSUPPORTED,
+        KEEL_SUPERVISOR_ALREADY_RUNNING,
+        KEEL_SIGNAL_HANDLERS,
+        KEEL_TOKEN_PROVIDER_FAILED,
+        KEEL_RUNNER_DIR_INVALID,
+        KEEL_REGISTRATION_FAILED,
+        KEEL_SERVICE_MANAGER_FAILED,
+        KEEL_SERVICE_NOT_STARTED,
+        KEEL_TURN_LOCK_TIMEOUT,
+        KEEL_TURN_STORE,
     ];
+
+    /// The C value of a core code (`keel_core::codes`): the one mapping from core's
+    /// vocabulary to `keel_result`. A test checks every core code has a value here
+    /// with the same name and number; a string that is not a code gives
+    /// `KEEL_INTERNAL`.
+    pub(crate) fn from_code(code: &str) -> keel_result {
+        keel_result::ALL
+            .into_iter()
+            .find(|r| r.name() == code)
+            .unwrap_or(KEEL_INTERNAL)
+    }
+
+    /// The stable name without the NUL.
+    pub(crate) fn name(self) -> &'static str {
+        let n = self.name_cstr();
+        &n[..n.len() - 1]
+    }
 }
 
 /// A failure inside an entry point: a code and a message that [`boundary`] turns
@@ -176,6 +275,12 @@ impl Error {
     /// `KEEL_INVALID_ARGUMENT`.
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Error {
         Error::new(KEEL_INVALID_ARGUMENT, message)
+    }
+
+    /// An error carrying a core error's code (`e.code()`) and message: how every
+    /// capability file maps a core error enum.
+    pub(crate) fn coded(code: &str, message: impl Into<String>) -> Error {
+        Error::new(keel_result::from_code(code), message)
     }
 
     /// `KEEL_INVALID_JSON`.
@@ -234,7 +339,9 @@ fn panic_text(payload: &(dyn Any + Send)) -> &str {
 
 /// Run an entry point's body: clear the thread's last error message, run `body`
 /// with panics caught, and map its outcome to a [`keel_result`], recording the
-/// message of a failure (prefixed with `function`).
+/// message of a failure (prefixed with `function`). On success the message is
+/// cleared again at the end: a callback the body ran may have made a keel call
+/// that failed, and that message must not outlive a call that succeeded.
 ///
 /// `AssertUnwindSafe` is justified because nothing observes a broken invariant
 /// after a panic: handles are reference-counted and freed only through their
@@ -247,7 +354,10 @@ where
 {
     clear_last_error();
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => KEEL_OK,
+        Ok(Ok(())) => {
+            clear_last_error();
+            KEEL_OK
+        }
         Ok(Err(e)) => {
             set_last_error(function, &e.message, &e.mask);
             e.code
@@ -261,9 +371,17 @@ where
 }
 
 /// Run a function that cannot report errors (the `_free` functions): panics are
-/// caught and swallowed, and the last error message is left alone.
+/// caught and swallowed, and the last error message is left as it was — also when
+/// a finalizer the body ran made keel calls of its own. (The message is moved out
+/// and back, not copied, so a pointer the caller got from
+/// `keel_last_error_message` before the call stays valid.)
 pub(crate) fn quiet_boundary<F: FnOnce()>(body: F) {
+    let saved = LAST_ERROR
+        .try_with(|m| m.borrow_mut().take())
+        .ok()
+        .flatten();
     let _ = catch_unwind(AssertUnwindSafe(body));
+    let _ = LAST_ERROR.try_with(|m| *m.borrow_mut() = saved);
 }
 
 /// The calling thread's last error message: a NUL-terminated UTF-8 string
@@ -327,6 +445,25 @@ mod tests {
     }
 
     #[test]
+    fn every_core_code_has_a_c_value_with_the_same_name_and_number() {
+        for (code, num) in keel_core::codes::ALL {
+            let r = keel_result::from_code(code);
+            assert_eq!(r.name(), *code, "{code} has no keel_result value");
+            assert_eq!(r as u32, *num, "{code} has a different number in C");
+        }
+        for r in keel_result::ALL {
+            assert_eq!(
+                keel_core::codes::number(r.name()),
+                Some(r as u32),
+                "{r:?} is not in keel_core::codes::ALL"
+            );
+        }
+        for code in keel_core::codes::sample_codes() {
+            assert_eq!(keel_result::from_code(code).name(), code);
+        }
+    }
+
+    #[test]
     fn boundary_sets_and_clears_the_message() {
         assert_eq!(
             boundary("f", || Err(Error::null("out"))),
@@ -335,6 +472,34 @@ mod tests {
         assert_eq!(last(), "f(): out is NULL");
         assert_eq!(boundary("g", || Ok(())), KEEL_OK);
         assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn success_clears_a_message_a_nested_call_left() {
+        let r = boundary("outer", || {
+            // A callback inside the call makes a failing keel call.
+            assert_eq!(
+                boundary("inner", || Err(Error::null("x"))),
+                KEEL_NULL_PARAMETER
+            );
+            assert_eq!(last(), "inner(): x is NULL");
+            Ok(())
+        });
+        assert_eq!(r, KEEL_OK);
+        assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn quiet_boundary_keeps_the_message_and_its_pointer() {
+        assert_eq!(boundary("f", || Err(Error::null("y"))), KEEL_NULL_PARAMETER);
+        let before = keel_last_error_message();
+        quiet_boundary(|| {
+            // A finalizer makes keel calls of its own.
+            assert_eq!(boundary("g", || Ok(())), KEEL_OK);
+            assert_eq!(boundary("h", || Err(Error::null("z"))), KEEL_NULL_PARAMETER);
+        });
+        assert_eq!(keel_last_error_message(), before);
+        assert_eq!(last(), "f(): y is NULL");
     }
 
     #[test]

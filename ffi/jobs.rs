@@ -61,8 +61,10 @@ pub struct keel_job_registry {
 static REGISTRIES: Registry<keel_job_registry> = Registry::new("keel_job_registry");
 
 /// What a host-driven job's work reports through, valid only while its work function
-/// runs (the pointer is refused with `KEEL_INVALID_ARGUMENT` afterwards). Every
-/// `keel_job_ctx_*` function may be called from any thread while the work runs.
+/// runs: afterwards the pointer is refused with `KEEL_INVALID_ARGUMENT`, forever — a
+/// context handle is never reused, so a stale one kept by a late helper thread can
+/// never report into (or fail) another job. Every `keel_job_ctx_*` function may be
+/// called from any thread while the work runs.
 pub struct keel_job_ctx {
     ctx: JobContext,
     outcome: Mutex<Option<std::result::Result<Value, WorkError>>>,
@@ -92,6 +94,9 @@ struct HostWork {
     work: unsafe extern "C" fn(*mut c_void, *mut keel_job_ctx),
     userdata: *mut c_void,
     finalizer: keel_finalizer_fn,
+    /// Which job this is (`registry_key`, id), so its own work can be told apart.
+    registry_key: usize,
+    id: String,
 }
 
 // SAFETY: keel never touches `userdata`; it hands it back to the host's functions on the
@@ -108,9 +113,21 @@ impl Drop for HostWork {
     }
 }
 
+thread_local! {
+    /// On a `keel-job` thread: the job whose work runs there (`registry_key`, id).
+    static WORK_OF: std::cell::RefCell<Option<(usize, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The identity of a registry, for [`WORK_OF`]: its handle, which is never reused.
+fn registry_key(handle: *const keel_job_registry) -> usize {
+    handle as usize
+}
+
 impl HostWork {
     /// Run on the job's own thread: call the work, collect its outcome, finalize.
     fn run(self, ctx: JobContext) -> std::result::Result<Value, WorkError> {
+        WORK_OF.with(|w| *w.borrow_mut() = Some((self.registry_key, self.id.clone())));
         let ptr = CONTEXTS.insert(keel_job_ctx {
             ctx,
             outcome: Mutex::new(None),
@@ -121,8 +138,12 @@ impl HostWork {
             .get(ptr, "ctx")
             .ok()
             .and_then(|c| lock(&c.outcome).take());
+        // From here on `ptr` is refused (KEEL_INVALID_ARGUMENT) — also when a helper
+        // thread of the host's keeps it: no later context ever gets the same handle.
         CONTEXTS.remove(ptr);
+        // The finalizer runs here, on the job's thread, after the work returned.
         drop(self);
+        WORK_OF.with(|w| *w.borrow_mut() = None);
         outcome.unwrap_or_else(|| {
             Err(WorkError::agent(
                 "the job's work returned without calling keel_job_ctx_succeed or keel_job_ctx_fail",
@@ -135,13 +156,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn run_job(job: CJob, ctx: JobContext) -> std::result::Result<Value, WorkError> {
+type WorkFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::result::Result<Value, WorkError>> + Send>,
+>;
+
+/// The registry's run function. It is called inside `JobRegistry::start`, on the thread
+/// that called `keel_job_registry_start`, so a host job's thread is started right there:
+/// from then on the `HostWork` (and its finalizer) belongs to that thread, whatever
+/// happens to the registry — were it moved into the future instead, freeing the registry
+/// before the runtime polled the future would drop it, and run the host's finalizer, on
+/// the runtime thread.
+fn run_job(job: CJob, ctx: JobContext) -> WorkFuture {
     match job {
-        CJob::Command(spec) => {
+        CJob::Command(spec) => Box::pin(async move {
             ctx.phase("command");
             let result = ctx.run_command(*spec).await?;
             Ok(serde_json::to_value(result).unwrap_or(Value::Null))
-        }
+        }),
         CJob::Host(host) => {
             let (done, work) = external_work();
             let spawned = std::thread::Builder::new()
@@ -149,12 +180,15 @@ async fn run_job(job: CJob, ctx: JobContext) -> std::result::Result<Value, WorkE
                 .spawn(move || {
                     done.complete(host.run(ctx));
                 });
-            if let Err(e) = spawned {
-                return Err(WorkError::agent(format!(
-                    "could not start the job's thread ({e})"
-                )));
+            // A failed spawn drops the closure (and the finalizer) here, on the calling
+            // thread, before `keel_job_registry_start` returns.
+            match spawned {
+                Ok(_) => Box::pin(work),
+                Err(e) => {
+                    let message = format!("could not start the job's thread ({e})");
+                    Box::pin(async move { Err(WorkError::agent(message)) })
+                }
             }
-            work.await
         }
     }
 }
@@ -310,9 +344,12 @@ pub unsafe extern "C" fn keel_job_registry_new(
 }
 
 /// Release a registry: every running job is aborted, supervised commands' process
-/// groups are killed (SIGKILL), and the runtime thread is joined. Host-driven work still
-/// running is not waited for: it sees cancellation, and its finalizer runs on its own
-/// thread when it returns. NULL and already-freed pointers are ignored. Never fails.
+/// groups are killed (SIGKILL), and the runtime thread is joined. Host-driven work is
+/// not waited for: every host job started before keeps its own thread, its work
+/// function is still called there (seeing cancellation) if it had not begun yet, and
+/// its finalizer runs on that thread when the work returns — never on the runtime
+/// thread, never inside this function. NULL and already-freed pointers are ignored.
+/// May be called from a job's work or finalizer. Never fails.
 #[no_mangle]
 pub extern "C" fn keel_job_registry_free(registry: *mut keel_job_registry) {
     quiet_boundary(|| REGISTRIES.remove(registry));
@@ -368,6 +405,14 @@ pub unsafe extern "C" fn keel_job_registry_run_command(
 /// (idempotent re-attach). `finalizer` (optional) is called exactly once with
 /// `userdata`: on the job's thread after `work` returns — or, when the work is never
 /// run (re-attach, or an error), before this function returns, on the calling thread.
+/// Once this function returned `KEEL_OK` and started the job, `work` is called even if
+/// the registry is freed right away (it then sees cancellation at once).
+///
+/// `work` and `finalizer` may call any keel function, with two limits: `ctx` is valid
+/// only until `work` returns (a stale `ctx` kept by a helper thread is refused with
+/// `KEEL_INVALID_ARGUMENT`, never mistaken for another job's), and `work` aborting its
+/// own job with `keel_job_registry_abort` fails with `KEEL_INVALID_ARGUMENT` (it would
+/// wait for itself); report the failure with `keel_job_ctx_fail` and return instead.
 ///
 /// Errors: `KEEL_NULL_PARAMETER` (`work` is NULL), `KEEL_INVALID_UTF8`,
 /// `KEEL_INVALID_ARGUMENT` (not a live registry; a bad id).
@@ -388,6 +433,8 @@ pub unsafe extern "C" fn keel_job_registry_start(
         work,
         userdata,
         finalizer,
+        registry_key: 0,
+        id: String::new(),
     });
     boundary("keel_job_registry_start", move || {
         // `host` drops (finalizer runs) on every early return.
@@ -400,8 +447,11 @@ pub unsafe extern "C" fn keel_job_registry_start(
                 return Err(Error::null("work"));
             }
         };
+        let mut host = host;
         let r = REGISTRIES.get(registry, "registry")?;
         let id = str_in(id, id_len, "id")?;
+        host.registry_key = registry_key(registry);
+        host.id = id.to_owned();
         r.registry
             .start(id, CJob::Host(host))
             .map_err(|e| Error::invalid_argument(e.to_string()))?;
@@ -453,11 +503,12 @@ fn not_found() -> Error {
 /// reached (`KEEL_JOB_RUNNING` when it did not settle in time). A finished job just
 /// reports its state. The job fails with `Aborted: <reason>` and cause `aborted`, unless
 /// a watchdog had already fired. Blocks the calling thread; call it from any thread but
-/// a job's own work (a work function aborting its own job would wait for itself until the
-/// settle window ends).
+/// a job's own work: called from the work function of job `id` itself it fails with
+/// `KEEL_INVALID_ARGUMENT` at once (it would wait for itself). Other jobs may be aborted
+/// from a work function.
 ///
-/// Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
-/// `KEEL_JOB_NOT_FOUND`.
+/// Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT` (not a
+/// live registry; called from the job's own work), `KEEL_JOB_NOT_FOUND`.
 ///
 /// # Safety
 /// `id` and `reason` must point to their lengths of readable bytes; `state_out` must be
@@ -476,6 +527,18 @@ pub unsafe extern "C" fn keel_job_registry_abort(
         let r = REGISTRIES.get(registry, "registry")?;
         let id = str_in(id, id_len, "id")?.to_owned();
         let reason = str_in(reason, reason_len, "reason")?.to_owned();
+        let key = registry_key(registry);
+        if WORK_OF.with(|w| {
+            w.borrow()
+                .as_ref()
+                .is_some_and(|(k, i)| *k == key && *i == id)
+        }) {
+            // It would wait for its own caller to return (the whole settle window).
+            return Err(Error::invalid_argument(
+                "a job's work cannot abort its own job and wait for it; return from the \
+                 work function (with keel_job_ctx_fail) instead",
+            ));
+        }
         let reg = r.registry.clone();
         let state = r
             .runtime

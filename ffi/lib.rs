@@ -12,8 +12,18 @@
 //! * Strings out are owned [`string::keel_string`]s released with
 //!   [`string::keel_string_free`].
 //! * Handles are opaque, made by `keel_<type>_new` and released by
-//!   `keel_<type>_free`; every `_free` accepts NULL and ignores a pointer that is
-//!   not (or no longer) a live handle of its type, so freeing twice is harmless.
+//!   `keel_<type>_free`. A handle is a unique value, not an address: keel never
+//!   hands out the same handle twice, so a freed (stale) handle is refused with
+//!   `KEEL_INVALID_ARGUMENT` forever — even after the memory behind it was reused
+//!   — and every `_free` accepts NULL and ignores a pointer that is not (or no
+//!   longer) a live handle of its type, so freeing a handle twice is harmless.
+//!   `keel_string` is the exception: it is a real struct address, so free each
+//!   string exactly once (see [`string::keel_string_free`]).
+//! * Callbacks may call back into keel. A call that would wait for the very call
+//!   that is running the callback fails with `KEEL_INVALID_ARGUMENT` instead of
+//!   deadlocking; each callback's documentation lists what it may do.
+//! * A call that succeeds leaves the calling thread's last error message empty,
+//!   even when a callback it ran made a keel call that failed.
 //! * Every body runs inside a panic boundary (`KEEL_PANIC`), every pointer is
 //!   NULL-checked (`KEEL_NULL_PARAMETER`).
 //!

@@ -81,19 +81,21 @@ impl Drop for Sink {
 static STREAMS: Registry<keel_stream_redactor> = Registry::new("keel_stream_redactor");
 
 thread_local! {
-    /// Streams whose write callback is running on this thread: a call into one of
-    /// them from its own callback would deadlock, so it fails instead.
-    static DELIVERING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// Streams whose write callback is running on this thread, with the stream's
+    /// pending count at that moment. The stream's lock is held during its callback,
+    /// so a call into the same stream from the callback must not take it:
+    /// `_write`/`_flush`/`_finish` fail instead, `_pending` answers from here.
+    static DELIVERING: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The pending count recorded for stream `key` if its callback is running on this
+/// thread.
+fn delivering(key: usize) -> Option<usize> {
+    DELIVERING.with(|d| d.borrow().iter().find(|(k, _)| *k == key).map(|(_, p)| *p))
 }
 
 fn redact_error(e: RedactError) -> Error {
-    let code = match e {
-        RedactError::UnknownRule { .. } => keel_result::KEEL_UNKNOWN_RULE,
-        RedactError::InvalidPattern { .. } => keel_result::KEEL_INVALID_PATTERN,
-        RedactError::InvalidRuleName { .. } => keel_result::KEEL_INVALID_RULE_NAME,
-        _ => keel_result::KEEL_INVALID_ARGUMENT,
-    };
-    Error::new(code, e.to_string())
+    Error::coded(e.code(), e.to_string())
 }
 
 const OPTION_FIELDS: &[&str] = &[
@@ -176,7 +178,7 @@ fn build_redactor(options: Value) -> Result<Redactor> {
 /// Errors: `KEEL_NULL_PARAMETER` (`out` NULL, or `options_json` NULL with a non-zero
 /// length), `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON` (malformed, wrong type, unknown
 /// field: the message names the field), `KEEL_UNKNOWN_RULE`, `KEEL_INVALID_PATTERN`,
-/// `KEEL_INVALID_RULE_NAME`, `KEEL_INVALID_ARGUMENT` (e.g. an empty mask). On
+/// `KEEL_INVALID_RULE_NAME`, `KEEL_INVALID_OPTION` (e.g. an empty mask). On
 /// success `*out` is a new redactor, to be released with `keel_redactor_free`.
 ///
 /// # Safety
@@ -331,8 +333,14 @@ pub unsafe extern "C" fn keel_redactor_rules_json(
 /// `write` is required. It is called synchronously, on the calling thread, from
 /// inside `keel_stream_redactor_write`, `_flush` and `_finish` — at most once per
 /// call, and only when there is output — never from any other function or thread.
-/// It must not call `_write`, `_flush` or `_finish` on the same stream (that call
-/// fails with `KEEL_INVALID_ARGUMENT`); it may free the stream.
+/// It may call any keel function: `_write`, `_flush` or `_finish` on the same stream
+/// fail with `KEEL_INVALID_ARGUMENT` (the stream is busy delivering), and so does
+/// such a call on a stream whose callback is further up the same thread's stack;
+/// `keel_stream_redactor_pending` on the same stream answers (the bytes still held
+/// back after this delivery); it may free the stream (the finalizer then runs when
+/// the call that ran the callback returns). The stream's lock is held while the
+/// callback runs, so the callback must not wait for another thread that is itself
+/// calling into the same stream.
 ///
 /// `finalizer` is optional (may be NULL). If given, it is called exactly once with
 /// `userdata` when the stream is released: inside `keel_stream_redactor_free`, or,
@@ -384,7 +392,7 @@ fn with_stream(
 ) -> Result<()> {
     let s: Arc<keel_stream_redactor> = STREAMS.get(ptr, "stream")?;
     let key = Arc::as_ptr(&s) as usize;
-    if DELIVERING.with(|d| d.borrow().contains(&key)) {
+    if delivering(key).is_some() {
         return Err(Error::invalid_argument(
             "stream was used from inside its own write callback",
         ));
@@ -401,11 +409,12 @@ fn with_stream(
     if out.is_empty() {
         return Ok(());
     }
-    DELIVERING.with(|d| d.borrow_mut().push(key));
+    let pending = stream.pending();
+    DELIVERING.with(|d| d.borrow_mut().push((key, pending)));
     // SAFETY: the caller's callback with its userdata, on the calling thread, as
     // documented; `out` stays alive and unchanged during the call.
     let rc = unsafe { (s.sink.write)(s.sink.userdata, out.as_ptr(), out.len()) };
-    DELIVERING.with(|d| d.borrow_mut().retain(|k| *k != key));
+    DELIVERING.with(|d| d.borrow_mut().retain(|(k, _)| *k != key));
     out.clear();
     if rc != 0 {
         return Err(Error::new(
@@ -460,7 +469,9 @@ pub extern "C" fn keel_stream_redactor_finish(stream: *mut keel_stream_redactor)
     })
 }
 
-/// How many bytes the stream has received but not yet written out.
+/// How many bytes the stream has received but not yet written out. Works from the
+/// stream's own write callback too (the bytes held back after the output being
+/// delivered).
 ///
 /// Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`, `KEEL_PANIC`.
 ///
@@ -474,6 +485,12 @@ pub unsafe extern "C" fn keel_stream_redactor_pending(
     boundary("keel_stream_redactor_pending", || {
         let out = Out::new(pending_out, "pending_out")?;
         let s = STREAMS.get(stream, "stream")?;
+        // From the stream's own write callback: its lock is held by the call that runs
+        // the callback, and the state does not change until the callback returns.
+        if let Some(pending) = delivering(Arc::as_ptr(&s) as usize) {
+            out.write(pending);
+            return Ok(());
+        }
         let state = s.state.lock().map_err(|_| {
             Error::new(
                 keel_result::KEEL_PANIC,
@@ -542,6 +559,71 @@ pub unsafe extern "C" fn keel_redact_secrets(
         let input = bytes_in(input, input_len, "input")?;
         let redacted = core::global().redact_bytes(input).into_owned();
         out.write(new_string(redacted));
+        Ok(())
+    })
+}
+
+/// What happened to a secret given to `keel_redactor_add_secret_status`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum keel_secret_status {
+    /// Registered (for a multi-line value: at least one of its lines).
+    KEEL_SECRET_ADDED = 0,
+    /// Already registered; nothing changed.
+    KEEL_SECRET_DUPLICATE = 1,
+    /// Shorter than the redactor's minimum secret length: not registered (and
+    /// counted by `keel_redactor_short_secrets_ignored`).
+    KEEL_SECRET_TOO_SHORT = 2,
+}
+
+/// Like `keel_redactor_add_secret`, but says what happened: on success
+/// `*status_out` is `KEEL_SECRET_ADDED`, `KEEL_SECRET_DUPLICATE` or
+/// `KEEL_SECRET_TOO_SHORT` (a secret below the minimum length is reported, never
+/// dropped without a word).
+///
+/// Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`
+/// (`redactor` is not a live redactor).
+///
+/// # Safety
+/// `secret` must point to `secret_len` readable bytes; `status_out` must be valid
+/// for writing a `keel_secret_status`.
+#[no_mangle]
+pub unsafe extern "C" fn keel_redactor_add_secret_status(
+    redactor: *const keel_redactor,
+    secret: *const c_char,
+    secret_len: usize,
+    status_out: *mut keel_secret_status,
+) -> keel_result {
+    boundary("keel_redactor_add_secret_status", || {
+        let out = Out::new(status_out, "status_out")?;
+        let r = REDACTORS.get(redactor, "redactor")?;
+        let secret = str_in(secret, secret_len, "secret")?;
+        out.write(match r.inner.add_secret_status(secret) {
+            core::SecretStatus::Added => keel_secret_status::KEEL_SECRET_ADDED,
+            core::SecretStatus::Duplicate => keel_secret_status::KEEL_SECRET_DUPLICATE,
+            _ => keel_secret_status::KEEL_SECRET_TOO_SHORT,
+        });
+        Ok(())
+    })
+}
+
+/// How many secrets this redactor refused so far for being shorter than its
+/// minimum secret length: those in the options' `"secrets"` list and those given
+/// to `keel_redactor_add_secret` / `keel_redactor_add_secret_status`.
+///
+/// Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `count_out` must be valid for writing a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn keel_redactor_short_secrets_ignored(
+    redactor: *const keel_redactor,
+    count_out: *mut usize,
+) -> keel_result {
+    boundary("keel_redactor_short_secrets_ignored", || {
+        let out = Out::new(count_out, "count_out")?;
+        let r = REDACTORS.get(redactor, "redactor")?;
+        out.write(r.inner.short_secrets_ignored());
         Ok(())
     })
 }

@@ -43,7 +43,8 @@ unsafe impl Send for OwnedString {}
 // SAFETY: as above; shared access is read-only.
 unsafe impl Sync for OwnedString {}
 
-static STRINGS: Registry<OwnedString> = Registry::new("keel_string");
+/// By address: C reads the struct's fields, so the handle is the struct itself.
+static STRINGS: Registry<OwnedString> = Registry::by_address("keel_string");
 
 /// Make a `keel_string` holding `bytes` (a NUL terminator is added).
 pub(crate) fn new_string(mut bytes: Vec<u8>) -> *mut keel_string {
@@ -61,8 +62,14 @@ pub(crate) fn new_string(mut bytes: Vec<u8>) -> *mut keel_string {
 }
 
 /// Release a string returned by keel. Its bytes are zeroed first (a string may
-/// hold a secret such as an enrollment JWT). NULL is fine, and so is a pointer
-/// already freed (it is ignored). Never fails.
+/// hold a secret such as an enrollment JWT). NULL is fine. Never fails.
+///
+/// Free each string exactly once. A pointer that is not a live keel string is
+/// ignored — so a second free right after the first is harmless — but unlike the
+/// opaque handles, a `keel_string *` is a real address: once keel has returned
+/// another string, the allocator may have placed it at the freed address, and a
+/// late second free of the old pointer then releases that newer string. Set your
+/// pointer to NULL after freeing it.
 #[no_mangle]
 pub extern "C" fn keel_string_free(s: *mut keel_string) {
     quiet_boundary(|| STRINGS.remove(s.cast::<OwnedString>()));

@@ -8,9 +8,14 @@
  *  - Strings in are UTF-8 (const char *ptr, size_t len) pairs; ptr may be NULL
  *    only when len is 0. Strings out are keel_string, freed with keel_string_free.
  *  - Handles are opaque, made by keel_<type>_new and released by keel_<type>_free.
- *    Every _free accepts NULL and ignores pointers that are not live handles of its
- *    type, so freeing twice is harmless. Using a freed handle fails with
- *    KEEL_INVALID_ARGUMENT.
+ *    A handle is a unique value, never an address keel hands out twice: using a
+ *    freed (stale) handle fails with KEEL_INVALID_ARGUMENT, even after its memory
+ *    was reused. Every _free accepts NULL and ignores pointers that are not live
+ *    handles of its type, so freeing a handle twice is harmless. keel_string is a
+ *    real struct address: free each string exactly once (see keel_string_free).
+ *  - Callbacks may call into keel; a call that would wait for the call running the
+ *    callback fails with KEEL_INVALID_ARGUMENT instead of deadlocking.
+ *  - A successful call leaves keel_last_error_message() empty.
  *  - Structured options cross as camelCase JSON, the same shapes as the Node API.
  *  - Callbacks take userdata first; each says on which thread it runs.
  *
@@ -69,6 +74,35 @@ typedef enum keel_result {
      * An I/O operation failed, including a write callback returning non-zero.
      */
     KEEL_IO = 6,
+    /**
+     * An option is out of range (an empty mask, a zero timeout, …). The message
+     * names the option.
+     */
+    KEEL_INVALID_OPTION = 7,
+    /**
+     * A failure of the binding itself (a value that could not be serialized).
+     */
+    KEEL_INTERNAL = 8,
+    /**
+     * A file is larger than the reader accepts.
+     */
+    KEEL_FILE_TOO_LARGE = 9,
+    /**
+     * A JSON state file does not have the expected shape.
+     */
+    KEEL_MALFORMED_STATE = 10,
+    /**
+     * A value could not be encoded as JSON.
+     */
+    KEEL_ENCODE = 11,
+    /**
+     * A path cannot be used as a file path.
+     */
+    KEEL_INVALID_PATH = 12,
+    /**
+     * A result is too large for the host to represent.
+     */
+    KEEL_RESULT_TOO_LARGE = 13,
     /**
      * Redaction: a rule name (e.g. in `disableRules`) is not a built-in rule.
      */
@@ -130,6 +164,59 @@ typedef enum keel_result {
      * (`keel_job_ctx_succeed` / `keel_job_ctx_fail` called twice).
      */
     KEEL_JOB_OUTCOME_SET = 301,
+    /**
+     * Jobs: a command could not be started (empty argv, program not found or not
+     * executable, bad working directory, output file not openable).
+     */
+    KEEL_SPAWN_FAILED = 302,
+    /**
+     * Jobs: waiting for, signalling or recording a process failed.
+     */
+    KEEL_PROCESS_ERROR = 303,
+    /**
+     * Jobs: the call needs an async runtime and has none.
+     */
+    KEEL_NO_RUNTIME = 304,
+    /**
+     * Jobs: the platform lacks a facility this call needs.
+     */
+    KEEL_UNSUPPORTED = 305,
+    /**
+     * Supervisor: `keel_supervisor_run` was already called on this handle.
+     */
+    KEEL_SUPERVISOR_ALREADY_RUNNING = 400,
+    /**
+     * Supervisor: the SIGTERM/SIGINT handlers could not be installed.
+     */
+    KEEL_SIGNAL_HANDLERS = 401,
+    /**
+     * Supervisor: the host's registration-token provider failed.
+     */
+    KEEL_TOKEN_PROVIDER_FAILED = 402,
+    /**
+     * Supervisor: the runner directory lacks `config.sh` / `run.sh`.
+     */
+    KEEL_RUNNER_DIR_INVALID = 403,
+    /**
+     * Supervisor: `config.sh` failed after its retries.
+     */
+    KEEL_REGISTRATION_FAILED = 404,
+    /**
+     * Supervisor: `launchctl` / `systemctl` could not be run.
+     */
+    KEEL_SERVICE_MANAGER_FAILED = 405,
+    /**
+     * Supervisor: an installed service did not start cleanly.
+     */
+    KEEL_SERVICE_NOT_STARTED = 406,
+    /**
+     * Turns: another turn of the same agent held its turn lock for the whole wait.
+     */
+    KEEL_TURN_LOCK_TIMEOUT = 700,
+    /**
+     * Turns: the turn store (SQLite) failed or has a newer schema.
+     */
+    KEEL_TURN_STORE = 701,
 } keel_result;
 
 /**
@@ -151,6 +238,25 @@ typedef enum keel_job_state {
 } keel_job_state;
 
 /**
+ * What happened to a secret given to `keel_redactor_add_secret_status`.
+ */
+typedef enum keel_secret_status {
+    /**
+     * Registered (for a multi-line value: at least one of its lines).
+     */
+    KEEL_SECRET_ADDED = 0,
+    /**
+     * Already registered; nothing changed.
+     */
+    KEEL_SECRET_DUPLICATE = 1,
+    /**
+     * Shorter than the redactor's minimum secret length: not registered (and
+     * counted by `keel_redactor_short_secrets_ignored`).
+     */
+    KEEL_SECRET_TOO_SHORT = 2,
+} keel_secret_status;
+
+/**
  * An enrollment store: the OS keyring (or an in-memory store) as the source of
  * truth, plus a `0600` JSON file mirror that a background daemon can read.
  *
@@ -164,8 +270,10 @@ typedef struct keel_enrollment_store keel_enrollment_store;
 
 /**
  * What a host-driven job's work reports through, valid only while its work function
- * runs (the pointer is refused with `KEEL_INVALID_ARGUMENT` afterwards). Every
- * `keel_job_ctx_*` function may be called from any thread while the work runs.
+ * runs: afterwards the pointer is refused with `KEEL_INVALID_ARGUMENT`, forever — a
+ * context handle is never reused, so a stale one kept by a late helper thread can
+ * never report into (or fail) another job. Every `keel_job_ctx_*` function may be
+ * called from any thread while the work runs.
  */
 typedef struct keel_job_ctx keel_job_ctx;
 
@@ -470,9 +578,12 @@ enum keel_result keel_job_registry_new(const char *limits_json,
 
 /**
  * Release a registry: every running job is aborted, supervised commands' process
- * groups are killed (SIGKILL), and the runtime thread is joined. Host-driven work still
- * running is not waited for: it sees cancellation, and its finalizer runs on its own
- * thread when it returns. NULL and already-freed pointers are ignored. Never fails.
+ * groups are killed (SIGKILL), and the runtime thread is joined. Host-driven work is
+ * not waited for: every host job started before keeps its own thread, its work
+ * function is still called there (seeing cancellation) if it had not begun yet, and
+ * its finalizer runs on that thread when the work returns — never on the runtime
+ * thread, never inside this function. NULL and already-freed pointers are ignored.
+ * May be called from a job's work or finalizer. Never fails.
  */
 void keel_job_registry_free(struct keel_job_registry *registry);
 
@@ -513,6 +624,14 @@ enum keel_result keel_job_registry_run_command(const struct keel_job_registry *r
  * (idempotent re-attach). `finalizer` (optional) is called exactly once with
  * `userdata`: on the job's thread after `work` returns — or, when the work is never
  * run (re-attach, or an error), before this function returns, on the calling thread.
+ * Once this function returned `KEEL_OK` and started the job, `work` is called even if
+ * the registry is freed right away (it then sees cancellation at once).
+ *
+ * `work` and `finalizer` may call any keel function, with two limits: `ctx` is valid
+ * only until `work` returns (a stale `ctx` kept by a helper thread is refused with
+ * `KEEL_INVALID_ARGUMENT`, never mistaken for another job's), and `work` aborting its
+ * own job with `keel_job_registry_abort` fails with `KEEL_INVALID_ARGUMENT` (it would
+ * wait for itself); report the failure with `keel_job_ctx_fail` and return instead.
  *
  * Errors: `KEEL_NULL_PARAMETER` (`work` is NULL), `KEEL_INVALID_UTF8`,
  * `KEEL_INVALID_ARGUMENT` (not a live registry; a bad id).
@@ -554,11 +673,12 @@ enum keel_result keel_job_registry_get(const struct keel_job_registry *registry,
  * reached (`KEEL_JOB_RUNNING` when it did not settle in time). A finished job just
  * reports its state. The job fails with `Aborted: <reason>` and cause `aborted`, unless
  * a watchdog had already fired. Blocks the calling thread; call it from any thread but
- * a job's own work (a work function aborting its own job would wait for itself until the
- * settle window ends).
+ * a job's own work: called from the work function of job `id` itself it fails with
+ * `KEEL_INVALID_ARGUMENT` at once (it would wait for itself). Other jobs may be aborted
+ * from a work function.
  *
- * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
- * `KEEL_JOB_NOT_FOUND`.
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT` (not a
+ * live registry; called from the job's own work), `KEEL_JOB_NOT_FOUND`.
  *
  * # Safety
  * `id` and `reason` must point to their lengths of readable bytes; `state_out` must be
@@ -754,7 +874,7 @@ enum keel_result keel_job_ctx_fail(const struct keel_job_ctx *ctx,
  * Errors: `KEEL_NULL_PARAMETER` (`out` NULL, or `options_json` NULL with a non-zero
  * length), `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON` (malformed, wrong type, unknown
  * field: the message names the field), `KEEL_UNKNOWN_RULE`, `KEEL_INVALID_PATTERN`,
- * `KEEL_INVALID_RULE_NAME`, `KEEL_INVALID_ARGUMENT` (e.g. an empty mask). On
+ * `KEEL_INVALID_RULE_NAME`, `KEEL_INVALID_OPTION` (e.g. an empty mask). On
  * success `*out` is a new redactor, to be released with `keel_redactor_free`.
  *
  * # Safety
@@ -851,8 +971,14 @@ enum keel_result keel_redactor_rules_json(const struct keel_redactor *redactor,
  * `write` is required. It is called synchronously, on the calling thread, from
  * inside `keel_stream_redactor_write`, `_flush` and `_finish` — at most once per
  * call, and only when there is output — never from any other function or thread.
- * It must not call `_write`, `_flush` or `_finish` on the same stream (that call
- * fails with `KEEL_INVALID_ARGUMENT`); it may free the stream.
+ * It may call any keel function: `_write`, `_flush` or `_finish` on the same stream
+ * fail with `KEEL_INVALID_ARGUMENT` (the stream is busy delivering), and so does
+ * such a call on a stream whose callback is further up the same thread's stack;
+ * `keel_stream_redactor_pending` on the same stream answers (the bytes still held
+ * back after this delivery); it may free the stream (the finalizer then runs when
+ * the call that ran the callback returns). The stream's lock is held while the
+ * callback runs, so the callback must not wait for another thread that is itself
+ * calling into the same stream.
  *
  * `finalizer` is optional (may be NULL). If given, it is called exactly once with
  * `userdata` when the stream is released: inside `keel_stream_redactor_free`, or,
@@ -909,7 +1035,9 @@ enum keel_result keel_stream_redactor_flush(struct keel_stream_redactor *stream)
 enum keel_result keel_stream_redactor_finish(struct keel_stream_redactor *stream);
 
 /**
- * How many bytes the stream has received but not yet written out.
+ * How many bytes the stream has received but not yet written out. Works from the
+ * stream's own write callback too (the bytes held back after the output being
+ * delivered).
  *
  * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`, `KEEL_PANIC`.
  *
@@ -959,9 +1087,46 @@ enum keel_result keel_redact_secrets(const uint8_t *input,
                                      struct keel_string **out);
 
 /**
+ * Like `keel_redactor_add_secret`, but says what happened: on success
+ * `*status_out` is `KEEL_SECRET_ADDED`, `KEEL_SECRET_DUPLICATE` or
+ * `KEEL_SECRET_TOO_SHORT` (a secret below the minimum length is reported, never
+ * dropped without a word).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`
+ * (`redactor` is not a live redactor).
+ *
+ * # Safety
+ * `secret` must point to `secret_len` readable bytes; `status_out` must be valid
+ * for writing a `keel_secret_status`.
+ */
+enum keel_result keel_redactor_add_secret_status(const struct keel_redactor *redactor,
+                                                 const char *secret,
+                                                 size_t secret_len,
+                                                 enum keel_secret_status *status_out);
+
+/**
+ * How many secrets this redactor refused so far for being shorter than its
+ * minimum secret length: those in the options' `"secrets"` list and those given
+ * to `keel_redactor_add_secret` / `keel_redactor_add_secret_status`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `count_out` must be valid for writing a `size_t`.
+ */
+enum keel_result keel_redactor_short_secrets_ignored(const struct keel_redactor *redactor,
+                                                     size_t *count_out);
+
+/**
  * Release a string returned by keel. Its bytes are zeroed first (a string may
- * hold a secret such as an enrollment JWT). NULL is fine, and so is a pointer
- * already freed (it is ignored). Never fails.
+ * hold a secret such as an enrollment JWT). NULL is fine. Never fails.
+ *
+ * Free each string exactly once. A pointer that is not a live keel string is
+ * ignored — so a second free right after the first is harmless — but unlike the
+ * opaque handles, a `keel_string *` is a real address: once keel has returned
+ * another string, the allocator may have placed it at the freed address, and a
+ * late second free of the old pointer then releases that newer string. Set your
+ * pointer to NULL after freeing it.
  */
 void keel_string_free(struct keel_string *s);
 

@@ -206,6 +206,18 @@ export declare class Redactor {
    * Buffer; invalid UTF-8 passes through untouched).
    */
   redact(input: string | Uint8Array): string | Buffer
+  /**
+   * Register several secrets and say what happened to them: how many were new,
+   * already registered or shorter than the minimum length (with the positions
+   * of the short ones; values are never echoed).
+   */
+  addSecrets(secrets: ReadonlyArray<string | Uint8Array>): SecretReport
+  /**
+   * How many secrets this redactor refused so far for being shorter than the
+   * minimum length (including `options.secrets` and `registerKnownSecrets`
+   * values on the global redactor).
+   */
+  get shortSecretsIgnored(): number
   /** Number of registered secrets (not counting their encoded forms). */
   get secretCount(): number
   /** Every rule with whether this redactor applies it. */
@@ -280,6 +292,12 @@ export interface CustomRule {
   /** Regular expression (Rust `regex` syntax). */
   pattern: string
 }
+
+/**
+ * Every error `code` keel can throw (core's vocabulary, the same names as the C
+ * ABI's `keel_result` values, `KEEL_OK` aside).
+ */
+export declare function errorCodes(): Array<string>
 
 /** The logger of `opts.log`. */
 export interface JobLogger {
@@ -490,6 +508,18 @@ export interface RunOptions {
    * bound to `jobId` and `describe(job)`.
    */
   log?: JobLogger
+}
+
+/** What `Redactor#addSecrets` did with a batch of secrets. */
+export interface SecretReport {
+  /** Values that were registered. */
+  added: number
+  /** Values that were already registered. */
+  duplicates: number
+  /** Values shorter than the minimum length (not registered). */
+  tooShort: number
+  /** Positions in the batch of the too-short values. */
+  tooShortIndices: Array<number>
 }
 
 /**

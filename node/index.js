@@ -784,6 +784,7 @@ module.exports.JobRegistryNative = nativeBinding.JobRegistryNative
 module.exports.Redactor = nativeBinding.Redactor
 module.exports.StreamRedactor = nativeBinding.StreamRedactor
 module.exports.captureRedactedOutput = nativeBinding.captureRedactedOutput
+module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.killProcessTreeNative = nativeBinding.killProcessTreeNative
 module.exports.listRules = nativeBinding.listRules
 module.exports.loadRunnerLimitsNative = nativeBinding.loadRunnerLimitsNative

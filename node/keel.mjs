@@ -13,6 +13,7 @@ export const {
   StreamRedactor,
   captureRedactedOutput,
   createRedactStream,
+  errorCodes,
   killChildProcess,
   killProcessTree,
   listRules,

@@ -327,9 +327,9 @@ static void test_redactor_option_errors(void) {
     CHECK_RC(keel_redactor_new(empty, strlen(empty), &r), KEEL_INVALID_PATTERN);
     const char *taken = "{\"customRules\": [{\"name\": \"jwt\", \"pattern\": \"x+\"}]}";
     CHECK_RC(keel_redactor_new(taken, strlen(taken), &r), KEEL_INVALID_RULE_NAME);
-    CHECK_RC(keel_redactor_new("{\"mask\": \"\"}", 12, &r), KEEL_INVALID_ARGUMENT);
+    CHECK_RC(keel_redactor_new("{\"mask\": \"\"}", 12, &r), KEEL_INVALID_OPTION);
     CHECK_MSG_HAS("mask");
-    CHECK_RC(keel_redactor_new("{\"minSecretLength\": 0}", 22, &r), KEEL_INVALID_ARGUMENT);
+    CHECK_RC(keel_redactor_new("{\"minSecretLength\": 0}", 22, &r), KEEL_INVALID_OPTION);
     CHECK_MSG_HAS("minSecretLength");
     CHECK(r == NULL);
     /* an empty options string and explicit nulls are the defaults */
@@ -657,6 +657,36 @@ static void test_redactor_is_thread_safe(void) {
     keel_redactor_free(r);
 }
 
+static void test_short_secrets_are_reported(void) {
+    keel_redactor *r = new_redactor("{\"minSecretLength\": 8, \"secrets\": [\"tiny\", \"options-secret-1\"]}");
+    size_t ignored = 99;
+    CHECK_OK(keel_redactor_short_secrets_ignored(r, &ignored));
+    CHECK(ignored == 1);
+    keel_secret_status st = KEEL_SECRET_ADDED;
+    CHECK_OK(keel_redactor_add_secret_status(r, "1234567", 7, &st));
+    CHECK(st == KEEL_SECRET_TOO_SHORT);
+    CHECK_OK(keel_redactor_add_secret_status(r, "status-secret-1", 15, &st));
+    CHECK(st == KEEL_SECRET_ADDED);
+    CHECK_OK(keel_redactor_add_secret_status(r, "status-secret-1", 15, &st));
+    CHECK(st == KEEL_SECRET_DUPLICATE);
+    CHECK_OK(keel_redactor_add_secret_status(r, "", 0, &st));
+    CHECK(st == KEEL_SECRET_TOO_SHORT);
+    bool added = true;
+    CHECK_OK(keel_redactor_add_secret(r, "short", 5, &added));
+    CHECK(added == false);
+    CHECK_OK(keel_redactor_short_secrets_ignored(r, &ignored));
+    CHECK(ignored == 4);
+    CHECK_RC(keel_redactor_add_secret_status(r, "status-secret-2", 15, NULL), KEEL_NULL_PARAMETER);
+    CHECK_RC(keel_redactor_add_secret_status(NULL, "status-secret-2", 15, &st), KEEL_NULL_PARAMETER);
+    CHECK_RC(keel_redactor_short_secrets_ignored(r, NULL), KEEL_NULL_PARAMETER);
+    CHECK_RC(keel_redactor_short_secrets_ignored(NULL, &ignored), KEEL_NULL_PARAMETER);
+    keel_string *out = redact_cstr(r, "a status-secret-1 b options-secret-1 c 1234567");
+    CHECK(out != NULL);
+    CHECK(strcmp(out->data, "a *** b *** c 1234567") == 0);
+    keel_string_free(out);
+    keel_redactor_free(r);
+}
+
 int main(void) {
     RUN(test_version_and_result_names);
     RUN(test_last_error_is_cleared_by_success);
@@ -669,6 +699,7 @@ int main(void) {
     RUN(test_redactor_option_errors);
     RUN(test_error_messages_never_contain_secrets);
     RUN(test_planted_secrets_are_masked);
+    RUN(test_short_secrets_are_reported);
     RUN(test_custom_mask_and_rule);
     RUN(test_disable_rule_and_rules_json);
     RUN(test_invalid_utf8_input_passes_through);

@@ -357,6 +357,18 @@ describe('Redactor', () => {
     assert.equal(r.redact('abcd another-json-leaf bytes-secret'), '[REDACTED] [REDACTED] [REDACTED]')
   })
 
+  test('short secrets are reported: addSecrets and shortSecretsIgnored', () => {
+    const r = new keel.Redactor({ minSecretLength: 8, secrets: ['tiny', 'options-secret-1'] })
+    assert.equal(r.shortSecretsIgnored, 1)
+    const report = r.addSecrets(['batch-secret-1', 'abc', 'batch-secret-1', Buffer.from('xy'), 'options-secret-1'])
+    assert.deepEqual(report, { added: 1, duplicates: 2, tooShort: 2, tooShortIndices: [1, 3] })
+    assert.equal(r.addSecret('1234567'), false)
+    assert.equal(r.shortSecretsIgnored, 4)
+    assert.equal(r.redact('a batch-secret-1 b options-secret-1 c abc'), 'a *** b *** c abc')
+    assert.throws(() => r.addSecrets('not-an-array'), { code: 'KEEL_INVALID_ARGUMENT' })
+    assert.throws(() => r.addSecrets([null]), { code: 'KEEL_INVALID_ARGUMENT' })
+  })
+
   test('disableRules and customRules, reflected by rules()', () => {
     const r = new keel.Redactor({
       disableRules: ['github-token'],

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod cred;
 mod redact;
 mod run;
+mod service;
+mod supervise;
 
 /// keel: secrets redaction, credential mirroring, job watchdogs and agent turns
 /// for agent hosts.
@@ -28,6 +30,10 @@ enum Command {
     Cred(cred::Args),
     /// Run a command under watchdogs (inactivity, max duration), its output redacted live; exit 124 when killed.
     Run(run::Args),
+    /// Keep a worker registered and running forever: a command, or an ephemeral GitHub Actions runner.
+    Supervise(supervise::Args),
+    /// Service files for the supervisor (launchd plist, systemd unit) and its health.
+    Service(service::Args),
 }
 
 /// A failure that ends the command with exit status 1 and a message on stderr.
@@ -47,6 +53,8 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact::run(args),
         Command::Cred(args) => cred::run(args),
         Command::Run(args) => run::run(args),
+        Command::Supervise(args) => supervise::run(args),
+        Command::Service(args) => service::run(args),
     };
     match result {
         Ok(code) => code,

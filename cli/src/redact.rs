@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use keel_core::redact::Redactor;
+use keel_core::redact::{secrets_file_entries, Redactor, SecretStatus};
 
 use crate::Failure;
 
@@ -17,10 +17,12 @@ use crate::Failure;
 prefer --secrets-file.\n\nExample:\n  some-agent 2>&1 | keel redact --secrets-file ~/.agent/secrets.txt"
 )]
 pub struct Args {
-    /// A known secret to mask (repeatable). Values shorter than --min-secret-len are ignored.
+    /// A known secret to mask (repeatable). Values shorter than --min-secret-len are ignored with a warning.
     #[arg(long = "secret", value_name = "S")]
     secrets: Vec<String>,
-    /// A file with one known secret per line.
+    /// A file with one known secret per line. Spaces, tabs and carriage returns around each line and a
+    /// UTF-8 byte order mark are dropped; empty lines are skipped; a line shorter than
+    /// --min-secret-len is ignored with a warning naming its line number.
     #[arg(long = "secrets-file", value_name = "F")]
     secrets_files: Vec<PathBuf>,
     /// A JSON credential blob (e.g. Codex auth.json): the blob and every string leaf of 12+ characters are masked.
@@ -66,11 +68,24 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     if args.list_rules {
         return list_rules(&redactor, args.json);
     }
-    redactor.add_secrets(&args.secrets);
+    let min = args.min_secret_len;
+    for (i, s) in args.secrets.iter().enumerate() {
+        if redactor.add_secret_status(s) == SecretStatus::TooShort {
+            warn(&format!(
+                "--secret #{}: shorter than --min-secret-len ({min} bytes); not masked",
+                i + 1
+            ));
+        }
+    }
     for path in &args.secrets_files {
         let text = read_file(path)?;
-        for line in text.split('\n') {
-            redactor.add_secret(line.strip_suffix('\r').unwrap_or(line));
+        for (line_no, secret) in secrets_file_entries(&text) {
+            if redactor.add_secret_status(secret) == SecretStatus::TooShort {
+                warn(&format!(
+                    "{} line {line_no}: secret shorter than --min-secret-len ({min} bytes); not masked",
+                    path.display()
+                ));
+            }
         }
     }
     for path in &args.json_secrets {
@@ -79,6 +94,11 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     }
     filter(&redactor, Duration::from_millis(args.flush_ms))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A warning on stderr (never carries a secret value).
+fn warn(msg: &str) {
+    let _ = writeln!(io::stderr().lock(), "keel redact: warning: {msg}");
 }
 
 fn read_file(path: &PathBuf) -> Result<String, Failure> {

@@ -59,7 +59,7 @@ pub struct Args {
 }
 
 /// `500ms`, `30s`, `10m`, `1h`, `2d`; a bare number is seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')

@@ -460,7 +460,11 @@ fn bad_input_names_the_field_and_never_echoes_the_jwt() {
         let out = write(stdin);
         assert_eq!(out.code, 1, "{stdin}: {}", out.all());
         assert!(out.stderr.contains(field), "{field}: {}", out.stderr);
-        assert!(out.stderr.contains("KEEL_INVALID_INPUT"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("KEEL_INVALID_ARGUMENT"),
+            "{}",
+            out.stderr
+        );
         assert!(!out.all().contains(JWT), "{}", out.all());
     }
     let out = write("  \n");

@@ -275,3 +275,40 @@ fn vm_hwm_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+#[test]
+fn secrets_file_lines_are_trimmed_and_short_ones_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets.txt");
+    // BOM, trailing spaces, a leading tab, CRLF, a blank line and a too-short line.
+    std::fs::write(
+        &file,
+        "\u{feff}first-secret-1  \r\n\tsecond-secret-2\r\n\n  ~#~ \nthird-secret-3\t\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(
+        &["redact", "--secrets-file", file.to_str().unwrap()],
+        b"a first-secret-1 b second-secret-2 c third-secret-3 d ~#~\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "a *** b *** c *** d ~#~\n");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("warning"), "{err}");
+    assert!(
+        !err.contains("~#~"),
+        "the warning must not carry the value: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let (code, out, err) = run(
+        &["redact", "--secret", "long-flag-secret", "--secret", "~x~"],
+        b"long-flag-secret ~x~\n",
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out, "*** ~x~\n");
+    assert!(err.contains("--secret #2"), "{err}");
+    assert!(!err.contains("~x~"), "{err}");
+
+    let (_, help, _) = run(&["redact", "--help"], b"");
+    assert!(help.contains("byte order mark"), "{help}");
+}

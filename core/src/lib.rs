@@ -14,8 +14,12 @@
 //!   daemon can read, and one resolver that says where its answer came from.
 //! * [`fsx`] — atomic durable 0600 writes, private directories, advisory locks,
 //!   OpenSSH-style permission checks and locked JSON state files.
+//! * [`supervisor`] — keep an ephemeral worker registered and running forever (backoff,
+//!   shutdown, status, systemd notify, pools, the actions/runner cycle, service files).
 //! * [`time`] — injectable clocks and sleeps, so time-dependent behaviour is tested
 //!   deterministically.
+//!
+//! * [`codes`] — the one vocabulary of stable `KEEL_…` error codes every surface reports.
 //!
 //! Every capability lives in its own module; the C, Node and CLI surfaces are thin
 //! wrappers over these modules.
@@ -25,12 +29,15 @@
 // and carries a SAFETY note.
 #![deny(unsafe_code)]
 
+pub mod codes;
 pub mod credentials;
 pub mod fsx;
 pub mod jobs;
 pub mod process;
 pub mod redact;
+pub mod supervisor;
 pub mod time;
+pub mod turns;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../../README.md")]

@@ -890,7 +890,7 @@ fn invalid_records_and_options_are_refused_naming_the_field() {
     let mut r = make_record("v", 1);
     r.agent_id = String::new();
     let err = store.write(&r).unwrap_err();
-    assert_eq!(err.code(), "KEEL_INVALID_INPUT");
+    assert_eq!(err.code(), "KEEL_INVALID_ARGUMENT");
     assert!(err.to_string().contains("agentId"), "{err}");
     let mut r = make_record("v", 1);
     r.jwt = Secret::new("  ");
@@ -908,7 +908,7 @@ fn invalid_records_and_options_are_refused_naming_the_field() {
     let err = EnrollmentStoreOptions::from_json(r#"{"mirorPath":"/x"}"#).unwrap_err();
     assert!(err.to_string().contains("mirorPath"), "{err}");
     let err = EnrollmentStoreOptions::from_json(r#"{"keyring":"gnome"}"#).unwrap_err();
-    assert_eq!(err.code(), "KEEL_INVALID_INPUT");
+    assert_eq!(err.code(), "KEEL_INVALID_ARGUMENT");
     for bad in [
         r#"{"appName":"../x"}"#,
         r#"{"appName":""}"#,
@@ -916,7 +916,7 @@ fn invalid_records_and_options_are_refused_naming_the_field() {
     ] {
         let o = EnrollmentStoreOptions::from_json(bad).unwrap();
         let err = EnrollmentStore::from_options(o).unwrap_err();
-        assert_eq!(err.code(), "KEEL_INVALID_INPUT", "{bad}");
+        assert_eq!(err.code(), "KEEL_INVALID_ARGUMENT", "{bad}");
     }
     // Default mirror path: ~/.<appName>/agent-enrollment.cred
     let o =
@@ -991,7 +991,7 @@ fn platform_url_check_normalises_and_reports_both_urls() {
         .is_err());
     assert_eq!(
         store.assert_platform_url_matches(" ").unwrap_err().code(),
-        "KEEL_INVALID_INPUT"
+        "KEEL_INVALID_ARGUMENT"
     );
 }
 
@@ -1538,7 +1538,7 @@ fn records_from_surface_json_name_the_field_and_never_quote_values() {
     ];
     for (json, field) in cases {
         let err = EnrollmentRecord::from_json(&json).unwrap_err();
-        assert_eq!(err.code(), "KEEL_INVALID_INPUT");
+        assert_eq!(err.code(), "KEEL_INVALID_ARGUMENT");
         match &err {
             CredentialError::InvalidInput { field: f, .. } => assert_eq!(f, field, "{json}"),
             other => panic!("{other:?}"),

@@ -145,7 +145,7 @@ impl CredTask {
 fn panic_fail() -> Fail {
     Fail {
         kind: ErrorKind::Error,
-        code: code::INTERNAL,
+        code: code::PANIC,
         message: "internal error: keel panicked (this is a bug)".into(),
     }
 }

@@ -7,7 +7,7 @@
 //! A capability file builds a [`KeelError`] (directly, through `From` for its core
 //! error enum, or through the argument helpers in [`crate::args`]) and runs its
 //! body inside [`guard`], which throws the error (and turns a panic into
-//! `KEEL_INTERNAL` instead of an abort):
+//! `KEEL_PANIC` instead of an abort):
 //!
 //! ```ignore
 //! #[napi(ts_args_type = "input: string", ts_return_type = "string")]
@@ -23,20 +23,24 @@ use std::fmt;
 
 use napi::{Env, Status};
 
-/// Stable `code` strings. Tests and callers match on these, so never rename one.
+/// Stable `code` strings: core's one vocabulary ([`keel_core::codes`]), which the
+/// C ABI names identically. Tests and callers match on these, so never rename one.
 pub mod code {
-    /// A JavaScript argument has the wrong type or an invalid value.
-    pub const INVALID_ARGUMENT: &str = "KEEL_INVALID_ARGUMENT";
-    /// An option is out of range (e.g. an empty mask).
-    pub const INVALID_OPTION: &str = "KEEL_INVALID_OPTION";
-    /// A redaction rule name is not a built-in rule.
-    pub const UNKNOWN_RULE: &str = "KEEL_UNKNOWN_RULE";
-    /// A custom redaction rule's pattern does not compile or matches "".
-    pub const INVALID_PATTERN: &str = "KEEL_INVALID_PATTERN";
-    /// A custom redaction rule's name is empty or already used.
-    pub const INVALID_RULE_NAME: &str = "KEEL_INVALID_RULE_NAME";
-    /// Anything else (a failed N-API call, an error kind this addon predates).
-    pub const INTERNAL: &str = "KEEL_INTERNAL";
+    pub use keel_core::codes::{
+        INTERNAL, INVALID_ARGUMENT, INVALID_OPTION, INVALID_PATTERN, INVALID_RULE_NAME, PANIC,
+        RESULT_TOO_LARGE, SPAWN_FAILED, UNKNOWN_RULE,
+    };
+}
+
+/// Every error `code` keel can throw (core's vocabulary, the same names as the C
+/// ABI's `keel_result` values, `KEEL_OK` aside).
+#[napi_derive::napi]
+pub fn error_codes() -> Vec<&'static str> {
+    keel_core::codes::ALL
+        .iter()
+        .map(|(c, _)| *c)
+        .filter(|c| *c != keel_core::codes::OK)
+        .collect()
 }
 
 /// Which JavaScript error constructor is used.
@@ -164,15 +168,7 @@ impl From<napi::Error> for KeelError {
 
 impl From<keel_core::redact::RedactError> for KeelError {
     fn from(e: keel_core::redact::RedactError) -> Self {
-        use keel_core::redact::RedactError as E;
-        let code = match &e {
-            E::UnknownRule { .. } => code::UNKNOWN_RULE,
-            E::InvalidPattern { .. } => code::INVALID_PATTERN,
-            E::InvalidRuleName { .. } => code::INVALID_RULE_NAME,
-            E::InvalidOption { .. } => code::INVALID_OPTION,
-            _ => code::INTERNAL,
-        };
-        KeelError::new(code, e.to_string())
+        KeelError::new(e.code(), e.to_string())
     }
 }
 
@@ -192,16 +188,15 @@ pub fn rethrow(env: &Env, e: napi::Error) -> KeelError {
 /// Result of the conversion helpers and capability internals.
 pub type Result<T> = std::result::Result<T, KeelError>;
 
-/// Run a capability body: its `Err` and any panic (as `KEEL_INTERNAL`) become a
+/// Run a capability body: its `Err` and any panic (as `KEEL_PANIC`, the code a
+/// panic has on every surface) become a
 /// thrown JavaScript error. Every `#[napi]` function body goes through this.
 pub fn guard<T>(env: &Env, body: impl FnOnce() -> Result<T>) -> napi::Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(result) => result.or_throw(env),
-        Err(_) => Err(KeelError::new(
-            code::INTERNAL,
-            "internal error: keel panicked (this is a bug)",
-        )
-        .throw(env)),
+        Err(_) => Err(
+            KeelError::new(code::PANIC, "internal error: keel panicked (this is a bug)").throw(env),
+        ),
     }
 }
 

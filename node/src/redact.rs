@@ -327,6 +327,30 @@ fn build_redactor(options: Option<Unknown>) -> Result<core::Redactor> {
     Ok(b.build()?)
 }
 
+/// What `Redactor#addSecrets` did with a batch of secrets.
+#[napi(object)]
+pub struct SecretReport {
+    /// Values that were registered.
+    pub added: u32,
+    /// Values that were already registered.
+    pub duplicates: u32,
+    /// Values shorter than the minimum length (not registered).
+    pub too_short: u32,
+    /// Positions in the batch of the too-short values.
+    pub too_short_indices: Vec<u32>,
+}
+
+impl From<core::SecretReport> for SecretReport {
+    fn from(r: core::SecretReport) -> Self {
+        SecretReport {
+            added: r.added as u32,
+            duplicates: r.duplicates as u32,
+            too_short: r.too_short as u32,
+            too_short_indices: r.too_short_indices.iter().map(|&i| i as u32).collect(),
+        }
+    }
+}
+
 /// A configured redactor: known secrets (with their base64 / percent / JSON
 /// encodings) plus shape rules. Instances are independent of the process-wide
 /// redactor unless made with `Redactor.global()`.
@@ -403,6 +427,31 @@ impl Redactor {
                 Text::Bytes(b) => Either::B(Buffer::from(self.inner.redact_bytes(&b).into_owned())),
             })
         })
+    }
+
+    /// Register several secrets and say what happened to them: how many were new,
+    /// already registered or shorter than the minimum length (with the positions
+    /// of the short ones; values are never echoed).
+    #[napi(
+        ts_args_type = "secrets: ReadonlyArray<string | Uint8Array>",
+        ts_return_type = "SecretReport"
+    )]
+    pub fn add_secrets(&self, env: &Env, secrets: Unknown) -> napi::Result<SecretReport> {
+        guard(env, || {
+            let values = args::array("secrets", secrets, args::text)?;
+            let report = self
+                .inner
+                .add_secrets_report(values.iter().map(|t| t.as_bytes()));
+            Ok(SecretReport::from(report))
+        })
+    }
+
+    /// How many secrets this redactor refused so far for being shorter than the
+    /// minimum length (including `options.secrets` and `registerKnownSecrets`
+    /// values on the global redactor).
+    #[napi(getter)]
+    pub fn short_secrets_ignored(&self) -> u32 {
+        self.inner.short_secrets_ignored() as u32
     }
 
     /// Number of registered secrets (not counting their encoded forms).

@@ -103,7 +103,7 @@ pub enum CredentialError {
 impl CredentialError {
     /// The stable code: `KEEL_NOT_ENROLLED`, `KEEL_PLATFORM_URL_MISMATCH`,
     /// `KEEL_KEYRING_UNAVAILABLE`, `KEEL_KEYRING_TIMEOUT`, `KEEL_KEYRING_ERROR`,
-    /// `KEEL_INSECURE_FILE`, `KEEL_LOCK_TIMEOUT`, `KEEL_INVALID_INPUT`,
+    /// `KEEL_INSECURE_FILE`, `KEEL_LOCK_TIMEOUT`, `KEEL_INVALID_ARGUMENT`,
     /// `KEEL_INVALID_JWT`, or for [`File`](Self::File) the [`FsxError::code`]
     /// (`KEEL_IO`, `KEEL_FILE_TOO_LARGE`, ...).
     pub fn code(&self) -> &'static str {
@@ -116,7 +116,7 @@ impl CredentialError {
             CredentialError::InsecureFile { .. } => "KEEL_INSECURE_FILE",
             CredentialError::LockTimeout { .. } => "KEEL_LOCK_TIMEOUT",
             CredentialError::File(e) => e.code(),
-            CredentialError::InvalidInput { .. } => "KEEL_INVALID_INPUT",
+            CredentialError::InvalidInput { .. } => crate::codes::INVALID_ARGUMENT,
             CredentialError::InvalidJwt { .. } => "KEEL_INVALID_JWT",
         }
     }

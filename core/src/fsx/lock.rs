@@ -104,6 +104,11 @@ impl FileLock {
         self.mode
     }
 
+    /// The open lock file (to record who holds it, for diagnostics).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Remove the lock file while still holding it, then release it. Used when a
     /// state file is removed for good (so no empty `.lock` file is left behind).
     pub fn remove(self) -> Result<(), FsxError> {

@@ -1,6 +1,8 @@
 //! Captured command output and credential-blob harvesting (the reference's
 //! `captureRedactedOutput` and `secretsToRedact`).
 
+use std::collections::HashSet;
+
 use super::{global, Redactor, MIN_HARVEST_LEN};
 
 /// Cap on captured output kept on a record, in characters (UTF-16 code units, as
@@ -83,22 +85,37 @@ pub fn secrets_to_redact(token: &str) -> Vec<String> {
         out.push(token.to_string());
     }
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(token) {
-        collect_strings(&value, &mut out);
+        // A set for the "already listed" test keeps harvesting linear in the leaves.
+        let mut seen: HashSet<&str> = HashSet::new();
+        if !token.is_empty() {
+            seen.insert(token);
+        }
+        let mut leaves = Vec::new();
+        collect_strings(&value, &mut seen, &mut leaves);
+        out.extend(leaves.into_iter().map(str::to_string));
     }
     out
 }
 
-fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
-    match value {
-        // The reference counts JavaScript string length (UTF-16 code units).
-        serde_json::Value::String(s)
-            if s.encode_utf16().count() >= MIN_HARVEST_LEN && !out.contains(s) =>
-        {
-            out.push(s.clone());
+fn collect_strings<'v>(
+    value: &'v serde_json::Value,
+    seen: &mut HashSet<&'v str>,
+    out: &mut Vec<&'v str>,
+) {
+    // An explicit stack: a deeply nested blob cannot overflow the call stack.
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            // The reference counts JavaScript string length (UTF-16 code units).
+            serde_json::Value::String(s)
+                if s.encode_utf16().count() >= MIN_HARVEST_LEN && seen.insert(s) =>
+            {
+                out.push(s);
+            }
+            serde_json::Value::Array(items) => stack.extend(items.iter().rev()),
+            serde_json::Value::Object(map) => stack.extend(map.values().rev()),
+            _ => {}
         }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
-        _ => {}
     }
 }
 

@@ -36,6 +36,8 @@ impl Span {
 #[derive(Clone)]
 pub(crate) struct Snapshot {
     pub(crate) known: Arc<KnownSet>,
+    /// Per-call secrets (`redact_with`), compiled apart from `known`.
+    pub(crate) extra: Option<Arc<KnownSet>>,
     pub(crate) rules: Arc<RuleSet>,
     pub(crate) mask: Arc<[u8]>,
 }
@@ -56,6 +58,13 @@ impl Snapshot {
         let mut undecided = self.known.find(buf, from, eof, spans);
         if precise && !eof {
             undecided = self.known.pending_prefix_start(buf, from).max(from);
+        }
+        if let Some(extra) = &self.extra {
+            let mut u = extra.find(buf, from, eof, spans);
+            if precise && !eof {
+                u = extra.pending_prefix_start(buf, from).max(from);
+            }
+            undecided = undecided.min(u);
         }
         undecided.min(self.rules.find(buf, from, eof, state, spans))
     }

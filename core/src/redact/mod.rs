@@ -124,12 +124,93 @@ pub struct RuleInfo {
     pub kind: &'static str,
 }
 
+/// What happened to one value given to [`Redactor::add_secret_status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecretStatus {
+    /// Registered (or, for a multi-line value, at least one of its lines was).
+    Added,
+    /// Already registered: nothing changed.
+    Duplicate,
+    /// Shorter than the redactor's minimum secret length: not registered.
+    TooShort,
+}
+
+/// Outcome of registering a batch of secrets ([`Redactor::add_secrets_report`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretReport {
+    /// Values that were registered.
+    pub added: usize,
+    /// Values that were already registered.
+    pub duplicates: usize,
+    /// Values shorter than the minimum length, which were not registered.
+    pub too_short: usize,
+    /// Zero-based positions in the batch of the values that were too short (the
+    /// values themselves are never reported).
+    pub too_short_indices: Vec<usize>,
+}
+
+impl SecretReport {
+    fn record(&mut self, index: usize, status: SecretStatus) {
+        match status {
+            SecretStatus::Added => self.added += 1,
+            SecretStatus::Duplicate => self.duplicates += 1,
+            SecretStatus::TooShort => {
+                self.too_short += 1;
+                self.too_short_indices.push(index);
+            }
+        }
+    }
+}
+
+/// The secrets of a secrets file: one per line, each with its 1-based line number.
+///
+/// A UTF-8 byte order mark at the start of the file is dropped, and so are spaces,
+/// tabs and carriage returns around each line (editors and `echo` add them; a
+/// secret never starts or ends with one). Lines that are empty after trimming are
+/// skipped. `keel redact --secrets-file` reads files this way.
+///
+/// ```
+/// use keel_core::redact::secrets_file_entries;
+///
+/// let text = "\u{feff}  token-one-123\t\r\n\n\tsecond-secret \n";
+/// assert_eq!(
+///     secrets_file_entries(text),
+///     vec![(1, "token-one-123"), (3, "second-secret")]
+/// );
+/// ```
+pub fn secrets_file_entries(text: &str) -> Vec<(usize, &str)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.split('\n')
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim_matches([' ', '\t', '\r'])))
+        .filter(|(_, line)| !line.is_empty())
+        .collect()
+}
+
 struct Secrets {
     values: Vec<Box<[u8]>>,
+    /// Values refused for being shorter than the minimum length.
+    too_short: usize,
     seen: HashSet<Box<[u8]>>,
-    compiled: Option<Arc<KnownSet>>,
-    /// Cache for [`Redactor::redact_with`]: (hash of the extra list, compiled set).
-    extra: Option<(u64, Arc<KnownSet>)>,
+    /// The compiled set, brought up to date incrementally by [`Redactor::snapshot`].
+    compiled: Arc<KnownSet>,
+    /// `values[..compiled_upto]` are in `compiled`.
+    compiled_upto: usize,
+    /// Per-call sets of [`Redactor::redact_with`], most recently used first.
+    extra: Vec<ExtraEntry>,
+}
+
+/// Number of per-call secret sets kept compiled.
+const EXTRA_CACHE: usize = 8;
+
+/// One cached per-call secret set: compiled on its own (not merged with the
+/// registered secrets), so a miss costs only the size of the set.
+struct ExtraEntry {
+    hash: u64,
+    values: Vec<Box<[u8]>>,
+    set: Arc<KnownSet>,
 }
 
 struct Inner {
@@ -214,7 +295,8 @@ impl RedactorBuilder {
     }
 
     /// Minimum length of a known secret (default 6, at least 1). Shorter values
-    /// are ignored by [`Redactor::add_secret`].
+    /// are refused by [`Redactor::add_secret`] and reported: see
+    /// [`Redactor::add_secret_status`] and [`Redactor::short_secrets_ignored`].
     pub fn min_secret_len(mut self, len: usize) -> Self {
         self.min_len = Some(len);
         self
@@ -327,9 +409,11 @@ impl RedactorBuilder {
                 rules: Arc::new(rules),
                 secrets: Mutex::new(Secrets {
                     values: Vec::new(),
+                    too_short: 0,
                     seen: HashSet::new(),
-                    compiled: None,
-                    extra: None,
+                    compiled: Arc::new(KnownSet::empty()),
+                    compiled_upto: 0,
+                    extra: Vec::new(),
                 }),
             }),
         };
@@ -357,21 +441,49 @@ impl Redactor {
     }
 
     /// Register a known secret. Returns `false` (and ignores it) when it is shorter
-    /// than the minimum length or already registered. A multi-line secret also
-    /// registers each line that is long enough on its own.
+    /// than the minimum length or already registered; use
+    /// [`add_secret_status`](Self::add_secret_status) to tell the two apart. A
+    /// multi-line secret also registers each line that is long enough on its own.
     pub fn add_secret(&self, secret: impl AsRef<[u8]>) -> bool {
+        self.add_secret_status(secret) == SecretStatus::Added
+    }
+
+    /// Register a known secret and say what happened to it: a value shorter than
+    /// the minimum length is [`SecretStatus::TooShort`] (and counted by
+    /// [`short_secrets_ignored`](Self::short_secrets_ignored)), never dropped
+    /// without a word.
+    ///
+    /// ```
+    /// use keel_core::redact::{Redactor, SecretStatus};
+    ///
+    /// let r = Redactor::new();
+    /// assert_eq!(r.add_secret_status("abc"), SecretStatus::TooShort);
+    /// assert_eq!(r.add_secret_status("long-enough"), SecretStatus::Added);
+    /// assert_eq!(r.add_secret_status("long-enough"), SecretStatus::Duplicate);
+    /// assert_eq!(r.short_secrets_ignored(), 1);
+    /// ```
+    pub fn add_secret_status(&self, secret: impl AsRef<[u8]>) -> SecretStatus {
         let secret = secret.as_ref();
-        let mut added = false;
+        let min_len = self.inner.min_len;
         let mut guard = self.lock();
-        added |= Self::insert(&mut guard, secret, self.inner.min_len);
+        let mut added = Self::insert(&mut guard, secret, min_len);
+        let mut long_enough = secret.len() >= min_len;
         if secret.contains(&b'\n') {
             for line in secret.split(|&b| b == b'\n') {
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 let trimmed = trim_ascii(line);
-                added |= Self::insert(&mut guard, trimmed, self.inner.min_len);
+                added |= Self::insert(&mut guard, trimmed, min_len);
+                long_enough |= trimmed.len() >= min_len;
             }
         }
-        added
+        if added {
+            SecretStatus::Added
+        } else if long_enough {
+            SecretStatus::Duplicate
+        } else {
+            guard.too_short += 1;
+            SecretStatus::TooShort
+        }
     }
 
     /// Register many secrets; returns how many were new.
@@ -380,7 +492,36 @@ impl Redactor {
         I: IntoIterator<Item = S>,
         S: AsRef<[u8]>,
     {
-        secrets.into_iter().filter(|s| self.add_secret(s)).count()
+        self.add_secrets_report(secrets).added
+    }
+
+    /// Register many secrets and report how many were new, already known or too
+    /// short (with the positions of the short ones).
+    ///
+    /// ```
+    /// use keel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::new();
+    /// let report = r.add_secrets_report(["first-secret", "abc", "first-secret"]);
+    /// assert_eq!((report.added, report.duplicates, report.too_short), (1, 1, 1));
+    /// assert_eq!(report.too_short_indices, vec![1]);
+    /// ```
+    pub fn add_secrets_report<I, S>(&self, secrets: I) -> SecretReport
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        let mut report = SecretReport::default();
+        for (i, s) in secrets.into_iter().enumerate() {
+            report.record(i, self.add_secret_status(s));
+        }
+        report
+    }
+
+    /// How many values this redactor refused so far for being shorter than the
+    /// minimum secret length (including those given to the builder).
+    pub fn short_secrets_ignored(&self) -> usize {
+        self.lock().too_short
     }
 
     /// Register a credential blob and, when it parses as JSON, each string leaf of at
@@ -450,8 +591,10 @@ impl Redactor {
 
     /// Redact text with this redactor's secrets plus `extra` ones for this call only
     /// (the reference's `redact(input, knownSecrets)`; values shorter than the
-    /// minimum length are ignored). The compiled extra set is cached, so calling
-    /// repeatedly with the same list is cheap.
+    /// minimum length are ignored). The extra list is compiled on its own and the
+    /// last 8 distinct lists are cached, so calling repeatedly with the same lists
+    /// (several jobs alternating their tokens) is cheap, and a new list costs only
+    /// its own size, not the number of registered secrets.
     pub fn redact_with<'a, S: AsRef<[u8]>>(&self, input: &'a str, extra: &[S]) -> Cow<'a, str> {
         match self.snapshot_for(extra).redact_all(input.as_bytes(), true) {
             // The mask is UTF-8 and spans are widened to character boundaries.
@@ -534,12 +677,10 @@ impl Redactor {
         }
         guard.seen.insert(secret.into());
         guard.values.push(secret.into());
-        guard.compiled = None;
-        guard.extra = None;
         true
     }
 
-    fn compile(values: &[impl AsRef<[u8]>], min_len: usize, mask: &[u8]) -> KnownSet {
+    fn literals(values: &[impl AsRef<[u8]>], min_len: usize, mask: &[u8]) -> Vec<Vec<u8>> {
         let mut literals = Vec::with_capacity(values.len() * 4);
         for v in values {
             let v = v.as_ref();
@@ -553,25 +694,30 @@ impl Redactor {
                 literals.push(core.to_vec());
             }
         }
-        KnownSet::new(literals)
+        literals
+    }
+
+    /// The compiled registered set, updated with the secrets added since the last
+    /// call (incrementally: only the new secrets' literals are inserted; the set is
+    /// copied first only if a running call still holds the previous version).
+    fn known(&self, guard: &mut Secrets) -> Arc<KnownSet> {
+        if guard.compiled_upto < guard.values.len() {
+            let lits = Self::literals(
+                &guard.values[guard.compiled_upto..],
+                self.inner.min_len,
+                &self.inner.mask,
+            );
+            Arc::make_mut(&mut guard.compiled).extend(lits);
+            guard.compiled_upto = guard.values.len();
+        }
+        guard.compiled.clone()
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let mut guard = self.lock();
-        let known = match &guard.compiled {
-            Some(k) => k.clone(),
-            None => {
-                let k = Arc::new(Self::compile(
-                    &guard.values,
-                    self.inner.min_len,
-                    &self.inner.mask,
-                ));
-                guard.compiled = Some(k.clone());
-                k
-            }
-        };
+        let known = self.known(&mut self.lock());
         Snapshot {
             known,
+            extra: None,
             rules: self.inner.rules.clone(),
             mask: self.inner.mask.clone(),
         }
@@ -581,20 +727,45 @@ impl Redactor {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         extra.hash(&mut h);
-        let key = h.finish();
+        let hash = h.finish();
         let mut guard = self.lock();
-        let known = match &guard.extra {
-            Some((k, set)) if *k == key => set.clone(),
-            _ => {
-                let mut all: Vec<&[u8]> = guard.values.iter().map(|v| &v[..]).collect();
-                all.extend_from_slice(extra);
-                let set = Arc::new(Self::compile(&all, self.inner.min_len, &self.inner.mask));
-                guard.extra = Some((key, set.clone()));
+        let known = self.known(&mut guard);
+        let hit = guard.extra.iter().position(|e| {
+            e.hash == hash
+                && e.values.len() == extra.len()
+                && e.values.iter().zip(extra).all(|(a, b)| &a[..] == *b)
+        });
+        let set = match hit {
+            Some(i) => {
+                let e = guard.extra.remove(i);
+                let set = e.set.clone();
+                guard.extra.insert(0, e);
+                set
+            }
+            None => {
+                drop(guard);
+                // Compiled outside the lock: it costs the size of this call's set only.
+                let set = Arc::new(KnownSet::new(Self::literals(
+                    extra,
+                    self.inner.min_len,
+                    &self.inner.mask,
+                )));
+                let mut guard = self.lock();
+                guard.extra.insert(
+                    0,
+                    ExtraEntry {
+                        hash,
+                        values: extra.iter().map(|v| Box::from(*v)).collect(),
+                        set: set.clone(),
+                    },
+                );
+                guard.extra.truncate(EXTRA_CACHE);
                 set
             }
         };
         Snapshot {
             known,
+            extra: Some(set),
             rules: self.inner.rules.clone(),
             mask: self.inner.mask.clone(),
         }

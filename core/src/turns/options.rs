@@ -1,0 +1,298 @@
+//! The options of one turn (`TurnOptions`): one serde type for Rust, C (JSON) and Node.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Runtime, TurnError};
+
+/// Default stall watchdog: 10 minutes without an event.
+pub const DEFAULT_STALL_MS: u64 = 600_000;
+/// Default time a CLI may linger after its final event before its tree is terminated.
+pub const DEFAULT_RESULT_GRACE_MS: u64 = 5_000;
+/// Default SIGTERM → SIGKILL grace.
+pub const DEFAULT_KILL_GRACE_MS: u64 = 2_000;
+/// Default time stdout/stderr are still read after the CLI exited (a grandchild may
+/// hold them open).
+pub const DEFAULT_DRAIN_MS: u64 = 2_000;
+/// Default bounded wait for the agent's turn lock.
+pub const DEFAULT_LOCK_TIMEOUT_MS: u64 = 60_000;
+/// Default NDJSON line cap (64 MiB).
+pub const DEFAULT_MAX_LINE_BYTES: u64 = super::ndjson::DEFAULT_MAX_LINE_BYTES as u64;
+/// Message types that count as an agent's terminal signal by default.
+pub const DEFAULT_TERMINAL_MESSAGE_TYPES: &[&str] = &["worker_done", "result"];
+
+fn d_stall() -> u64 {
+    DEFAULT_STALL_MS
+}
+fn d_result_grace() -> u64 {
+    DEFAULT_RESULT_GRACE_MS
+}
+fn d_kill_grace() -> u64 {
+    DEFAULT_KILL_GRACE_MS
+}
+fn d_drain() -> u64 {
+    DEFAULT_DRAIN_MS
+}
+fn d_lock() -> u64 {
+    DEFAULT_LOCK_TIMEOUT_MS
+}
+fn d_line() -> u64 {
+    DEFAULT_MAX_LINE_BYTES
+}
+fn d_terminal() -> Vec<String> {
+    DEFAULT_TERMINAL_MESSAGE_TYPES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// One turn. JSON (camelCase):
+///
+/// ```json
+/// {"agentName": "builder-1", "runtime": "claude", "stateDir": "/var/lib/host",
+///  "input": "Fix the failing test", "resume": true, "parentAgent": "lead",
+///  "stallMs": 600000}
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TurnOptions {
+    /// The agent: `[A-Za-z0-9._-]`, 1–128 characters, not starting with `.`.
+    pub agent_name: String,
+    /// `claude` or `codex`.
+    pub runtime: Runtime,
+    /// Holds `turns.db`, `agents/<name>/` (lock, `turn.pid`) and `logs/<name>/<ts>/`.
+    pub state_dir: PathBuf,
+    /// The user turn (text). Empty: nothing is run and the result says so.
+    #[serde(default)]
+    pub input: String,
+    /// The CLI to run (default `claude` / `codex` on `PATH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin: Option<PathBuf>,
+    /// Extra arguments after keel's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Working directory of the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+    /// Variables added to the host environment for the CLI.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Resume the session id stored for the agent (Claude `--resume`, Codex `resume`).
+    #[serde(default)]
+    pub resume: bool,
+    /// Resume this session id instead of the stored one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_session_id: Option<String>,
+    /// The agent to notify (`worker_died`) when this one dies; stored on the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_agent: Option<String>,
+    /// The run id teed with every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Stall watchdog: terminate the tree after this long without an event (0 = off).
+    #[serde(default = "d_stall")]
+    pub stall_ms: u64,
+    /// How long the CLI may live on after its final event.
+    #[serde(default = "d_result_grace")]
+    pub result_grace_ms: u64,
+    /// SIGTERM → SIGKILL grace for every termination.
+    #[serde(default = "d_kill_grace")]
+    pub kill_grace_ms: u64,
+    /// How long output is still read after the CLI exited.
+    #[serde(default = "d_drain")]
+    pub drain_ms: u64,
+    /// Bounded wait for the agent's turn lock.
+    #[serde(default = "d_lock")]
+    pub lock_timeout_ms: u64,
+    /// NDJSON line cap; longer lines are reported and skipped.
+    #[serde(default = "d_line")]
+    pub max_line_bytes: u64,
+    /// Message types (from the agent, in the `messages` table) that signal it finished.
+    #[serde(default = "d_terminal")]
+    pub terminal_message_types: Vec<String>,
+    /// The SQLite store (default `<stateDir>/turns.db`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_path: Option<PathBuf>,
+    /// Known secrets to mask everywhere (registered with the global redactor).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+}
+
+impl fmt::Debug for TurnOptions {
+    // input, env values, args and secrets may carry secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TurnOptions")
+            .field("agent_name", &self.agent_name)
+            .field("runtime", &self.runtime)
+            .field("state_dir", &self.state_dir)
+            .field("input", &format_args!("[{} bytes: ***]", self.input.len()))
+            .field("bin", &self.bin)
+            .field("args", &format_args!("[{} args: ***]", self.args.len()))
+            .field(
+                "env",
+                &self
+                    .env
+                    .keys()
+                    .map(|k| format!("{k}=***"))
+                    .collect::<Vec<_>>(),
+            )
+            .field("resume", &self.resume)
+            .field("parent_agent", &self.parent_agent)
+            .field("stall_ms", &self.stall_ms)
+            .field("secrets", &format_args!("[{}: ***]", self.secrets.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `name` can be an agent name (it becomes a path component).
+pub(crate) fn valid_agent_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+const DAY_MS: u64 = 86_400_000;
+
+impl TurnOptions {
+    /// Options with every default.
+    pub fn new(
+        agent_name: impl Into<String>,
+        runtime: Runtime,
+        state_dir: impl Into<PathBuf>,
+    ) -> Self {
+        TurnOptions {
+            agent_name: agent_name.into(),
+            runtime,
+            state_dir: state_dir.into(),
+            input: String::new(),
+            bin: None,
+            args: Vec::new(),
+            cwd: None,
+            env: BTreeMap::new(),
+            resume: false,
+            resume_session_id: None,
+            parent_agent: None,
+            run_id: None,
+            stall_ms: DEFAULT_STALL_MS,
+            result_grace_ms: DEFAULT_RESULT_GRACE_MS,
+            kill_grace_ms: DEFAULT_KILL_GRACE_MS,
+            drain_ms: DEFAULT_DRAIN_MS,
+            lock_timeout_ms: DEFAULT_LOCK_TIMEOUT_MS,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            terminal_message_types: d_terminal(),
+            db_path: None,
+            secrets: Vec::new(),
+        }
+    }
+
+    /// Parse options JSON; errors name the field or the position, never a value.
+    pub fn from_json(text: &str) -> Result<Self, TurnError> {
+        let o: TurnOptions = serde_json::from_str(text).map_err(json_error)?;
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// Range and shape checks (every surface runs them).
+    pub fn validate(&self) -> Result<(), TurnError> {
+        if !valid_agent_name(&self.agent_name) {
+            return Err(TurnError::option(
+                "agentName",
+                "must be 1-128 characters of [A-Za-z0-9._-], not starting with '.'",
+            ));
+        }
+        if let Some(p) = &self.parent_agent {
+            if !valid_agent_name(p) {
+                return Err(TurnError::option(
+                    "parentAgent",
+                    "must be 1-128 characters of [A-Za-z0-9._-], not starting with '.'",
+                ));
+            }
+        }
+        if self.state_dir.as_os_str().is_empty() {
+            return Err(TurnError::option("stateDir", "must not be empty"));
+        }
+        if self.bin.as_ref().is_some_and(|b| b.as_os_str().is_empty()) {
+            return Err(TurnError::option("bin", "must not be empty"));
+        }
+        if self.input.contains('\0') {
+            return Err(TurnError::option("input", "must not contain NUL"));
+        }
+        for (field, v, max) in [
+            ("stallMs", self.stall_ms, 7 * DAY_MS),
+            ("resultGraceMs", self.result_grace_ms, DAY_MS),
+            ("killGraceMs", self.kill_grace_ms, 3_600_000),
+            ("drainMs", self.drain_ms, 3_600_000),
+            ("lockTimeoutMs", self.lock_timeout_ms, 7 * DAY_MS),
+        ] {
+            if v > max {
+                return Err(TurnError::option(field, format!("must be at most {max}")));
+            }
+        }
+        if !(1024..=(1 << 30)).contains(&self.max_line_bytes) {
+            return Err(TurnError::option(
+                "maxLineBytes",
+                "must be between 1024 and 1073741824",
+            ));
+        }
+        if self
+            .terminal_message_types
+            .iter()
+            .any(|t| t.is_empty() || t.len() > 64)
+        {
+            return Err(TurnError::option(
+                "terminalMessageTypes",
+                "entries must be 1-64 characters",
+            ));
+        }
+        for k in self.env.keys() {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                return Err(TurnError::option(
+                    "env",
+                    "names must be non-empty without '=' or NUL",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn json_error(e: serde_json::Error) -> TurnError {
+    let msg = e.to_string();
+    // Only messages that name our own fields are kept; anything that could echo a
+    // value or a caller's key is replaced by its category and position.
+    let reason = if let Some(rest) = msg.strip_prefix("missing field `") {
+        let field: String = rest.chars().take_while(|c| *c != '`').take(40).collect();
+        format!("missing field `{field}`")
+    } else if msg.starts_with("unknown field") {
+        format!(
+            "an unknown field at line {} column {}",
+            e.line(),
+            e.column()
+        )
+    } else if msg.starts_with("unknown variant") {
+        format!(
+            "an unknown value at line {} column {} (runtime is claude or codex)",
+            e.line(),
+            e.column()
+        )
+    } else {
+        format!(
+            "{} error at line {} column {}",
+            match e.classify() {
+                serde_json::error::Category::Io => "an I/O",
+                serde_json::error::Category::Syntax => "a syntax",
+                serde_json::error::Category::Data => "a wrong type or value",
+                serde_json::error::Category::Eof => "an unexpected end of input",
+            },
+            e.line(),
+            e.column()
+        )
+    };
+    TurnError::InvalidJson { reason }
+}
