@@ -64,8 +64,8 @@ pub use failure::{
     WorkError,
 };
 pub use options::{
-    CommandOptions, RunnerLimits, DEFAULT_COLD_START, ENV_COLD_START_MS, ENV_INACTIVITY_MS,
-    ENV_MAX_DURATION_MS, ENV_TOOL_SILENCE_MS,
+    CommandOptions, RegistryOptions, RunnerLimits, DEFAULT_COLD_START, ENV_COLD_START_MS,
+    ENV_INACTIVITY_MS, ENV_MAX_DURATION_MS, ENV_TOOL_SILENCE_MS,
 };
 pub use registry::{
     ExternalJob, JobContext, JobEvent, JobRegistry, JobRegistryBuilder, JobsError, Started,
