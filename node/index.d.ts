@@ -111,35 +111,70 @@ export declare class EnrollmentStore {
 }
 
 /**
- * Tracks background jobs by id, each bounded by an inactivity, a max-duration and an
- * optional tool-silence watchdog that run in keel (not on the event loop) and abort the
- * JavaScript work through its `AbortSignal`. Names, arguments and the `JobView` shape
- * follow the reference's `JobRegistry`.
+ * The native half of `JobRegistry` (`node/jobs.js`). Not part of the package's API:
+ * its methods take a job slot handed out by `begin` and trust the JS class to pass only
+ * live slots (a stale slot is ignored).
  */
-export declare class JobRegistry {
+export declare class JobRegistryNative {
   /**
-   * `limits`: `{ inactivityMs, maxDurationMs, toolSilenceMs? }` (absent → 10 min,
-   * 60 min, off; 0 → off), `coldStartMs` accepted and ignored, plus keel's
-   * `retentionMs` (how long a finished job stays readable, default 1 h),
-   * `abortSettleMs` (default 6 s) and `cancelGraceMs` (how long aborted work gets to
-   * return before the job settles without it, default 10 s). `run(job, opts)` is the
-   * unit of work; `describe(job)` gives non-secret fields bound on `opts.log`.
+   * `limits` as the reference's `RunnerLimits` (plus keel's `retentionMs`,
+   * `abortSettleMs`, `cancelGraceMs`); `onEvent(id, message | null)`.
+   * `jsNow` is `performance.now()` at the call: it maps the activity stamps onto keel's
+   * clock.
    */
-  constructor(limits: RunnerLimits, run: (job: any, opts: RunOptions) => Promise<any>, describe?: (job: any) => Record<string, unknown>)
-  /** Start the job for `id`, or return the existing one (idempotent re-attach). */
-  start(id: string, job: any): JobView
+  constructor(limits: RunnerLimits, onEvent: (id: string, message: string | null) => void, jsNow: number)
+  /** The view of job `id` as JSON text without draining it; `undefined` if unknown. */
+  peek(id: unknown): string | null
+  /** The view of job `id` as JSON text, draining its buffers; `undefined` if unknown. */
+  get(id: unknown): string | null
   /**
-   * Poll the job — and drain its spans, follow-ups and call metrics (drain-on-read).
-   * `undefined` for an unknown or evicted id.
+   * Start job `id` (its work is the caller's) and return its slot; -1 when `id`
+   * already exists (read it with `peek`).
    */
-  get(id: string): JobView | undefined
+  begin(id: unknown): number
   /**
-   * Abort one job and resolve with the state it settled in (`running` if it did not
+   * The Float64Array of activity page `index` (slots `index * 1024 …`), over memory
+   * keel's watchdogs read.
+   */
+  page(index: number): Float64Array
+  /** `opts.onActivity()` through a native call (the JS class writes the page instead). */
+  activity(slot: number): void
+  /** `opts.onPhase(phase)`. */
+  phase(slot: number, phase: string): void
+  /** `opts.currentPhase()`. */
+  currentPhase(slot: number): string
+  /** `opts.onProgress(progress)`, as JSON text. */
+  progress(slot: number, json: string): void
+  /** `opts.onSpan(span)`, as JSON text. */
+  span(slot: number, json: string): void
+  /** `opts.onFollowUp(items)`, as JSON text. */
+  followUp(slot: number, json: string): void
+  /** `opts.onCallMetric(call)`, as JSON text; returns the stamped `seq`. */
+  metric(slot: number, json: string): number
+  /** `opts.beginToolWindow()`: the window's id (0: tool silence is off). */
+  openWindow(slot: number): number
+  /** `window.toolCompleted()`. */
+  windowCompleted(slot: number, window: number): void
+  /** `window.close()`. */
+  closeWindow(slot: number, window: number): void
+  /** The message the job's signal is aborted with, once it has been cancelled. */
+  abortMessage(slot: number): string | null
+  /**
+   * The work resolved with `json` (its result as JSON text): the job is `done` (or
+   * `failed`, when a watchdog fired first) when this returns.
+   */
+  complete(slot: number, json: string): void
+  /** The work failed with `message` and an optional structured `cause`. */
+  fail(slot: number, message: string, cause?: string | undefined | null): void
+  /** Forget a job that settled without its work (after an abandon notice). */
+  release(slot: number): void
+  /**
+   * Abort one job; resolves with the state it settled in (`running` if it did not
    * settle within the abort-settle window, `undefined` for an unknown id).
    */
-  abort(id: string, reason: string): Promise<'running' | 'done' | 'failed' | undefined>
+  abort(id: unknown, reason: unknown): Promise<'running' | 'done' | 'failed' | undefined>
   /** Abort every running job (without waiting); returns how many were running. */
-  abortAll(reason: string): number
+  abortAll(reason: unknown): number
   /** How many jobs are running. */
   runningCount(): number
 }
@@ -296,6 +331,8 @@ export interface JobView {
   failureCause?: 'inactivity-timeout' | 'max-duration' | 'no-tool-progress' | 'agent' | 'git' | 'api' | 'llm-upstream' | 'no-usable-output' | 'no-changes' | 'aborted'
   /** Redacted diagnostic: phase timings and the last-tool breadcrumb. */
   detail?: string
+  /** The cold-start diagnostic (no activity within `coldStartMs`). */
+  coldStart?: { atMs: number; message: string }
   /** Tool spans since the previous `get`. */
   spans?: Array<ToolSpan>
   /** Follow-up items since the previous `get`. */
@@ -307,15 +344,21 @@ export interface JobView {
 }
 
 /**
- * Terminate `pid` and, when it leads a process group (a child spawned with
- * `detached: true`), every process in that group: SIGTERM, then SIGKILL after `graceMs`
- * (default 5000) for whatever is left. Resolves with `{ escalated, groupCleared }`.
- * A pid that is already gone resolves with `groupCleared: true`.
+ * The native half of `killProcessTree` (`node/jobs.js`): the outcome goes through
+ * `dispatch('resolve' | 'reject', json)`.
  */
-export declare function killProcessTree(pid: number, graceMs?: number): Promise<{ escalated: boolean; groupCleared: boolean }>
+export declare function killProcessTreeNative(pid: number, graceMs: number | undefined, dispatch: (kind: 'stdout' | 'stderr' | 'resolve' | 'reject', payload: string) => void): void
 
 /** Every built-in rule of the process-wide redactor. */
 export declare function listRules(): Array<RuleInfo>
+
+/**
+ * The reference's `loadRunnerLimits(env)`: limits from `JOB_MAX_DURATION_MS`,
+ * `JOB_INACTIVITY_MS`, `JOB_COLD_START_MS` and `JOB_TOOL_SILENCE_MS` with its defaults
+ * (60 min, 10 min, 2 min, and tool silence half the cap but at least the inactivity
+ * window). `env` is an object of strings (`process.env` when called from `keel`).
+ */
+export declare function loadRunnerLimitsNative(env: Record<string, string | undefined>): RunnerLimits
 
 /** Cap on captured command output kept by `captureRedactedOutput`, in characters. */
 export declare const MAX_CAPTURED_OUTPUT_CHARS: number
@@ -350,16 +393,10 @@ export interface RuleInfo {
 }
 
 /**
- * Run a command under its own watchdogs (`inactivityMs` default 10 min,
- * `maxDurationMs` 60 min, `toolSilenceMs` off; 0 turns one off) and resolve with its
- * result: `{ pid, exit, durationMs, tail, killReason, escalated, groupCleared,
- * drainTimedOut, stdoutBytes, stderrBytes, error }`. Its output — redacted, and every
- * chunk counting as activity — goes to `onStdout` / `onStderr` (whole lines, in order,
- * before the promise settles). A watchdog kill terminates the whole process group
- * (SIGTERM, `killGraceMs` default 5 s, SIGKILL). `knownSecrets` are registered
- * process-wide. Rejects (code `KEEL_SPAWN_FAILED`) when the command cannot be started.
+ * The native half of `runCommand` (`node/jobs.js`): runs the command and reports its
+ * output and outcome, in order, through `dispatch(kind, payload)`.
  */
-export declare function runCommand(options: RunCommandOptions): Promise<CommandResult>
+export declare function runCommandNative(options: RunCommandOptions, dispatch: (kind: 'stdout' | 'stderr' | 'resolve' | 'reject', payload: string) => void): void
 
 /** Options of `runCommand`. */
 export interface RunCommandOptions {
@@ -395,9 +432,15 @@ export interface RunnerLimits {
   maxDurationMs?: number
   /** Fail the job after this long without activity (default 10 min). */
   inactivityMs?: number
-  /** Fail the job when activity goes on but no tool span completes (default off). */
+  /**
+   * Fail the job when its open tool window (`opts.beginToolWindow()`) sees output but
+   * no completed tool call for this long (default off).
+   */
   toolSilenceMs?: number
-  /** Accepted for compatibility with `loadRunnerLimits()`; not implemented. */
+  /**
+   * Record the `coldStart` diagnostic when no activity arrived this long after the
+   * start (never kills; default off).
+   */
   coldStartMs?: number
   /** keel: how long a finished job stays readable (default 1 h). */
   retentionMs?: number
@@ -431,8 +474,12 @@ export interface RunOptions {
   onPhase?: (phase: string) => void
   /** The phase the job is in. */
   currentPhase?: () => string
-  /** Accepted for compatibility; tool silence is measured from the job's start. */
-  beginToolWindow?: () => void
+  /**
+   * Open the tool-silence window of one agent stream; beat it on every completed tool
+   * call and close it when the stream ends. Work that opens no window is never timed
+   * by tool silence.
+   */
+  beginToolWindow?: () => ToolProgressWindow
   /**
    * A logger (`debug`/`info`/`warn`/`error`/`child`) writing redacted JSON lines
    * bound to `jobId` and `describe(job)`.
@@ -468,6 +515,14 @@ export interface TodoProgress {
   inProgress?: number
   /** The tasks, free-form. */
   items?: unknown
+}
+
+/** The handle `opts.beginToolWindow()` returns (the reference's `ToolProgressWindow`). */
+export interface ToolProgressWindow {
+  /** A tool call completed: restart the window. */
+  toolCompleted: () => void
+  /** The stream ended: stop measuring. */
+  close: () => void
 }
 
 /** One completed tool call; other fields travel verbatim. */

@@ -337,3 +337,162 @@ impl CommandOptions {
         spec
     }
 }
+
+/// Environment variable of the max-duration window (the reference's name).
+pub const ENV_MAX_DURATION_MS: &str = "JOB_MAX_DURATION_MS";
+/// Environment variable of the inactivity window.
+pub const ENV_INACTIVITY_MS: &str = "JOB_INACTIVITY_MS";
+/// Environment variable of the cold-start window (`0` disables it).
+pub const ENV_COLD_START_MS: &str = "JOB_COLD_START_MS";
+/// Environment variable of the tool-silence window (`0` disables it).
+pub const ENV_TOOL_SILENCE_MS: &str = "JOB_TOOL_SILENCE_MS";
+/// The cold-start window [`RunnerLimits::from_env`] uses when none is set: 2 minutes.
+pub const DEFAULT_COLD_START: Duration = Duration::from_secs(2 * 60);
+
+/// The reference's `RunnerLimits` as `loadRunnerLimits()` builds them from the
+/// environment, in milliseconds (`0`: that watchdog is off):
+///
+/// * `maxDurationMs` ← `JOB_MAX_DURATION_MS` (a positive number; default 60 min),
+/// * `inactivityMs` ← `JOB_INACTIVITY_MS` (a positive number; default 10 min),
+/// * `coldStartMs` ← `JOB_COLD_START_MS` (`0` allowed; default 2 min),
+/// * `toolSilenceMs` ← `JOB_TOOL_SILENCE_MS` (`0` allowed; default half the max duration,
+///   but at least the inactivity window — derived, so a shorter cap tightens it too).
+///
+/// Junk (not a number, negative, or `0` where zero is not allowed) falls back to the
+/// default, as in the reference. Values are read like JavaScript's `Number(text)`
+/// (surrounding whitespace ignored, `1e3` allowed; a fraction is rounded up to whole
+/// milliseconds — keel's windows are integers).
+///
+/// ```
+/// use keel_core::jobs::RunnerLimits;
+///
+/// let l = RunnerLimits::from_lookup(|name| match name {
+///     "JOB_MAX_DURATION_MS" => Some("1200000".into()),
+///     "JOB_INACTIVITY_MS" => Some("nope".into()),
+///     _ => None,
+/// });
+/// assert_eq!(l.max_duration_ms, 1_200_000);
+/// assert_eq!(l.inactivity_ms, 600_000);
+/// assert_eq!(l.cold_start_ms, 120_000);
+/// assert_eq!(l.tool_silence_ms, 600_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RunnerLimits {
+    /// Hard ceiling on a job's wall-clock.
+    pub max_duration_ms: u64,
+    /// Fail the job after this long without activity.
+    pub inactivity_ms: u64,
+    /// Record the cold-start diagnostic after this long without any activity (0: off).
+    pub cold_start_ms: u64,
+    /// Fail a job whose open tool window sees output but no completed tool call for
+    /// this long (0: off).
+    pub tool_silence_ms: u64,
+}
+
+/// JavaScript's `Number(text)` for the decimal and `0x`/`0o`/`0b` forms (`''` is 0).
+fn js_number(text: &str) -> f64 {
+    let t = text.trim();
+    if t.is_empty() {
+        return 0.0;
+    }
+    for (prefix, radix) in [
+        ("0x", 16),
+        ("0X", 16),
+        ("0o", 8),
+        ("0O", 8),
+        ("0b", 2),
+        ("0B", 2),
+    ] {
+        if let Some(digits) = t.strip_prefix(prefix) {
+            return u64::from_str_radix(digits, radix)
+                .map(|n| n as f64)
+                .unwrap_or(f64::NAN);
+        }
+    }
+    let unsigned = t.trim_start_matches(['+', '-']);
+    if unsigned == "Infinity" {
+        return if t.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
+    }
+    // Rust also reads `inf` / `nan` (JavaScript does not); both are non-finite → junk.
+    if !unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return f64::NAN;
+    }
+    t.parse::<f64>().unwrap_or(f64::NAN)
+}
+
+fn to_ms(n: f64) -> u64 {
+    n.ceil().min(9_007_199_254_740_991.0) as u64
+}
+
+impl RunnerLimits {
+    /// Limits from the process environment (see [`RunnerLimits::from_lookup`]).
+    pub fn from_env() -> RunnerLimits {
+        RunnerLimits::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Limits from `lookup(name)` (the value of environment variable `name`, if set).
+    pub fn from_lookup(mut lookup: impl FnMut(&str) -> Option<String>) -> RunnerLimits {
+        // The reference's `intEnv`: unset or empty → default; a positive number wins.
+        let mut positive = |name: &str, fallback: u64| match lookup(name) {
+            Some(v) if !v.is_empty() => {
+                let n = js_number(&v);
+                if n.is_finite() && n > 0.0 {
+                    to_ms(n)
+                } else {
+                    fallback
+                }
+            }
+            _ => fallback,
+        };
+        let max_duration_ms = positive(ENV_MAX_DURATION_MS, DEFAULT_MAX_DURATION_MS);
+        let inactivity_ms = positive(ENV_INACTIVITY_MS, DEFAULT_INACTIVITY_MS);
+        // `intEnvAllowZero`: unset → default; a number ≥ 0 wins (`''` reads as 0).
+        let mut zero_ok = |name: &str, fallback: u64| match lookup(name) {
+            None => fallback,
+            Some(v) => {
+                let n = js_number(&v);
+                if n.is_finite() && n >= 0.0 {
+                    to_ms(n)
+                } else {
+                    fallback
+                }
+            }
+        };
+        let cold_start_ms = zero_ok(ENV_COLD_START_MS, DEFAULT_COLD_START.as_millis() as u64);
+        let tool_silence_ms = zero_ok(
+            ENV_TOOL_SILENCE_MS,
+            RunnerLimits::tool_silence_default(max_duration_ms, inactivity_ms),
+        );
+        RunnerLimits {
+            max_duration_ms,
+            inactivity_ms,
+            cold_start_ms,
+            tool_silence_ms,
+        }
+    }
+
+    /// The tool-silence window when none is configured: half the max duration (rounded),
+    /// floored at the inactivity window.
+    pub fn tool_silence_default(max_duration_ms: u64, inactivity_ms: u64) -> u64 {
+        max_duration_ms.div_ceil(2).max(inactivity_ms)
+    }
+
+    /// The watchdog windows these limits ask for (`0` turns a watchdog off).
+    pub fn watchdog_limits(&self) -> WatchdogLimits {
+        let on = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+        WatchdogLimits::none()
+            .max_duration(on(self.max_duration_ms))
+            .inactivity(on(self.inactivity_ms))
+            .tool_silence(on(self.tool_silence_ms))
+            .cold_start(on(self.cold_start_ms))
+    }
+}
+
+const DEFAULT_MAX_DURATION_MS: u64 = super::watchdog::DEFAULT_MAX_DURATION.as_millis() as u64;
+const DEFAULT_INACTIVITY_MS: u64 = super::watchdog::DEFAULT_INACTIVITY.as_millis() as u64;
