@@ -1,3 +1,13 @@
 // Package types: the generated index.d.ts plus the hand-written JavaScript parts.
 export * from './index'
 export { createRedactStream, RedactStream, type RedactStreamOptions } from './redact-stream'
+export {
+  JobRegistry,
+  NO_TOOL_WINDOW,
+  killChildProcess,
+  killProcessTree,
+  loadRunnerLimits,
+  log,
+  runCommand,
+  spawnDetached,
+} from './jobs'

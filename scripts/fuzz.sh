@@ -1,17 +1,52 @@
 #!/usr/bin/env bash
-# Run keel's fuzz targets for a while each (default 60 s).
-#   scripts/fuzz.sh [seconds]
-# With nightly + cargo-fuzz installed, `cargo fuzz run <target>` in core/ gives
-# coverage-guided runs; this script needs only the stable toolchain: it builds the
-# same targets as plain libFuzzer binaries (random mutation, no coverage feedback).
+# Run keel's fuzz targets with coverage-guided libFuzzer on the stable toolchain.
+#   scripts/fuzz.sh [seconds-per-target] [target...]    (default 60 s, every target)
+#
+# The targets (core/fuzz/fuzz_targets) are built with the SanitizerCoverage flags
+# cargo-fuzz uses (inline 8-bit counters, PC table, compare tracing), so libFuzzer
+# sees which edges an input reaches: its status lines show `cov:` and `ft:` grow.
+# Each target starts from the committed seed corpus in core/fuzz/corpus/<target>
+# (read-only) plus a working corpus under target/fuzz-corpus/<target>. A crash
+# (panic, assertion: stream differs from one-shot, ...) makes the script fail and
+# leaves the input as target/fuzz-artifacts/<target>/crash-*.
+#
+# A separate target dir (target/fuzz-build) keeps the instrumented build away from
+# the normal release cache. FUZZ_JOBS (default 1) runs that many targets at once.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 secs="${1:-60}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --release --manifest-path "$root/core/fuzz/Cargo.toml"
-for t in stream_redactor credential_parsers; do
-    corpus="$root/target/fuzz-corpus/$t"
-    mkdir -p "$corpus"
+shift || true
+all=(stream_redactor large_chunks custom_rules credential_parsers)
+targets=("$@")
+[ "${#targets[@]}" -gt 0 ] || targets=("${all[@]}")
+build_dir="${FUZZ_TARGET_DIR:-$root/target/fuzz-build}"
+export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
+-Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+-Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares \
+-Cdebug-assertions -Coverflow-checks"
+# An explicit --target keeps RUSTFLAGS off build scripts and proc macros (they
+# would not link without libFuzzer), as cargo-fuzz does.
+host="$(rustc -vV | sed -n 's/^host: //p')"
+CARGO_TARGET_DIR="$build_dir" cargo build --release --target "$host" \
+    --manifest-path "$root/core/fuzz/Cargo.toml" $(printf -- '--bin %s ' "${targets[@]}")
+status=0
+for t in "${targets[@]}"; do
+    work="$root/target/fuzz-corpus/$t"
+    artifacts="$root/target/fuzz-artifacts/$t"
+    seeds="$root/core/fuzz/corpus/$t"
+    mkdir -p "$work" "$artifacts"
     echo "== $t ($secs s)"
-    (cd "$root/target" && "$CARGO_TARGET_DIR/release/$t" -max_total_time="$secs" "$corpus")
+    # -rss_limit_mb: the large-input target holds a few MiB; 2 GB catches runaways.
+    if ! "$build_dir/$host/release/$t" -max_total_time="$secs" -rss_limit_mb=2048 \
+        -max_len=16384 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+        "$work" "$seeds" 2>"$artifacts/log.txt"; then
+        echo "FAILED: $t (see $artifacts/log.txt)"
+        tail -n 30 "$artifacts/log.txt"
+        status=1
+    else
+        grep -E '^#[0-9]+.*(cov|DONE)' "$artifacts/log.txt" | tail -n 2 || true
+    fi
 done
+exit "$status"

@@ -2,8 +2,8 @@
 # Every test of every keel surface, from a fresh clone:
 #   formatting and lints, the Rust workspace (core, C ABI crate, CLI, doctests),
 #   the C programs under ASan/UBSan (with the keel.h freshness check), the Node
-#   addon suites (with the index.js / index.d.ts freshness check), and the fuzz
-#   target build. Installs what it needs: Debian packages when a tool is missing,
+#   addon suites (with the index.js / index.d.ts freshness check), and a short
+#   coverage-guided run of every fuzz target. Installs what it needs: Debian packages when a tool is missing,
 #   npm dev dependencies (npm ci), crates (cargo).
 # Usage: scripts/test-all.sh            (CARGO_TARGET_DIR honoured; default ./target)
 set -uo pipefail
@@ -52,9 +52,12 @@ step() {
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy (all targets, -D warnings)" cargo clippy --workspace --all-targets --release -- -D warnings
 step "Rust tests: core, C ABI crate, CLI, doctests (release)" cargo test --workspace --release
-step "fuzz targets build (core/fuzz)" cargo build --release --manifest-path core/fuzz/Cargo.toml
+# Coverage-guided libFuzzer, 25 s per target from the committed seed corpus; a crash fails.
+step "fuzz targets, 25 s each (scripts/fuzz.sh)" bash scripts/fuzz.sh 25
 step "C tests under ASan/UBSan (+ keel.h freshness)" env KEEL_PROFILE=release bash bindings-tests/c/run.sh
+step "C install: README example against scripts/install-c.sh via pkg-config" bash bindings-tests/install/c.sh
 step "Node tests (+ index.js / index.d.ts freshness)" bash bindings-tests/node/run.sh
+step "Node install: npm pack tarball into a fresh project, README example" bash bindings-tests/install/node.sh
 
 echo
 if [ "$failed" -gt 0 ]; then

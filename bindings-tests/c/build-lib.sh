@@ -10,7 +10,8 @@
 # Environment: KEEL_PROFILE (cargo profile, default "dev"); CARGO_TARGET_DIR and
 # the rest of cargo's environment are honoured. Cargo's progress goes to stderr.
 #
-# It runs `cargo rustc -p keel --lib -- --print native-static-libs`, which builds
+# It runs `cargo rustc -p agent-keel-capi --lib -- --print native-static-libs` (the
+# package `agent-keel-capi`, whose library is `keel`), which builds
 # every crate type of the library and reports the native libraries; cargo replays
 # that note when nothing changed, so repeated runs are cheap.
 set -eu
@@ -20,12 +21,14 @@ command -v python3 >/dev/null 2>&1 || { echo "build-lib.sh: python3 is required 
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 status=0
-(cd "$root" && cargo rustc -p keel --lib --profile "$profile" --message-format=json \
+package=agent-keel-capi
+(cd "$root" && cargo rustc -p "$package" --lib --profile "$profile" --message-format=json \
     -- --print native-static-libs) >"$json" || status=$?
-python3 - "$json" "$status" <<'PY'
+pkgid=$(cd "$root" && cargo pkgid -p "$package" 2>/dev/null || true)
+python3 - "$json" "$status" "$pkgid" <<'PY'
 import json, shlex, sys
 
-path, status = sys.argv[1], int(sys.argv[2])
+path, status, pkgid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 out = {}
 for line in open(path, encoding="utf-8"):
     line = line.strip()
@@ -34,7 +37,7 @@ for line in open(path, encoding="utf-8"):
     msg = json.loads(line)
     reason = msg.get("reason")
     pkg = msg.get("package_id", "")
-    ours = "#keel@" in pkg or pkg.startswith("keel ")
+    ours = pkg == pkgid or "#agent-keel-capi@" in pkg
     if reason == "compiler-message":
         m = msg.get("message") or {}
         text = m.get("message", "")

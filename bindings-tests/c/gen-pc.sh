@@ -30,7 +30,7 @@ done
 
 vars=$(KEEL_PROFILE=${KEEL_PROFILE:-release} "$here/build-lib.sh")
 eval "$vars"
-version=$(cd "$root" && cargo pkgid -p keel | sed 's/.*[#@]//')
+version=$(cd "$root" && cargo pkgid -p agent-keel-capi | sed 's/.*[#@]//')
 
 # `|` is the sed delimiter: refuse it in values rather than corrupt the file.
 for v in "$prefix" "$libdir" "$includedir" "$KEEL_NATIVE_STATIC_LIBS"; do

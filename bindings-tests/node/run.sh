@@ -22,7 +22,7 @@ echo "== node: build the addon (release)"
 npm run build
 
 echo "== node: the keel CLI (a credentials test reads a mirror through it)"
-(cd "$repo" && cargo build --release -q -p keel-cli)
+(cd "$repo" && cargo build --release -q -p agent-keel-cli)
 export KEEL_BIN="$CARGO_TARGET_DIR/release/keel"
 
 echo "== node: node:test suites"

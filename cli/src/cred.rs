@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use keel_core::credentials::{
-    jwt, redact_url, CredentialError, EnrollmentRecord, EnrollmentStore, EnrollmentStoreOptions,
+    redact_url, CredentialError, EnrollmentRecord, EnrollmentStore, EnrollmentStoreOptions,
     KeyringChoice, Resolved, Secret, Severity,
 };
 use serde_json::{json, Value};
@@ -20,6 +20,32 @@ use crate::Failure;
 
 /// The most input `write` accepts (a record is well under 16 KiB).
 const MAX_INPUT: u64 = 1 << 20;
+
+/// The input format of `keel cred write`, shown by `keel cred write --help`.
+const WRITE_HELP: &str = "\
+Input (stdin, or the file given with --from-file; at most 1 MiB):
+
+  either the enrollment record as one JSON object (the mirror file's format):
+    {
+      \"jwt\": \"eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjE4OTM0NTYwMDB9.c2lnbmF0dXJl\",
+      \"jwtExpiresAtUnix\": 1893456000,
+      \"agentId\": \"agent-1\",
+      \"tenantId\": \"tenant-1\",
+      \"platformUrl\": \"https://platform.example\"
+    }
+  all five fields required (jwtExpiresAtUnix: seconds since the epoch, 0 = unknown;
+  other fields are ignored),
+
+  or a bare JWT (anything not starting with '{'), with --agent-id, --tenant-id and
+  --platform-url; its expiry is the JWT's exp claim unless --expires-at-unix is given.
+
+The JWT is never taken from the command line (argv is visible to other users).
+
+Examples:
+  keel cred write --app-name buildhive < enrollment.json
+  keel cred write --from-file enrollment.json --json
+  printf %s \"$JWT\" | keel cred write --agent-id agent-1 --tenant-id tenant-1 \\
+      --platform-url https://platform.example";
 
 /// Options of `keel cred`.
 #[derive(clap::Args, Debug)]
@@ -38,6 +64,7 @@ enum Verb {
     /// Is an agent enrolled? Where would its credentials come from, and when does the JWT expire? Exit 1 when not enrolled.
     Status(StatusArgs),
     /// Store an enrollment (keyring first, then the file mirror). The record JSON, or a bare JWT, comes from stdin or --from-file.
+    #[command(after_help = WRITE_HELP)]
     Write(WriteArgs),
     /// Show the stored enrollment: fields, source and expiry; the JWT only with --show-secret.
     Read(ReadArgs),
@@ -51,7 +78,7 @@ enum Verb {
 #[derive(clap::Args, Debug)]
 struct CommonArgs {
     /// Application name: default keyring service and mirror directory ~/.<APP>/.
-    #[arg(long = "app-name", value_name = "APP", default_value = "keel")]
+    #[arg(long = "app-name", value_name = "APP", default_value = keel_core::credentials::DEFAULT_APP_NAME)]
     app_name: String,
     /// Keyring service name (default: the app name).
     #[arg(long, value_name = "NAME")]
@@ -69,11 +96,11 @@ struct CommonArgs {
     #[arg(long, value_enum, default_value_t = Backend::Platform)]
     keyring: Backend,
     /// Timeout of each keyring call, in milliseconds.
-    #[arg(long = "keyring-timeout-ms", value_name = "MS", default_value_t = 5000,
+    #[arg(long = "keyring-timeout-ms", value_name = "MS", default_value_t = keel_core::credentials::DEFAULT_KEYRING_TIMEOUT.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     keyring_timeout_ms: u64,
     /// How long to wait for the mirror's lock, in milliseconds.
-    #[arg(long = "lock-timeout-ms", value_name = "MS", default_value_t = 10_000)]
+    #[arg(long = "lock-timeout-ms", value_name = "MS", default_value_t = keel_core::credentials::DEFAULT_LOCK_TIMEOUT.as_millis() as u64)]
     lock_timeout_ms: u64,
     /// Print JSON (errors too, as {"error":{"code","message"}}).
     #[arg(long)]
@@ -157,7 +184,75 @@ impl CommonArgs {
             keyring,
             keyring_timeout_ms: self.keyring_timeout_ms,
             lock_timeout_ms: self.lock_timeout_ms,
+            ..EnrollmentStoreOptions::default()
         })
+    }
+}
+
+impl CommonArgs {
+    /// The store flags of this invocation that differ from the defaults, as they
+    /// would be typed again (`--json` and the timeouts left out).
+    fn store_flags(&self) -> String {
+        let q = |s: &str| keel_core::fsx::shell_quote(std::path::Path::new(s));
+        let mut out = String::new();
+        if self.app_name != "keel" {
+            out += &format!(" --app-name {}", q(&self.app_name));
+        }
+        if let Some(s) = &self.service {
+            out += &format!(" --service {}", q(s));
+        }
+        if self.key_prefix != keel_core::credentials::DEFAULT_KEY_PREFIX {
+            out += &format!(" --key-prefix {}", q(&self.key_prefix));
+        }
+        if let Some(p) = &self.mirror_path {
+            out += &format!(" --mirror-path {}", keel_core::fsx::shell_quote(p));
+        }
+        if self.no_mirror {
+            out += " --no-mirror";
+        }
+        if !matches!(self.keyring, Backend::Platform) {
+            let name = clap::ValueEnum::to_possible_value(&self.keyring)
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default();
+            out += &format!(" --keyring {name}");
+        }
+        out
+    }
+
+    /// A doctor problem's fix, completed with the `keel` command that carries it out
+    /// for this store.
+    fn advice(&self, code: &str, fix: Option<&str>) -> Option<String> {
+        let flags = self.store_flags();
+        let write = format!("keel cred write{flags} < enrollment.json");
+        let fix = fix?;
+        // Core's fixes say what to do ("enroll again", "refresh the token", "rm …, then
+        // write the file again"); the CLI knows which of its commands does it.
+        let needs_write = [
+            "enroll again",
+            "enroll the agent",
+            "refresh the token",
+            "write the file again",
+            "re-create it",
+        ]
+        .iter()
+        .any(|w| fix.contains(w));
+        let command = if needs_write {
+            write
+        } else {
+            match code {
+                "staleTempFiles" => format!("keel cred status{flags}"),
+                "KEEL_LOCK_TIMEOUT" => format!("keel cred doctor{flags}"),
+                "KEEL_KEYRING_TIMEOUT" => format!("keel cred status{flags}"),
+                "KEEL_KEYRING_UNAVAILABLE" => {
+                    "keel cred doctor --keyring keyutils|secret-service|macos-keychain|\
+                     windows-credential-manager|memory"
+                        .to_owned()
+                }
+                // Already a command (chmod 600 …, rm …).
+                _ => return Some(fix.to_owned()),
+            }
+        };
+        Some(format!("{fix}; run: {command}"))
     }
 }
 
@@ -391,27 +486,24 @@ fn write(a: WriteArgs) -> Result<ExitCode, Failure> {
                  --tenant-id and --platform-url too",
             );
         };
-        let exp = match a.expires_at_unix {
-            Some(e) => e,
-            None => match jwt::exp(input.expose()) {
-                Ok(Some(e)) => e,
-                Ok(None) => return usage("the JWT has no exp claim: give --expires-at-unix"),
-                Err(e) => {
-                    return usage(&format!(
-                        "{e}; give --expires-at-unix to store it with an explicit expiry"
-                    ))
-                }
-            },
-        };
-        let record = EnrollmentRecord {
-            jwt: input,
-            jwt_expires_at_unix: exp,
+        match EnrollmentRecord::from_jwt(
+            input,
             agent_id,
             tenant_id,
             platform_url,
-        };
-        try_cred!(json, record.validate());
-        record
+            a.expires_at_unix,
+        ) {
+            Ok(r) => r,
+            Err(CredentialError::InvalidInput { field, .. }) if field == "jwtExpiresAtUnix" => {
+                return usage("the JWT has no exp claim: give --expires-at-unix")
+            }
+            Err(e @ CredentialError::InvalidJwt { .. }) => {
+                return usage(&format!(
+                    "{e}; give --expires-at-unix to store it with an explicit expiry"
+                ))
+            }
+            Err(e) => return failed(json, &e),
+        }
     };
     let store = try_cred!(json, a.common.store());
     let report = try_cred!(json, store.write(&record));
@@ -503,7 +595,10 @@ fn clear(a: CommonArgs) -> Result<ExitCode, Failure> {
 fn doctor(a: CommonArgs) -> Result<ExitCode, Failure> {
     let json = a.json;
     let store = try_cred!(json, a.store());
-    let d = store.diagnose();
+    let mut d = store.diagnose();
+    for p in &mut d.problems {
+        p.fix = a.advice(&p.code, p.fix.as_deref());
+    }
     if json {
         print_json(&serde_json::to_value(&d)?)?;
     } else {

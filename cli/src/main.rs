@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod cred;
 mod redact;
 mod run;
+mod service;
+mod supervise;
 mod turn;
 
 /// keel: secrets redaction, credential mirroring, job watchdogs and agent turns
@@ -29,6 +31,10 @@ enum Command {
     Cred(cred::Args),
     /// Run a command under watchdogs (inactivity, max duration), its output redacted live; exit 124 when killed.
     Run(run::Args),
+    /// Keep a worker registered and running forever: a command, or an ephemeral GitHub Actions runner.
+    Supervise(supervise::Args),
+    /// Service files for the supervisor (launchd plist, systemd unit) and its health.
+    Service(service::Args),
     /// Run one headless agent CLI turn (claude | codex) with durable state; exit 124 on a stall kill.
     Turn(turn::Args),
 }
@@ -50,6 +56,8 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact::run(args),
         Command::Cred(args) => cred::run(args),
         Command::Run(args) => run::run(args),
+        Command::Supervise(args) => supervise::run(args),
+        Command::Service(args) => service::run(args),
         Command::Turn(args) => turn::run(args),
     };
     match result {

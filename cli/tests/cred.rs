@@ -589,3 +589,77 @@ fn a_mirror_written_like_the_reference_is_read() {
     assert_eq!(v["source"], "fileMirror");
     assert_eq!(v["tenantId"], "tenant-3");
 }
+
+#[test]
+fn write_help_documents_the_input_with_an_example_that_works() {
+    let help = keel(&["cred", "write", "--help"], "");
+    assert_eq!(help.code, 0, "{}", help.all());
+    for needle in [
+        "\"jwt\"",
+        "\"jwtExpiresAtUnix\"",
+        "\"agentId\"",
+        "\"tenantId\"",
+        "\"platformUrl\"",
+        "bare JWT",
+        "--agent-id",
+        "Examples:",
+        "keel cred write",
+    ] {
+        assert!(
+            help.stdout.contains(needle),
+            "help lacks {needle}:\n{}",
+            help.stdout
+        );
+    }
+    // The record shown in the help is accepted as it is.
+    let start = help.stdout.find("    {\n").expect("an example record");
+    let end = start + help.stdout[start..].find("\n    }").expect("its end") + 6;
+    let example = &help.stdout[start..end];
+    let w = World::new("help");
+    let m = w.mirror.to_str().unwrap();
+    let out = keel(
+        &["cred", "write", "--keyring", "memory", "--mirror-path", m],
+        example,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = w.daemon("status", &["--json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.json()["agentId"], "agent-1", "{}", out.stdout);
+}
+
+#[test]
+fn doctor_advice_names_the_command_that_fixes_each_problem() {
+    let w = World::new("advice");
+    let m = w.mirror.to_str().unwrap();
+    let expected = format!("keel cred write --mirror-path {m} --keyring memory < enrollment.json");
+    // Not enrolled.
+    let out = w.daemon("doctor", &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("[notEnrolled]"), "{}", out.stdout);
+    assert!(out.stdout.contains(&expected), "{}", out.stdout);
+    // Every problem with a fix names a command, in --json too.
+    let out = w.daemon("doctor", &["--json"]);
+    let problems = out.json()["problems"].as_array().cloned().unwrap();
+    assert!(!problems.is_empty());
+    for p in &problems {
+        if let Some(fix) = p["fix"].as_str() {
+            assert!(fix.contains("keel cred "), "{p}");
+        }
+    }
+    // An unusable mirror: remove it, then write again — both commands named.
+    std::fs::create_dir_all(w.mirror.parent().unwrap()).unwrap();
+    std::fs::write(&w.mirror, "not json").unwrap();
+    std::fs::set_permissions(
+        &w.mirror,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let out = w.daemon("doctor", &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("fix: rm "))
+        .unwrap_or_else(|| panic!("no rm fix:\n{}", out.stdout));
+    assert!(line.contains(&expected), "{line}");
+}

@@ -1,6 +1,6 @@
 //! Hostile secret sets and inputs against a normal log, in one run.
 //!
-//! Run: `cargo bench -p keel-core --bench hostile` (a plain binary, ~1 minute).
+//! Run: `cargo bench -p agent-keel-core --bench hostile` (a plain binary, ~1 minute).
 //!
 //! Every case is reported as a throughput (input bytes per second of thread CPU
 //! time, so other load on the machine skews it less) and as its slowdown against

@@ -1,13 +1,13 @@
 //! Job watchdog costs. Three measurements, one binary:
 //!
-//! * `cargo bench -p keel-core --bench jobs -- activity` — criterion: the cost of
+//! * `cargo bench -p agent-keel-core --bench jobs -- activity` — criterion: the cost of
 //!   `JobContext::activity()` next to its hardware reference points (a monotonic clock
 //!   read, a relaxed atomic store) and the naive design it replaces (a mutex-guarded
 //!   "last activity" instant, which is what resetting one timer per event costs at best).
-//! * `cargo bench -p keel-core --bench jobs -- precision` — how long after the deadline
+//! * `cargo bench -p agent-keel-core --bench jobs -- precision` — how long after the deadline
 //!   an inactivity watchdog fires on a real registry with the system clock, and how long
 //!   after it a supervised `sh` is dead (kill landed, pipes drained).
-//! * `cargo bench -p keel-core --bench jobs -- idle` — CPU used (getrusage) by a process
+//! * `cargo bench -p agent-keel-core --bench jobs -- idle` — CPU used (getrusage) by a process
 //!   holding 10,000 running jobs with armed watchdogs for 5 s.
 //!
 //! With no argument all three run.

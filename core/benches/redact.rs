@@ -1,5 +1,5 @@
 //! Redaction throughput on the realistic mixed log of `corpus.rs` (2% of lines carry
-//! a secret). Run: `cargo bench -p keel-core --bench redact`.
+//! a secret). Run: `cargo bench -p agent-keel-core --bench redact`.
 //!
 //! Groups report bytes/second; `baseline/*` are the hardware reference points
 //! (a `memchr` line count and a memcpy) measured on the same input in the same run.

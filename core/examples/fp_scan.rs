@@ -2,7 +2,7 @@
 //! built-in rules only, and report every line that changed.
 //!
 //! ```text
-//! cargo run --release -p keel-core --example fp_scan -- FILE...
+//! cargo run --release -p agent-keel-core --example fp_scan -- FILE...
 //! ```
 //!
 //! Every changed line is printed (original, then redacted) so a person can judge

@@ -2,7 +2,7 @@
 //! lines carry a secret, plus the list of known secrets planted in it.
 //!
 //! ```text
-//! cargo run --release -p keel-core --example gen_corpus -- OUT.log SECRETS.txt [MiB] [secrets]
+//! cargo run --release -p agent-keel-core --example gen_corpus -- OUT.log SECRETS.txt [MiB] [secrets]
 //! ```
 //!
 //! The same generator backs the criterion benchmarks (`core/benches/redact.rs`) and

@@ -1,6 +1,6 @@
 //! Credentials against the real Linux kernel keyring, real files and real processes.
 //!
-//! Run: `cargo test -p keel-core --test credentials`. Needs a Linux kernel with
+//! Run: `cargo test -p agent-keel-core --test credentials`. Needs a Linux kernel with
 //! keyutils (any modern kernel; no D-Bus, no `keyctl` binary, no session keyring) and
 //! optionally `node` for the format tests against the reference's rules.
 #![cfg(target_os = "linux")]
@@ -905,8 +905,13 @@ fn invalid_records_and_options_are_refused_naming_the_field() {
     assert_eq!(o.keyring, KeyringChoice::Memory);
     assert_eq!(o.keyring_timeout_ms, 250);
     assert_eq!(o.key_prefix, "agent-enrollment.");
+    // An unknown field is described (never echoed: a secret may be pasted there).
     let err = EnrollmentStoreOptions::from_json(r#"{"mirorPath":"/x"}"#).unwrap_err();
-    assert!(err.to_string().contains("mirorPath"), "{err}");
+    assert!(
+        err.to_string().contains("did you mean \"mirrorPath\""),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("mirorPath"), "{err}");
     let err = EnrollmentStoreOptions::from_json(r#"{"keyring":"gnome"}"#).unwrap_err();
     assert_eq!(err.code(), "KEEL_INVALID_ARGUMENT");
     for bad in [

@@ -955,3 +955,290 @@ fn surface_building_blocks_on_a_keel_runtime() {
     assert_eq!(view.failure_cause, Some(FailureCause::InactivityTimeout));
     assert!(view.error.unwrap().contains("likely hung in host phase"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_kills_every_escape_form_whole() {
+    // Each form leaves a process outside the leader's group (or orphaned); the
+    // inactivity watchdog fires after `ready`, and nothing carrying the job's mark may
+    // be left anywhere on the machine afterwards.
+    for (name, script) in common::ESCAPES {
+        let mark = common::new_mark();
+        let r = run_command(
+            CommandSpec::new(sh(script).env("KEEL_TREE_MARK", &mark))
+                .limits(WatchdogLimits::default().inactivity(Some(MS(400))))
+                .kill_grace(MS(300)),
+        )
+        .await
+        .unwrap();
+        if *name == "leader calls setsid" {
+            // The leader (setsid) forked and exited at once; the job ended with it and
+            // its leftovers were killed as a tree.
+            assert_eq!(r.exit, ExitClass::Exited { code: 0 }, "{name}: {r:?}");
+        } else {
+            assert_eq!(r.kill_reason, Some(KillReason::InactivityTimeout), "{name}");
+        }
+        assert!(r.tree_cleared, "{name}: {r:?}");
+        assert!(r.group_cleared, "{name}: {r:?}");
+        assert!(r.survivors.is_empty(), "{name}: {r:?}");
+        assert_eq!(common::marked(&mark), Vec::<u32>::new(), "{name}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["treeCleared"], true, "{name}");
+        assert_eq!(json["groupCleared"], true, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_leader_exits_at_once_does_not_leave_its_daemon_behind() {
+    // `keel run -- setsid sleep 3000` used to exit 0 at once and leave the sleep.
+    let mark = common::new_mark();
+    let r = run_command(
+        CommandSpec::new(Command::new(["setsid", "sleep", "3000"]).env("KEEL_TREE_MARK", &mark))
+            .drain_timeout(MS(100))
+            .kill_grace(S(2)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.exit, ExitClass::Exited { code: 0 });
+    assert!(r.tree_cleared, "{r:?}");
+    assert_eq!(common::marked(&mark), Vec::<u32>::new());
+}
+
+// ---- external jobs, cold start, explicit tool windows, RunnerLimits (N1) ------------
+
+use keel_core::jobs::{JobEvent, RunnerLimits, Started};
+
+/// A registry for external jobs only (its run function is never called).
+fn external_registry(limits: WatchdogLimits, clock: &ManualClock) -> JobRegistry<(), String> {
+    JobRegistry::builder(|(): (), _ctx| async { Ok::<String, WorkError>("unused".into()) })
+        .limits(limits)
+        .clock(clock.shared())
+        .explicit_tool_windows(true)
+        .build()
+        .unwrap()
+}
+
+fn new_job(r: &JobRegistry<(), String>, id: &str) -> keel_core::jobs::ExternalJob<String> {
+    match r.start_external(id).unwrap() {
+        Started::New(job) => job,
+        Started::Existing(_) => panic!("{id} exists"),
+    }
+}
+
+#[tokio::test]
+async fn external_complete_settles_before_it_returns() {
+    let clock = ManualClock::new();
+    let r = external_registry(WatchdogLimits::default(), &clock);
+    let job = new_job(&r, "j");
+    job.context().phase("agent");
+    assert!(matches!(
+        r.start_external("j").unwrap(),
+        Started::Existing(_)
+    ));
+    assert_eq!(r.running_count(), 1);
+    assert!(job.complete(Ok("42".into())));
+    // No task has run in between: the view is already final.
+    let v = r.peek("j").unwrap();
+    assert_eq!(v.state, JobState::Done);
+    assert_eq!(v.result.as_deref(), Some("42"));
+    assert_eq!(r.running_count(), 0);
+
+    let failing = new_job(&r, "f");
+    assert!(failing.complete(Err(WorkError::new(FailureCause::Git, "push rejected"))));
+    let v = r.peek("f").unwrap();
+    assert_eq!(
+        (v.state, v.failure_cause),
+        (JobState::Failed, Some(FailureCause::Git))
+    );
+
+    // Dropped without an outcome: failed, not running forever.
+    drop(new_job(&r, "d"));
+    let v = r.peek("d").unwrap();
+    assert_eq!(v.state, JobState::Failed);
+    assert!(v.error.unwrap().contains("dropped without an outcome"));
+    assert_eq!(r.running_count(), 0);
+}
+
+#[tokio::test]
+async fn external_jobs_hear_of_cancellation_and_abandonment() {
+    let clock = ManualClock::new();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let r = JobRegistry::builder(|(): (), _ctx| async { Ok::<String, WorkError>(String::new()) })
+        .limits(WatchdogLimits::default().inactivity(Some(S(10))))
+        .clock(clock.shared())
+        .cancel_grace(S(5))
+        .on_event(move |ctx, e| ev.lock().unwrap().push((ctx.id().to_owned(), e)))
+        .build()
+        .unwrap();
+    let ignores = new_job(&r, "ignores");
+    churn().await;
+    clock.advance(S(10));
+    until(|| events.lock().unwrap().len() == 1).await;
+    assert_eq!(
+        events.lock().unwrap()[0],
+        ("ignores".to_owned(), JobEvent::Cancelled)
+    );
+    assert_eq!(r.peek("ignores").unwrap().state, JobState::Running);
+    churn().await;
+    clock.advance(S(5));
+    until(|| events.lock().unwrap().len() == 2).await;
+    assert_eq!(events.lock().unwrap()[1].1, JobEvent::Abandoned);
+    let v = r.peek("ignores").unwrap();
+    assert_eq!(v.failure_cause, Some(FailureCause::InactivityTimeout));
+    // The late outcome is refused.
+    assert!(!ignores.complete(Ok("late".into())));
+    assert_eq!(r.peek("ignores").unwrap().state, JobState::Failed);
+}
+
+#[tokio::test]
+async fn cold_start_is_recorded_once_and_never_kills() {
+    let clock = ManualClock::new();
+    let r = external_registry(WatchdogLimits::default().cold_start(Some(S(120))), &clock);
+    let quiet = new_job(&r, "quiet");
+    quiet.context().phase("clone");
+    let talks = new_job(&r, "talks");
+    churn().await;
+    clock.advance(S(60));
+    talks.context().activity();
+    churn().await;
+    clock.advance(S(60));
+    until(|| r.peek("quiet").unwrap().cold_start.is_some()).await;
+    let cs = r.peek("quiet").unwrap().cold_start.unwrap();
+    assert_eq!(
+        cs.message,
+        "agent produced no output 120s after start; possible onboarding/auth wedge (phase: clone)"
+    );
+    assert_eq!(r.peek("quiet").unwrap().state, JobState::Running);
+    churn().await;
+    assert!(r.peek("talks").unwrap().cold_start.is_none());
+    assert!(quiet.complete(Err(WorkError::agent("claude exited with code 1"))));
+    let v = r.peek("quiet").unwrap();
+    assert!(
+        v.detail.as_deref().unwrap().ends_with(
+            " Cold start: agent produced no output 120s after start; possible onboarding/auth wedge (phase: clone)."
+        ),
+        "{:?}",
+        v.detail
+    );
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["coldStart"]["message"], cs.message);
+    assert!(json["coldStart"]["atMs"].is_u64());
+}
+
+#[tokio::test]
+async fn explicit_tool_windows_time_only_open_windows() {
+    let clock = ManualClock::new();
+    let r = external_registry(
+        WatchdogLimits::default()
+            .inactivity(Some(S(600)))
+            .tool_silence(Some(S(60))),
+        &clock,
+    );
+    let never_opens = new_job(&r, "never-opens");
+    let beats = new_job(&r, "beats");
+    let bw = beats.context().begin_tool_window();
+    let chatty = new_job(&r, "chatty");
+    let cw = chatty.context().begin_tool_window();
+    let closed = new_job(&r, "closed");
+    closed.context().begin_tool_window().close();
+    let superseded = new_job(&r, "superseded");
+    let stale = superseded.context().begin_tool_window();
+    let _live = superseded.context().begin_tool_window();
+    stale.close();
+    let spans_only = new_job(&r, "spans-only");
+    spans_only.context().begin_tool_window();
+    for _ in 0..6 {
+        churn().await;
+        clock.advance(S(20));
+        for j in [
+            &never_opens,
+            &beats,
+            &chatty,
+            &closed,
+            &superseded,
+            &spans_only,
+        ] {
+            j.context().activity();
+        }
+        bw.tool_completed();
+        stale.tool_completed(); // ignored: superseded
+        spans_only.context().span(ToolSpan::new("Bash")); // spans do not beat a window
+    }
+    until(|| r.peek("chatty").unwrap().state == JobState::Failed).await;
+    until(|| r.peek("superseded").unwrap().state == JobState::Failed).await;
+    until(|| r.peek("spans-only").unwrap().state == JobState::Failed).await;
+    for id in ["chatty", "superseded", "spans-only"] {
+        assert_eq!(
+            r.peek(id).unwrap().failure_cause,
+            Some(FailureCause::NoToolProgress),
+            "{id}"
+        );
+    }
+    for id in ["never-opens", "beats", "closed"] {
+        assert_eq!(r.peek(id).unwrap().state, JobState::Running, "{id}");
+    }
+    assert!(cw.id() > 0);
+    // Tool silence off: an inert window.
+    let off = external_registry(WatchdogLimits::default(), &clock);
+    assert_eq!(new_job(&off, "x").context().begin_tool_window().id(), 0);
+}
+
+#[test]
+fn runner_limits_follow_the_reference_env_rules() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        RunnerLimits::from_lookup(move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    let d = env(&[]);
+    assert_eq!(
+        (
+            d.max_duration_ms,
+            d.inactivity_ms,
+            d.cold_start_ms,
+            d.tool_silence_ms
+        ),
+        (3_600_000, 600_000, 120_000, 1_800_000)
+    );
+    let l = env(&[
+        ("JOB_MAX_DURATION_MS", "1000"),
+        ("JOB_INACTIVITY_MS", "nope"),
+    ]);
+    assert_eq!(
+        (l.max_duration_ms, l.inactivity_ms, l.tool_silence_ms),
+        (1000, 600_000, 600_000)
+    );
+    let l = env(&[("JOB_MAX_DURATION_MS", "1200000")]);
+    assert_eq!(l.tool_silence_ms, 600_000);
+    let l = env(&[("JOB_COLD_START_MS", "0"), ("JOB_TOOL_SILENCE_MS", "0")]);
+    assert_eq!((l.cold_start_ms, l.tool_silence_ms), (0, 0));
+    let w = l.watchdog_limits();
+    assert_eq!(
+        (w.cold_start_window(), w.tool_silence_window()),
+        (None, None)
+    );
+    let l = env(&[
+        ("JOB_INACTIVITY_MS", "0"),
+        ("JOB_MAX_DURATION_MS", "-1"),
+        ("JOB_COLD_START_MS", " 1e3 "),
+        ("JOB_TOOL_SILENCE_MS", "0x10"),
+    ]);
+    assert_eq!(
+        (
+            l.inactivity_ms,
+            l.max_duration_ms,
+            l.cold_start_ms,
+            l.tool_silence_ms
+        ),
+        (600_000, 3_600_000, 1000, 16)
+    );
+    let l = env(&[("JOB_COLD_START_MS", ""), ("JOB_MAX_DURATION_MS", "")]);
+    assert_eq!((l.cold_start_ms, l.max_duration_ms), (0, 3_600_000));
+    assert_eq!(
+        serde_json::to_value(d).unwrap(),
+        json!({"maxDurationMs": 3_600_000, "inactivityMs": 600_000, "coldStartMs": 120_000, "toolSilenceMs": 1_800_000})
+    );
+}

@@ -1,6 +1,6 @@
 // False-positive scan with the reference `redact()` (@cat-factory/executor-harness,
 // a devDependency): count the lines of each file that it changes. keel's side is
-// `cargo run --release -p keel-core --example fp_scan -- FILE...`.
+// `cargo run --release -p agent-keel-core --example fp_scan -- FILE...`.
 //
 //   node node/bench/fp-reference.mjs FILE...
 import { readFileSync } from 'node:fs'

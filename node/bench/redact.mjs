@@ -3,7 +3,7 @@
 // used only here and in parity tests), in the same process, on the same input and
 // secrets.
 //
-//   cargo run --release -p keel-core --example gen_corpus -- bench-data/log64.txt bench-data/s10.txt 64 10
+//   cargo run --release -p agent-keel-core --example gen_corpus -- bench-data/log64.txt bench-data/s10.txt 64 10
 //   (cd node && npm ci && npm run build)
 //   node --expose-gc node/bench/redact.mjs bench-data/log64.txt bench-data/s10.txt
 //

@@ -1,32 +1,34 @@
-//! Job watchdogs: the reference's `JobRegistry` (`new JobRegistry(limits, run,
-//! describe?)` with `start` / `get` / `abort` / `abortAll` / `runningCount`), plus
-//! `runCommand` and `killProcessTree`. Thin: the registry, its watchdog timers and every
-//! supervised process live in `keel_core::jobs` on one keel thread; this file converts
-//! arguments and carries calls between that thread and JavaScript.
+//! Job watchdogs, native half: the registry, its watchdog timers and every supervised
+//! process live in `keel_core::jobs` on one keel thread. The reference's `JobRegistry`
+//! class (`new JobRegistry(limits, run, describe?)` with `start` / `get` / `abort` /
+//! `abortAll` / `runningCount`) is `node/jobs.js`, a thin JavaScript class over
+//! [`JobRegistryNative`]: it calls `run(job, opts)` and forwards each `opts` callback to
+//! one method here, addressing the job by a small integer slot. No JavaScript lives in
+//! this file, and no function is created per job.
 //!
-//! Event loop. Each running job (and each pending `runCommand` / `killProcessTree`)
-//! holds exactly one threadsafe function, which keeps Node alive while it runs — as the
-//! reference's watchdog timers do — and is released the moment it settles; output
-//! callbacks travel through that same function, so they arrive in order and before the
-//! promise settles. Once every job has settled keel holds no reference on the event loop.
-//! A threadsafe function whose environment has closed refuses calls, so JavaScript is
-//! never called after close.
+//! Event loop. A registry holds one weak threadsafe function (abort / abandon
+//! notices for the JS side); it is referenced while any of its jobs runs — keeping Node
+//! alive, as the reference's watchdog timers do — and unreferenced when none does.
+//! `runCommand` holds one threadsafe function per call until it settles. A threadsafe
+//! function whose environment has closed refuses calls, so JavaScript is never called
+//! after close.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{
-    Either, FnArgs, Function, FunctionRef, JsObjectValue, Object, ToNapiValue, Unknown,
-};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsValue, Status, ValueType};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
 use keel_core::jobs::{
-    external_work, run_command, CallMetric, CommandOptions, FailureCause, JobContext,
+    run_command, CallMetric, CommandOptions, ExternalJob, FailureCause, JobContext, JobEvent,
     JobRegistry as CoreRegistry, JobRuntime, KillReason, OutputSink, OutputStream, Progress,
-    ToolSpan as CoreToolSpan, WatchdogLimits, WorkCompleter, WorkError,
+    RunnerLimits as CoreRunnerLimits, Started, ToolSpan as CoreToolSpan, WatchdogLimits, WorkError,
 };
 
 use crate::args;
@@ -46,91 +48,33 @@ fn runtime() -> Result<&'static JobRuntime> {
         })
 }
 
-/// `(kind, payload)` calls into a JS dispatcher; one per pending operation.
-type Dispatch =
-    ThreadsafeFunction<FnArgs<(u32, String)>, (), FnArgs<(u32, String)>, Status, false, false, 0>;
+/// `dispatch(kind, payload)` of one pending `runCommand` (see `node/jobs.js`): `kind` is
+/// `stdout`, `stderr`, `resolve` or `reject`.
+type Dispatch = ThreadsafeFunction<
+    FnArgs<(&'static str, String)>,
+    (),
+    FnArgs<(&'static str, String)>,
+    Status,
+    false,
+    false,
+    0,
+>;
 
-const KIND_STDOUT: u32 = 0;
-const KIND_STDERR: u32 = 1;
-const KIND_RESOLVE: u32 = 2;
-const KIND_REJECT: u32 = 3;
-
-/// Compile a JS helper (glue that only plumbs values; no behaviour lives in it).
-fn compile<'e>(env: &'e Env, src: &str) -> Result<Unknown<'e>> {
-    let ctor: Function<'e, String, Function<'e, (), Unknown<'e>>> =
-        env.get_global()?.get_named_property("Function")?;
-    let factory = ctor.call(format!("'use strict'; return ({src})"))?;
-    Ok(factory.call(())?)
-}
-
-/// `JSON.parse(text)`.
-fn parse_json<'e>(env: &'e Env, text: &str) -> Result<Unknown<'e>> {
-    let json: Object<'e> = env.get_global()?.get_named_property("JSON")?;
-    let parse: Function<'e, String, Unknown<'e>> = json.get_named_property("parse")?;
-    Ok(parse.call(text.to_owned())?)
-}
-
-/// `JSON.stringify(value)` parsed back as a serde value (`undefined` → `null`).
-fn to_value(env: &Env, what: &str, v: Unknown<'_>) -> Result<Value> {
-    if v.get_type()? == ValueType::Undefined {
-        return Ok(Value::Null);
-    }
-    let json: Object<'_> = env.get_global()?.get_named_property("JSON")?;
-    let stringify: Function<'_, Unknown<'_>, Unknown<'_>> = json.get_named_property("stringify")?;
-    let s = stringify
-        .call(v)
-        .map_err(|e| crate::error::rethrow(env, e))?;
-    if s.get_type()? != ValueType::String {
-        return Ok(Value::Null);
-    }
-    let s = args::string(what, s)?;
-    serde_json::from_str(&s)
-        .map_err(|_| KeelError::type_error(code::INVALID_ARGUMENT, format!("{what} is not JSON")))
-}
-
-/// A promise settled from keel's thread: `(promise, dispatch)`, where the dispatcher
-/// delivers output to `on_stdout` / `on_stderr` and settles the promise.
-fn pending_promise<'e>(
-    env: &'e Env,
-    on_stdout: Option<Unknown<'e>>,
-    on_stderr: Option<Unknown<'e>>,
-) -> Result<(Unknown<'e>, Dispatch)> {
-    let make: Function<'e, FnArgs<(Unknown<'e>, Unknown<'e>)>, Object<'e>> = unsafe {
-        compile(
-            env,
-            r#"function (onStdout, onStderr) {
-              let resolve, reject
-              const promise = new Promise((res, rej) => { resolve = res; reject = rej })
-              const dispatch = (kind, payload) => {
-                if (kind === 0) { if (typeof onStdout === 'function') onStdout(payload) }
-                else if (kind === 1) { if (typeof onStderr === 'function') onStderr(payload) }
-                else if (kind === 2) resolve(payload === '' ? undefined : JSON.parse(payload))
-                else {
-                  const { code, message } = JSON.parse(payload)
-                  const e = new Error(message)
-                  e.code = code
-                  reject(e)
-                }
-              }
-              return { promise, dispatch }
-            }"#,
-        )?
-        .cast()?
-    };
-    let undef = || ().into_unknown(env);
-    let out = make.call(FnArgs::from((
-        on_stdout.map_or_else(undef, Ok)?,
-        on_stderr.map_or_else(undef, Ok)?,
-    )))?;
-    let promise: Unknown<'e> = out.get_named_property("promise")?;
-    let dispatch: Function<'e, FnArgs<(u32, String)>, ()> = out.get_named_property("dispatch")?;
-    let tsfn = dispatch.build_threadsafe_function().build()?;
-    Ok((promise, tsfn))
-}
+/// `onEvent(id, message)` of a registry: `message` a string → abort the job's signal with
+/// it; `null` → the job settled without its work (abandoned).
+type Events = ThreadsafeFunction<
+    FnArgs<(String, Option<String>)>,
+    (),
+    FnArgs<(String, Option<String>)>,
+    Status,
+    false,
+    true,
+    0,
+>;
 
 fn resolve_with(d: &Dispatch, json: String) {
     d.call(
-        FnArgs::from((KIND_RESOLVE, json)),
+        FnArgs::from(("resolve", json)),
         ThreadsafeFunctionCallMode::NonBlocking,
     );
 }
@@ -141,7 +85,7 @@ fn reject_with(d: &Dispatch, code: &str, message: &str) {
         "message": keel_core::redact::redact_secrets(message),
     });
     d.call(
-        FnArgs::from((KIND_REJECT, payload.to_string())),
+        FnArgs::from(("reject", payload.to_string())),
         ThreadsafeFunctionCallMode::NonBlocking,
     );
 }
@@ -164,22 +108,10 @@ fn u64_field(obj: &Object<'_>, what: &str, name: &str) -> Result<Option<u64>> {
     if !n.is_finite() || n < 0.0 || n.fract() != 0.0 || n > 9_007_199_254_740_991.0 {
         return Err(KeelError::range_error(
             code::INVALID_OPTION,
-            format!("{path} must be a non-negative integer (got {n})"),
+            format!("{path} must be a non-negative integer"),
         ));
     }
     Ok(Some(n as u64))
-}
-
-fn function_field<'e>(obj: &Object<'e>, what: &str, name: &str) -> Result<Option<Unknown<'e>>> {
-    match args::field(obj, name)? {
-        None => Ok(None),
-        Some(v) if v.get_type()? == ValueType::Function => Ok(Some(v)),
-        Some(v) => Err(KeelError::invalid_type(
-            &format!("{what}.{name}"),
-            "a function",
-            args::type_name(&v)?,
-        )),
-    }
 }
 
 /// The limits object (the reference's `RunnerLimits`, plus keel's own fields).
@@ -196,10 +128,13 @@ fn parse_limits(v: Unknown<'_>) -> Result<Limits> {
         debug_assert!(keel_core::jobs::REGISTRY_LIMIT_FIELDS.contains(&name));
         u64_field(&obj, "limits", name)
     };
+    let cold = match f("coldStartMs")? {
+        None | Some(0) => None,
+        Some(ms) => Some(Duration::from_millis(ms)),
+    };
     let watchdogs =
-        WatchdogLimits::from_millis(f("inactivityMs")?, f("maxDurationMs")?, f("toolSilenceMs")?);
-    // Accepted (a `loadRunnerLimits()` object passes as is), not implemented.
-    let _ = f("coldStartMs")?;
+        WatchdogLimits::from_millis(f("inactivityMs")?, f("maxDurationMs")?, f("toolSilenceMs")?)
+            .cold_start(cold);
     Ok(Limits {
         watchdogs,
         retention: f("retentionMs")?,
@@ -207,69 +142,6 @@ fn parse_limits(v: Unknown<'_>) -> Result<Limits> {
         cancel_grace: f("cancelGraceMs")?,
     })
 }
-
-/// A registry job: the JS side hands the context out of `start`, and completes the work.
-struct NodeJob {
-    ctx_slot: Arc<Mutex<Option<JobContext>>>,
-    work: keel_core::jobs::ExternalWork<Value>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The reference's JS glue for one job: builds `opts` from one native `report`
-/// function, calls `run(job, opts)`, reports the outcome, returns the abort function.
-const START_JOB: &str = r#"function (run, describe, id, job, report, ok, fail, redactLine) {
-  const controller = new AbortController()
-  const emit = (level, msg, bound, fields) => {
-    const line = redactLine(JSON.stringify({ ...bound, ...fields, level, time: new Date().toISOString(), msg }))
-    if (level === 'error' || level === 'warn') process.stderr.write(`${line}\n`)
-    else process.stdout.write(`${line}\n`)
-  }
-  const makeLogger = (bound) => ({
-    debug: (msg, fields) => emit('debug', msg, bound, fields),
-    info: (msg, fields) => emit('info', msg, bound, fields),
-    warn: (msg, fields) => emit('warn', msg, bound, fields),
-    error: (msg, fields) => emit('error', msg, bound, fields),
-    child: (extra) => makeLogger({ ...bound, ...extra }),
-  })
-  const log = makeLogger({ jobId: id, ...(typeof describe === 'function' ? describe(job) : {}) })
-  const json = (v) => JSON.stringify(v === undefined ? null : v)
-  const opts = {
-    signal: controller.signal,
-    onActivity: () => { report(0, '') },
-    onPhase: (phase) => { report(1, String(phase)) },
-    onProgress: (progress) => { report(2, json(progress)) },
-    onSpan: (span) => { report(3, json(span)) },
-    onFollowUp: (items) => { report(4, json(items)) },
-    onCallMetric: (call) => {
-      const seq = report(5, json(call))
-      if (call !== null && typeof call === 'object') { call.seq = seq; call.phase = report(6, '') }
-    },
-    currentPhase: () => report(6, ''),
-    beginToolWindow: () => {},
-    log,
-  }
-  let p
-  try { p = Promise.resolve(run(job, opts)) } catch (e) { p = Promise.reject(e) }
-  p.then(
-    (v) => {
-      let s
-      try { s = json(v) } catch (e) { fail(`job result is not JSON-serializable: ${e && e.message}`, ''); return }
-      ok(s)
-    },
-    (e) => {
-      let m = 'job failed', c = ''
-      try {
-        m = e instanceof Error ? e.message : String(e)
-        if (e !== null && typeof e === 'object' && typeof e.failureCause === 'string') c = e.failureCause
-      } catch {}
-      fail(String(m), c)
-    },
-  )
-  return (message) => { controller.abort(new Error(message)) }
-}"#;
 
 /// The JS error message an abort carries (the reference's `controller.abort(new Error(…))`).
 fn abort_message(ctx: &JobContext, reason: KillReason) -> String {
@@ -281,84 +153,87 @@ fn abort_message(ctx: &JobContext, reason: KillReason) -> String {
     }
 }
 
-/// The native `report(kind, payload)` behind a job's `opts` callbacks.
-fn report(ctx: &JobContext, kind: u32, payload: &str) -> Either<u32, String> {
-    let parse = || serde_json::from_str::<Value>(payload).unwrap_or(Value::Null);
-    match kind {
-        0 => ctx.activity(),
-        1 => ctx.phase(payload),
-        2 => {
-            if let Ok(p) = serde_json::from_value::<Progress>(parse()) {
-                ctx.progress(p);
-            }
-        }
-        3 => {
-            if let Ok(span) = serde_json::from_value::<CoreToolSpan>(parse()) {
-                ctx.span(span);
-            }
-        }
-        4 => match parse() {
-            Value::Array(items) => items.into_iter().for_each(|i| ctx.follow_up(i)),
-            Value::Null => {}
-            item => ctx.follow_up(item),
-        },
-        5 => {
-            let mut fields = match parse() {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            };
-            fields.remove("seq");
-            fields.remove("phase");
-            return Either::A(ctx.metric(CallMetric::new(fields)) as u32);
-        }
-        6 => return Either::B(ctx.current_phase()),
-        _ => {}
-    }
-    Either::A(0)
+fn parse_json_arg(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-/// Tracks background jobs by id, each bounded by an inactivity, a max-duration and an
-/// optional tool-silence watchdog that run in keel (not on the event loop) and abort the
-/// JavaScript work through its `AbortSignal`. Names, arguments and the `JobView` shape
-/// follow the reference's `JobRegistry`.
-#[napi]
-pub struct JobRegistry {
-    inner: Arc<CoreRegistry<NodeJob, Value>>,
-    run: FunctionRef<Unknown<'static>, Unknown<'static>>,
-    describe: Option<FunctionRef<Unknown<'static>, Unknown<'static>>>,
+/// The native half of `JobRegistry` (`node/jobs.js`). Not part of the package's API:
+/// its methods take a job slot handed out by `begin` and trust the JS class to pass only
+/// live slots (a stale slot is ignored).
+#[napi(js_name = "JobRegistryNative")]
+pub struct JobRegistryNative {
+    inner: Arc<CoreRegistry<(), Value>>,
+    jobs: Vec<Option<ExternalJob<Value>>>,
+    free: Vec<u32>,
+    live: u32,
+    events: Arc<Mutex<Events>>,
+    /// Activity stamps: slot `s` is `pages[s / PAGE][s % PAGE]`, the `performance.now()`
+    /// (as f64 bits; 0: none yet) of its last `onActivity`, written by JavaScript through
+    /// a Float64Array over the same memory — no native call per activity.
+    pages: Vec<Arc<[AtomicU64]>>,
+    /// `performance.now()` and the registry clock's `now()` sampled together.
+    js_origin: f64,
+    clock_origin: Duration,
+}
+
+/// Slots per activity page.
+const PAGE: usize = 1024;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[napi]
-impl JobRegistry {
-    /// `limits`: `{ inactivityMs, maxDurationMs, toolSilenceMs? }` (absent → 10 min,
-    /// 60 min, off; 0 → off), `coldStartMs` accepted and ignored, plus keel's
-    /// `retentionMs` (how long a finished job stays readable, default 1 h),
-    /// `abortSettleMs` (default 6 s) and `cancelGraceMs` (how long aborted work gets to
-    /// return before the job settles without it, default 10 s). `run(job, opts)` is the
-    /// unit of work; `describe(job)` gives non-secret fields bound on `opts.log`.
+impl JobRegistryNative {
+    /// `limits` as the reference's `RunnerLimits` (plus keel's `retentionMs`,
+    /// `abortSettleMs`, `cancelGraceMs`); `onEvent(id, message | null)`.
+    /// `jsNow` is `performance.now()` at the call: it maps the activity stamps onto keel's
+    /// clock.
     #[napi(
         constructor,
-        ts_args_type = "limits: RunnerLimits, run: (job: any, opts: RunOptions) => Promise<any>, describe?: (job: any) => Record<string, unknown>"
+        ts_args_type = "limits: RunnerLimits, onEvent: (id: string, message: string | null) => void, jsNow: number"
     )]
-    pub fn new(
-        env: &Env,
-        limits: Unknown,
-        run: Unknown,
-        describe: Option<Unknown>,
-    ) -> napi::Result<Self> {
+    pub fn new(env: &Env, limits: Unknown, on_event: Unknown, js_now: f64) -> napi::Result<Self> {
         guard(env, || {
             let limits = parse_limits(limits)?;
-            let run = as_function("run", run)?.create_ref()?;
-            let describe = match args::present(describe)? {
-                Some(d) => Some(as_function("describe", d)?.create_ref()?),
-                None => None,
-            };
+            if on_event.get_type()? != ValueType::Function {
+                return Err(KeelError::invalid_type(
+                    "onEvent",
+                    "a function",
+                    args::type_name(&on_event)?,
+                ));
+            }
+            // SAFETY: checked to be a function.
+            let on_event: Function<'_, FnArgs<(String, Option<String>)>, ()> =
+                unsafe { on_event.cast() }?;
+            let events: Arc<Mutex<Events>> = Arc::new(Mutex::new(
+                on_event
+                    .build_threadsafe_function()
+                    .weak::<true>()
+                    .build()?,
+            ));
+            let hook_events = events.clone();
             let rt = runtime()?;
-            let mut b = CoreRegistry::builder(|job: NodeJob, ctx| {
-                *lock(&job.ctx_slot) = Some(ctx);
-                job.work
+            let mut b = CoreRegistry::builder(|(): (), _ctx| async {
+                Err::<Value, _>(WorkError::agent(
+                    "unused: jobs of this registry are external",
+                ))
             })
             .limits(limits.watchdogs)
+            .explicit_tool_windows(true)
+            .on_event(move |ctx, ev| {
+                let message = match ev {
+                    JobEvent::Cancelled => match ctx.kill_reason() {
+                        Some(r) => Some(abort_message(ctx, r)),
+                        None => return,
+                    },
+                    _ => None,
+                };
+                lock(&hook_events).call(
+                    FnArgs::from((ctx.id().to_owned(), message)),
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            })
             .runtime(rt.handle().clone());
             if let Some(ms) = limits.retention {
                 b = b.retention(Duration::from_millis(ms));
@@ -369,184 +244,294 @@ impl JobRegistry {
             if let Some(ms) = limits.cancel_grace {
                 b = b.cancel_grace(Duration::from_millis(ms));
             }
+            let clock = keel_core::time::SystemClock::shared();
+            let clock_origin = clock.now();
             let inner = b
+                .clock(clock)
                 .build()
                 .map_err(|e| KeelError::range_error(code::INVALID_OPTION, e.to_string()))?;
-            Ok(JobRegistry {
+            Ok(JobRegistryNative {
                 inner: Arc::new(inner),
-                run,
-                describe,
+                jobs: Vec::new(),
+                free: Vec::new(),
+                live: 0,
+                events,
+                pages: Vec::new(),
+                js_origin: if js_now.is_finite() { js_now } else { 0.0 },
+                clock_origin,
             })
         })
     }
 
-    /// Start the job for `id`, or return the existing one (idempotent re-attach).
-    #[napi(ts_args_type = "id: string, job: any", ts_return_type = "JobView")]
-    pub fn start<'e>(
-        &self,
-        env: &'e Env,
-        id: Unknown,
-        job: Unknown<'e>,
-    ) -> napi::Result<Unknown<'e>> {
+    /// The view of job `id` as JSON text without draining it; `undefined` if unknown.
+    #[napi]
+    pub fn peek(&self, env: &Env, id: Unknown) -> napi::Result<Option<String>> {
         guard(env, || {
             let id = args::string("id", id)?;
-            if let Some(view) = self.inner.peek(&id) {
-                return view_to_js(env, &view);
-            }
-            let (done, work) = external_work::<Value>();
-            let slot = Arc::new(Mutex::new(None));
-            let view = self
-                .inner
-                .start(
-                    &id,
-                    NodeJob {
-                        ctx_slot: slot.clone(),
-                        work,
-                    },
-                )
-                .map_err(|e| KeelError::type_error(code::INVALID_ARGUMENT, e.to_string()))?;
-            let Some(ctx) = lock(&slot).take() else {
-                return view_to_js(env, &view);
-            };
-            self.launch(env, &id, job, ctx, done)?;
-            // Like the reference, the view reflects what the work did synchronously
-            // (e.g. its first phase).
-            match self.inner.peek(&id) {
-                Some(view) => view_to_js(env, &view),
-                None => view_to_js(env, &view),
-            }
+            self.inner.peek(&id).map(|v| view_json(&v)).transpose()
         })
     }
 
-    fn launch<'e>(
-        &self,
-        env: &'e Env,
-        id: &str,
-        job: Unknown<'e>,
-        ctx: JobContext,
-        done: WorkCompleter<Value>,
-    ) -> Result<()> {
-        let done = Arc::new(Mutex::new(Some(done)));
-        let report_ctx = ctx.clone();
-        let report_fn = env.create_function_from_closure::<(), _, _>("report", move |c| {
-            let kind: u32 = c.get(0)?;
-            let payload: String = c.get(1)?;
-            Ok(report(&report_ctx, kind, &payload))
-        })?;
-        let ok_done = done.clone();
-        let ok_fn = env.create_function_from_closure::<(), _, _>("ok", move |c| {
-            let json: String = c.get(0)?;
-            let value = serde_json::from_str(&json).unwrap_or(Value::Null);
-            if let Some(d) = lock(&ok_done).take() {
-                d.complete(Ok(value));
-            }
-            Ok(())
-        })?;
-        let fail_fn = env.create_function_from_closure::<(), _, _>("fail", move |c| {
-            let message: String = c.get(0)?;
-            let cause: String = c.get(1)?;
-            let err = match serde_json::from_value::<FailureCause>(Value::String(cause)) {
-                Ok(cause) => WorkError::new(cause, message),
-                Err(_) => WorkError::agent(message),
-            };
-            if let Some(d) = lock(&done).take() {
-                d.complete(Err(err));
-            }
-            Ok(())
-        })?;
-        let redact_fn = env.create_function_from_closure::<(), _, _>("redactLine", |c| {
-            let line: String = c.get(0)?;
-            Ok(keel_core::redact::redact_secrets(&line))
-        })?;
+    /// The view of job `id` as JSON text, draining its buffers; `undefined` if unknown.
+    #[napi]
+    pub fn get(&self, env: &Env, id: Unknown) -> napi::Result<Option<String>> {
+        guard(env, || {
+            let id = args::string("id", id)?;
+            self.inner.get(&id).map(|v| view_json(&v)).transpose()
+        })
+    }
 
-        type StartArgs<'e> = FnArgs<(
-            Unknown<'e>,
-            Unknown<'e>,
-            String,
-            Unknown<'e>,
-            Unknown<'e>,
-            Unknown<'e>,
-            Unknown<'e>,
-            Unknown<'e>,
-        )>;
-        // SAFETY: the helper is a function (compiled just above from START_JOB).
-        let start_job: Function<'e, StartArgs<'e>, Function<'e, String, ()>> =
-            unsafe { compile(env, START_JOB)?.cast()? };
-        let describe = match &self.describe {
-            Some(d) => d.borrow_back(env)?.to_unknown(),
-            None => ().into_unknown(env)?,
-        };
-        let abort_fn = start_job.call(FnArgs::from((
-            self.run.borrow_back(env)?.to_unknown(),
-            describe,
-            id.to_owned(),
-            job,
-            report_fn.to_unknown(),
-            ok_fn.to_unknown(),
-            fail_fn.to_unknown(),
-            redact_fn.to_unknown(),
-        )))?;
-        let abort_tsfn = abort_fn.build_threadsafe_function::<String>().build()?;
-        // Keel's thread: when a watchdog or an abort cancels the job, abort the JS work
-        // through its AbortSignal; release the function (and the event loop) once the
-        // job is cancelled or has settled.
-        runtime()?.spawn(async move {
-            ctx.cancelled().await;
-            if let Some(reason) = ctx.kill_reason() {
-                abort_tsfn.call(
-                    abort_message(&ctx, reason),
-                    ThreadsafeFunctionCallMode::NonBlocking,
+    /// Start job `id` (its work is the caller's) and return its slot; -1 when `id`
+    /// already exists (read it with `peek`).
+    #[napi]
+    pub fn begin(&mut self, env: &Env, id: Unknown) -> napi::Result<i32> {
+        guard(env, || {
+            let id = args::string("id", id)?;
+            let job = match self
+                .inner
+                .start_external(&id)
+                .map_err(|e| KeelError::type_error(code::INVALID_ARGUMENT, e.to_string()))?
+            {
+                Started::New(job) => job,
+                _ => return Ok(-1),
+            };
+            let slot = match self.free.pop() {
+                Some(slot) => slot,
+                None => {
+                    self.jobs.push(None);
+                    (self.jobs.len() - 1) as u32
+                }
+            };
+            let (page, at) = (slot as usize / PAGE, slot as usize % PAGE);
+            while self.pages.len() <= page {
+                self.pages.push(
+                    (0..PAGE)
+                        .map(|_| AtomicU64::new(0))
+                        .collect::<Vec<_>>()
+                        .into(),
                 );
             }
-            drop(abort_tsfn);
-        });
-        Ok(())
-    }
-
-    /// Poll the job — and drain its spans, follow-ups and call metrics (drain-on-read).
-    /// `undefined` for an unknown or evicted id.
-    #[napi(ts_args_type = "id: string", ts_return_type = "JobView | undefined")]
-    pub fn get<'e>(&self, env: &'e Env, id: Unknown) -> napi::Result<Unknown<'e>> {
-        guard(env, || {
-            let id = args::string("id", id)?;
-            match self.inner.get(&id) {
-                Some(view) => view_to_js(env, &view),
-                None => Ok(().into_unknown(env)?),
+            let cells = self.pages[page].clone();
+            cells[at].store(0, Ordering::Relaxed);
+            let (js_origin, clock_origin) = (self.js_origin, self.clock_origin);
+            job.activity_source(move || {
+                let ms = f64::from_bits(cells[at].load(Ordering::Relaxed));
+                (ms.is_finite() && ms > 0.0).then(|| {
+                    clock_origin + Duration::from_secs_f64(((ms - js_origin) / 1000.0).max(0.0))
+                })
+            });
+            self.jobs[slot as usize] = Some(job);
+            if self.live == 0 {
+                #[allow(deprecated)]
+                lock(&self.events).refer(env)?;
             }
+            self.live += 1;
+            Ok(slot as i32)
         })
     }
 
-    /// Abort one job and resolve with the state it settled in (`running` if it did not
+    fn ctx(&self, slot: u32) -> Option<&JobContext> {
+        self.jobs
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .map(ExternalJob::context)
+    }
+
+    fn take(&mut self, env: &Env, slot: u32) -> Option<ExternalJob<Value>> {
+        let job = self.jobs.get_mut(slot as usize)?.take()?;
+        self.free.push(slot);
+        self.live -= 1;
+        if self.live == 0 {
+            #[allow(deprecated)]
+            let _ = lock(&self.events).unref(env);
+        }
+        Some(job)
+    }
+
+    /// The Float64Array of activity page `index` (slots `index * 1024 …`), over memory
+    /// keel's watchdogs read.
+    #[napi(ts_return_type = "Float64Array")]
+    pub fn page<'e>(
+        &self,
+        env: &'e Env,
+        index: u32,
+    ) -> napi::Result<napi::bindgen_prelude::Float64ArraySlice<'e>> {
+        let Some(cells) = self.pages.get(index as usize).cloned() else {
+            return Err(
+                KeelError::range_error(code::INVALID_ARGUMENT, "no such activity page").throw(env),
+            );
+        };
+        let ptr = cells.as_ptr() as *mut f64;
+        // SAFETY: the memory is the page's PAGE AtomicU64s (f64-sized and aligned), kept
+        // alive by the Arc moved into the finalizer hint; JavaScript writes it as f64s and
+        // keel reads it atomically (interior mutability, so shared writes are allowed).
+        unsafe {
+            napi::bindgen_prelude::Float64ArraySlice::from_external(
+                env,
+                ptr,
+                PAGE,
+                cells,
+                |_, cells| drop(cells),
+            )
+        }
+    }
+
+    /// `opts.onActivity()` through a native call (the JS class writes the page instead).
+    #[napi]
+    pub fn activity(&self, slot: u32) {
+        if let Some(ctx) = self.ctx(slot) {
+            ctx.activity();
+        }
+    }
+
+    /// `opts.onPhase(phase)`.
+    #[napi]
+    pub fn phase(&self, slot: u32, phase: String) {
+        if let Some(ctx) = self.ctx(slot) {
+            ctx.phase(&phase);
+        }
+    }
+
+    /// `opts.currentPhase()`.
+    #[napi]
+    pub fn current_phase(&self, slot: u32) -> String {
+        self.ctx(slot)
+            .map(JobContext::current_phase)
+            .unwrap_or_default()
+    }
+
+    /// `opts.onProgress(progress)`, as JSON text.
+    #[napi]
+    pub fn progress(&self, slot: u32, json: String) {
+        if let Some(ctx) = self.ctx(slot) {
+            if let Ok(p) = serde_json::from_value::<Progress>(parse_json_arg(&json)) {
+                ctx.progress(p);
+            }
+        }
+    }
+
+    /// `opts.onSpan(span)`, as JSON text.
+    #[napi]
+    pub fn span(&self, slot: u32, json: String) {
+        if let Some(ctx) = self.ctx(slot) {
+            if let Ok(span) = serde_json::from_value::<CoreToolSpan>(parse_json_arg(&json)) {
+                ctx.span(span);
+            }
+        }
+    }
+
+    /// `opts.onFollowUp(items)`, as JSON text.
+    #[napi]
+    pub fn follow_up(&self, slot: u32, json: String) {
+        if let Some(ctx) = self.ctx(slot) {
+            match parse_json_arg(&json) {
+                Value::Array(items) => items.into_iter().for_each(|i| ctx.follow_up(i)),
+                Value::Null => {}
+                item => ctx.follow_up(item),
+            }
+        }
+    }
+
+    /// `opts.onCallMetric(call)`, as JSON text; returns the stamped `seq`.
+    #[napi]
+    pub fn metric(&self, slot: u32, json: String) -> u32 {
+        let Some(ctx) = self.ctx(slot) else { return 0 };
+        let mut fields = match parse_json_arg(&json) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        fields.remove("seq");
+        fields.remove("phase");
+        ctx.metric(CallMetric::new(fields)) as u32
+    }
+
+    /// `opts.beginToolWindow()`: the window's id (0: tool silence is off).
+    #[napi]
+    pub fn open_window(&self, slot: u32) -> f64 {
+        self.ctx(slot)
+            .map(|c| c.begin_tool_window().id() as f64)
+            .unwrap_or(0.0)
+    }
+
+    /// `window.toolCompleted()`.
+    #[napi]
+    pub fn window_completed(&self, slot: u32, window: f64) {
+        if let Some(ctx) = self.ctx(slot) {
+            ctx.tool_window(window as u64).tool_completed();
+        }
+    }
+
+    /// `window.close()`.
+    #[napi]
+    pub fn close_window(&self, slot: u32, window: f64) {
+        if let Some(ctx) = self.ctx(slot) {
+            ctx.tool_window(window as u64).close();
+        }
+    }
+
+    /// The message the job's signal is aborted with, once it has been cancelled.
+    #[napi]
+    pub fn abort_message(&self, slot: u32) -> Option<String> {
+        let ctx = self.ctx(slot)?;
+        ctx.kill_reason().map(|r| abort_message(ctx, r))
+    }
+
+    /// The work resolved with `json` (its result as JSON text): the job is `done` (or
+    /// `failed`, when a watchdog fired first) when this returns.
+    #[napi]
+    pub fn complete(&mut self, env: &Env, slot: u32, json: String) {
+        if let Some(job) = self.take(env, slot) {
+            job.complete(Ok(parse_json_arg(&json)));
+        }
+    }
+
+    /// The work failed with `message` and an optional structured `cause`.
+    #[napi]
+    pub fn fail(&mut self, env: &Env, slot: u32, message: String, cause: Option<String>) {
+        if let Some(job) = self.take(env, slot) {
+            let err = match cause
+                .and_then(|c| serde_json::from_value::<FailureCause>(Value::String(c)).ok())
+            {
+                Some(cause) => WorkError::new(cause, message),
+                None => WorkError::agent(message),
+            };
+            job.complete(Err(err));
+        }
+    }
+
+    /// Forget a job that settled without its work (after an abandon notice).
+    #[napi]
+    pub fn release(&mut self, env: &Env, slot: u32) {
+        if let Some(job) = self.take(env, slot) {
+            job.complete(Err(WorkError::agent("job work was abandoned")));
+        }
+    }
+
+    /// Abort one job; resolves with the state it settled in (`running` if it did not
     /// settle within the abort-settle window, `undefined` for an unknown id).
-    #[napi(
-        ts_args_type = "id: string, reason: string",
-        ts_return_type = "Promise<'running' | 'done' | 'failed' | undefined>"
-    )]
+    #[napi(ts_return_type = "Promise<'running' | 'done' | 'failed' | undefined>")]
     pub fn abort<'e>(
         &self,
         env: &'e Env,
         id: Unknown,
         reason: Unknown,
-    ) -> napi::Result<Unknown<'e>> {
+    ) -> napi::Result<Object<'e>> {
         guard(env, || {
             let id = args::string("id", id)?;
             let reason = args::string("reason", reason)?;
-            let (promise, settle) = pending_promise(env, None, None)?;
+            let (deferred, promise) =
+                env.create_deferred::<Option<&'static str>, Box<dyn FnOnce(Env) -> napi::Result<Option<&'static str>>>>()?;
             let reg = self.inner.clone();
             runtime()?.spawn(async move {
                 let state = reg.abort(&id, &reason).await;
-                let json = match state {
-                    Some(s) => Value::String(s.as_str().to_owned()).to_string(),
-                    None => String::new(), // undefined: an unknown id is not "stopped"
-                };
-                resolve_with(&settle, json);
+                deferred.resolve(Box::new(move |_| Ok(state.map(|s| s.as_str()))));
             });
             Ok(promise)
         })
     }
 
     /// Abort every running job (without waiting); returns how many were running.
-    #[napi(ts_args_type = "reason: string", ts_return_type = "number")]
+    #[napi]
     pub fn abort_all(&self, env: &Env, reason: Unknown) -> napi::Result<u32> {
         guard(env, || {
             let reason = args::string("reason", reason)?;
@@ -561,25 +546,75 @@ impl JobRegistry {
     }
 }
 
-fn as_function<'e>(
-    what: &str,
-    v: Unknown<'e>,
-) -> Result<Function<'e, Unknown<'static>, Unknown<'static>>> {
-    if v.get_type()? != ValueType::Function {
-        return Err(KeelError::invalid_type(
-            what,
-            "a function",
-            args::type_name(&v)?,
-        ));
-    }
-    // SAFETY: checked to be a function.
-    Ok(unsafe { v.cast() }?)
+/// The reference's `loadRunnerLimits(env)`: limits from `JOB_MAX_DURATION_MS`,
+/// `JOB_INACTIVITY_MS`, `JOB_COLD_START_MS` and `JOB_TOOL_SILENCE_MS` with its defaults
+/// (60 min, 10 min, 2 min, and tool silence half the cap but at least the inactivity
+/// window). `env` is an object of strings (`process.env` when called from `keel`).
+#[napi(
+    ts_args_type = "env: Record<string, string | undefined>",
+    ts_return_type = "RunnerLimits"
+)]
+pub fn load_runner_limits_native(env: &Env, vars: Unknown) -> napi::Result<String> {
+    guard(env, || {
+        let obj = args::object("env", vars)?;
+        let mut err = None;
+        let limits = CoreRunnerLimits::from_lookup(|name| match args::field(&obj, name) {
+            Ok(Some(v)) if v.get_type().ok() == Some(ValueType::String) => {
+                // SAFETY: checked to be a string.
+                unsafe { v.cast::<String>() }.ok()
+            }
+            Ok(_) => None,
+            Err(e) => {
+                err = Some(e);
+                None
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        serde_json::to_string(&limits).map_err(|e| KeelError::new(code::INTERNAL, e.to_string()))
+    })
 }
 
-fn view_to_js<'e>(env: &'e Env, view: &keel_core::jobs::JobView<Value>) -> Result<Unknown<'e>> {
-    let json =
-        serde_json::to_string(view).map_err(|e| KeelError::new(code::INTERNAL, e.to_string()))?;
-    parse_json(env, &json)
+fn view_json(view: &keel_core::jobs::JobView<Value>) -> Result<String> {
+    serde_json::to_string(view).map_err(|e| KeelError::new(code::INTERNAL, e.to_string()))
+}
+
+/// `JSON.stringify(value)` parsed back as a serde value (`undefined` → `null`).
+fn to_value(env: &Env, what: &str, v: Unknown<'_>) -> Result<Value> {
+    if v.get_type()? == ValueType::Undefined {
+        return Ok(Value::Null);
+    }
+    let json: Object<'_> = env.get_global()?.get_named_property("JSON")?;
+    let stringify: Function<'_, Unknown<'_>, Unknown<'_>> = json.get_named_property("stringify")?;
+    let s = stringify
+        .call(v)
+        .map_err(|e| crate::error::rethrow(env, e))?;
+    if s.get_type()? != ValueType::String {
+        return Ok(Value::Null);
+    }
+    let s = args::string(what, s)?;
+    serde_json::from_str(&s)
+        .map_err(|_| KeelError::type_error(code::INVALID_ARGUMENT, format!("{what} is not JSON")))
+}
+
+/// Most elements a list option may have; checked before anything is allocated.
+const MAX_LIST_LEN: u32 = 1 << 16;
+
+/// `args::string_array` after checking the array's length (a hostile
+/// `new Array(2 ** 32 - 1)` is refused before any allocation).
+fn bounded_strings(what: &str, v: Unknown<'_>) -> Result<Vec<String>> {
+    if v.get_type()? == ValueType::Object && v.is_array()? {
+        // SAFETY: checked to be an array.
+        let arr = unsafe { v.cast::<napi::bindgen_prelude::Array<'_>>() }?;
+        if arr.len() > MAX_LIST_LEN {
+            return Err(KeelError::range_error(
+                code::INVALID_ARGUMENT,
+                format!("{what} has too many elements (at most {MAX_LIST_LEN})"),
+            ));
+        }
+    }
+    args::string_array(what, v)
 }
 
 /// Options of `runCommand`.
@@ -595,7 +630,7 @@ fn parse_command(env: &Env, obj: &Object<'_>) -> Result<CommandOptions> {
     }
     let mut o = CommandOptions::new(cmd);
     if let Some(v) = args::field(obj, "args")? {
-        o.args = args::string_array("options.args", v)?;
+        o.args = bounded_strings("options.args", v)?;
     }
     o.cwd = args::string_field(obj, W, "cwd")?.map(Into::into);
     if let Some(v) = args::field(obj, "env")? {
@@ -629,38 +664,28 @@ fn parse_command(env: &Env, obj: &Object<'_>) -> Result<CommandOptions> {
     o.kill_grace_ms = u64_field(obj, W, "killGraceMs")?;
     o.tail_chars = u64_field(obj, W, "tailChars")?.map(|n| n as usize);
     if let Some(v) = args::field(obj, "knownSecrets")? {
-        o.known_secrets = args::string_array("options.knownSecrets", v)?;
+        o.known_secrets = bounded_strings("options.knownSecrets", v)?;
     }
     Ok(o)
 }
 
-/// Run a command under its own watchdogs (`inactivityMs` default 10 min,
-/// `maxDurationMs` 60 min, `toolSilenceMs` off; 0 turns one off) and resolve with its
-/// result: `{ pid, exit, durationMs, tail, killReason, escalated, groupCleared,
-/// drainTimedOut, stdoutBytes, stderrBytes, error }`. Its output — redacted, and every
-/// chunk counting as activity — goes to `onStdout` / `onStderr` (whole lines, in order,
-/// before the promise settles). A watchdog kill terminates the whole process group
-/// (SIGTERM, `killGraceMs` default 5 s, SIGKILL). `knownSecrets` are registered
-/// process-wide. Rejects (code `KEEL_SPAWN_FAILED`) when the command cannot be started.
+/// The native half of `runCommand` (`node/jobs.js`): runs the command and reports its
+/// output and outcome, in order, through `dispatch(kind, payload)`.
 #[napi(
-    js_name = "runCommand",
-    ts_args_type = "options: RunCommandOptions",
-    ts_return_type = "Promise<CommandResult>"
+    js_name = "runCommandNative",
+    ts_args_type = "options: RunCommandOptions, dispatch: (kind: 'stdout' | 'stderr' | 'resolve' | 'reject', payload: string) => void"
 )]
-pub fn run_command_js<'e>(env: &'e Env, options: Unknown<'e>) -> napi::Result<Unknown<'e>> {
+pub fn run_command_native(env: &Env, options: Unknown, dispatch: Unknown) -> napi::Result<()> {
     guard(env, || {
         let obj = args::object("options", options)?;
         let opts = parse_command(env, &obj)?;
-        let on_stdout = function_field(&obj, "options", "onStdout")?;
-        let on_stderr = function_field(&obj, "options", "onStderr")?;
-        let (promise, settle) = pending_promise(env, on_stdout, on_stderr)?;
-        let settle = Arc::new(settle);
+        let settle = Arc::new(dispatcher(dispatch)?);
         let sink = {
             let settle = settle.clone();
             OutputSink::Callback(Arc::new(move |stream, text: &str| {
                 let kind = match stream {
-                    OutputStream::Stdout => KIND_STDOUT,
-                    _ => KIND_STDERR,
+                    OutputStream::Stdout => "stdout",
+                    _ => "stderr",
                 };
                 settle.call(
                     FnArgs::from((kind, text.to_owned())),
@@ -678,30 +703,29 @@ pub fn run_command_js<'e>(env: &'e Env, options: Unknown<'e>) -> napi::Result<Un
                 Err(e) => reject_with(&settle, "KEEL_SPAWN_FAILED", &e.to_string()),
             }
         });
-        Ok(promise)
+        Ok(())
     })
 }
 
-/// Terminate `pid` and, when it leads a process group (a child spawned with
-/// `detached: true`), every process in that group: SIGTERM, then SIGKILL after `graceMs`
-/// (default 5000) for whatever is left. Resolves with `{ escalated, groupCleared }`.
-/// A pid that is already gone resolves with `groupCleared: true`.
+/// The native half of `killProcessTree` (`node/jobs.js`): the outcome goes through
+/// `dispatch('resolve' | 'reject', json)`.
 #[napi(
-    ts_args_type = "pid: number, graceMs?: number",
-    ts_return_type = "Promise<{ escalated: boolean; groupCleared: boolean }>"
+    js_name = "killProcessTreeNative",
+    ts_args_type = "pid: number, graceMs: number | undefined, dispatch: (kind: 'stdout' | 'stderr' | 'resolve' | 'reject', payload: string) => void"
 )]
-pub fn kill_process_tree<'e>(
-    env: &'e Env,
-    pid: Unknown<'e>,
-    grace_ms: Option<Unknown<'e>>,
-) -> napi::Result<Unknown<'e>> {
+pub fn kill_process_tree_native(
+    env: &Env,
+    pid: Unknown,
+    grace_ms: Option<Unknown>,
+    dispatch: Unknown,
+) -> napi::Result<()> {
     guard(env, || {
         let pid = args::u32_arg("pid", pid)?;
         let grace = match args::present(grace_ms)? {
             Some(v) => args::u32_arg("graceMs", v)? as u64,
             None => 5000,
         };
-        let (promise, settle) = pending_promise(env, None, None)?;
+        let settle = dispatcher(dispatch)?;
         runtime()?.spawn(async move {
             match keel_core::process::kill_process_tree(pid, Duration::from_millis(grace)).await {
                 Ok(t) => resolve_with(
@@ -715,8 +739,21 @@ pub fn kill_process_tree<'e>(
                 Err(e) => reject_with(&settle, code::INVALID_ARGUMENT, &e.to_string()),
             }
         });
-        Ok(promise)
+        Ok(())
     })
+}
+
+fn dispatcher(dispatch: Unknown<'_>) -> Result<Dispatch> {
+    if dispatch.get_type()? != ValueType::Function {
+        return Err(KeelError::invalid_type(
+            "dispatch",
+            "a function",
+            args::type_name(&dispatch)?,
+        ));
+    }
+    // SAFETY: checked to be a function.
+    let dispatch: Function<'_, FnArgs<(&'static str, String)>, ()> = unsafe { dispatch.cast() }?;
+    Ok(dispatch.build_threadsafe_function().build()?)
 }
 
 // ---- TypeScript shapes (declarations for index.d.ts; values cross as JSON) ----------
@@ -728,9 +765,11 @@ pub struct RunnerLimits {
     pub max_duration_ms: Option<f64>,
     /// Fail the job after this long without activity (default 10 min).
     pub inactivity_ms: Option<f64>,
-    /// Fail the job when activity goes on but no tool span completes (default off).
+    /// Fail the job when its open tool window (`opts.beginToolWindow()`) sees output but
+    /// no completed tool call for this long (default off).
     pub tool_silence_ms: Option<f64>,
-    /// Accepted for compatibility with `loadRunnerLimits()`; not implemented.
+    /// Record the `coldStart` diagnostic when no activity arrived this long after the
+    /// start (never kills; default off).
     pub cold_start_ms: Option<f64>,
     /// keel: how long a finished job stays readable (default 1 h).
     pub retention_ms: Option<f64>,
@@ -769,13 +808,26 @@ pub struct RunOptions {
     /// The phase the job is in.
     #[napi(ts_type = "() => string")]
     pub current_phase: Option<String>,
-    /// Accepted for compatibility; tool silence is measured from the job's start.
-    #[napi(ts_type = "() => void")]
+    /// Open the tool-silence window of one agent stream; beat it on every completed tool
+    /// call and close it when the stream ends. Work that opens no window is never timed
+    /// by tool silence.
+    #[napi(ts_type = "() => ToolProgressWindow")]
     pub begin_tool_window: Option<String>,
     /// A logger (`debug`/`info`/`warn`/`error`/`child`) writing redacted JSON lines
     /// bound to `jobId` and `describe(job)`.
     #[napi(ts_type = "JobLogger")]
     pub log: Option<String>,
+}
+
+/// The handle `opts.beginToolWindow()` returns (the reference's `ToolProgressWindow`).
+#[napi(object)]
+pub struct ToolProgressWindow {
+    /// A tool call completed: restart the window.
+    #[napi(ts_type = "() => void")]
+    pub tool_completed: String,
+    /// The stream ended: stop measuring.
+    #[napi(ts_type = "() => void")]
+    pub close: String,
 }
 
 /// Sub-task progress.
@@ -855,6 +907,9 @@ pub struct JobView {
     pub failure_cause: Option<String>,
     /// Redacted diagnostic: phase timings and the last-tool breadcrumb.
     pub detail: Option<String>,
+    /// The cold-start diagnostic (no activity within `coldStartMs`).
+    #[napi(ts_type = "{ atMs: number; message: string }")]
+    pub cold_start: Option<String>,
     /// Tool spans since the previous `get`.
     pub spans: Option<Vec<ToolSpan>>,
     /// Follow-up items since the previous `get`.

@@ -222,8 +222,9 @@ impl FsxError {
     }
 }
 
-/// Quote a path for a shell command in a "Fix:" line.
-pub(crate) fn shell_quote(path: &std::path::Path) -> String {
+/// Quote a path (or any word) for a shell command in a "Fix:" line: as is when it is
+/// made of safe characters only, otherwise in single quotes.
+pub fn shell_quote(path: &std::path::Path) -> String {
     let s = path.display().to_string();
     if !s.is_empty()
         && s.chars()

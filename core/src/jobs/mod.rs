@@ -63,18 +63,21 @@ pub use failure::{
     inactivity_abort_message, max_duration_abort_message, tool_silence_abort_message, FailureCause,
     WorkError,
 };
-pub use options::CommandOptions;
+pub use options::{
+    CommandOptions, RegistryOptions, RunnerLimits, DEFAULT_COLD_START, ENV_COLD_START_MS,
+    ENV_INACTIVITY_MS, ENV_MAX_DURATION_MS, ENV_TOOL_SILENCE_MS,
+};
 pub use registry::{
-    JobContext, JobRegistry, JobRegistryBuilder, JobsError, DEFAULT_ABORT_SETTLE,
-    DEFAULT_BUFFER_CAP, DEFAULT_CANCEL_GRACE, DEFAULT_RETENTION,
+    ExternalJob, JobContext, JobEvent, JobRegistry, JobRegistryBuilder, JobsError, Started,
+    ToolWindow, DEFAULT_ABORT_SETTLE, DEFAULT_BUFFER_CAP, DEFAULT_CANCEL_GRACE, DEFAULT_RETENTION,
 };
 pub use runtime::JobRuntime;
-pub use view::{CallMetric, Dropped, JobResult, JobState, JobView, Progress, ToolSpan};
+pub use view::{CallMetric, ColdStart, Dropped, JobResult, JobState, JobView, Progress, ToolSpan};
 pub use watchdog::{WatchdogLimits, DEFAULT_INACTIVITY, DEFAULT_MAX_DURATION};
 
 /// The fields of a registry's limits object as the C and Node surfaces take it
 /// (camelCase milliseconds): the reference's `RunnerLimits` (`inactivityMs`,
-/// `maxDurationMs`, `toolSilenceMs`, `coldStartMs` — accepted, not used) plus
+/// `maxDurationMs`, `toolSilenceMs`, `coldStartMs`) plus
 /// keel's `retentionMs`, `abortSettleMs` and `cancelGraceMs`.
 pub const REGISTRY_LIMIT_FIELDS: [&str; 7] = [
     "inactivityMs",

@@ -6,19 +6,21 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::failure::{
     inactivity_abort_message, max_duration_abort_message, round_secs, tool_silence_abort_message,
     FailureCause, WorkError,
 };
-use super::view::{CallMetric, Dropped, JobResult, JobState, JobView, Progress, ToolSpan};
+use super::view::{
+    CallMetric, ColdStart, Dropped, JobResult, JobState, JobView, Progress, ToolSpan,
+};
 use super::watchdog::{Watchdog, WatchdogLimits};
 use crate::process::KillReason;
 use crate::redact::Redactor;
@@ -63,6 +65,17 @@ pub enum JobsError {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type RunFn<J, R> = dyn Fn(J, JobContext) -> BoxFuture<Result<R, WorkError>> + Send + Sync;
+type EventFn = dyn Fn(&JobContext, JobEvent) + Send + Sync;
+
+/// What a registry tells its [`on_event`](JobRegistryBuilder::on_event) hook about a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JobEvent {
+    /// A watchdog fired or the job was aborted: its work should stop now.
+    Cancelled,
+    /// The work ignored cancellation past the cancel grace; the job settled without it.
+    Abandoned,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Caps {
@@ -105,6 +118,7 @@ struct State {
     last_tool: Option<(String, u64)>,
     abort_reason: Option<String>,
     settled_heartbeat: Option<u64>,
+    cold_start: Option<ColdStart>,
 }
 
 impl State {
@@ -308,12 +322,71 @@ impl JobContext {
     pub(crate) fn watchdog(&self) -> &Arc<Watchdog> {
         &self.shared.watchdog
     }
+
+    /// Open the tool-silence window for one agent stream (the reference's
+    /// `beginToolWindow()`): while it is open, a run that keeps producing output but
+    /// reports no [`ToolWindow::tool_completed`] for the tool-silence window fails with
+    /// `no-tool-progress`. One window is open at a time: opening another supersedes this
+    /// one, and a superseded handle's calls are ignored. An inert window when tool silence
+    /// is off.
+    ///
+    /// In a registry built with [`explicit_tool_windows`](JobRegistryBuilder::explicit_tool_windows)
+    /// work that never opens a window is never timed by tool silence; otherwise the job
+    /// starts with an implicit window that every [`span`](JobContext::span) re-arms.
+    pub fn begin_tool_window(&self) -> ToolWindow {
+        ToolWindow {
+            watchdog: self.shared.watchdog.clone(),
+            id: self.shared.watchdog.open_window(),
+        }
+    }
+
+    /// A [`ToolWindow`] of this job from its [`ToolWindow::id`] (for surfaces that hand
+    /// the window out as a number). A stale or foreign id is ignored by every call.
+    pub fn tool_window(&self, id: u64) -> ToolWindow {
+        ToolWindow {
+            watchdog: self.shared.watchdog.clone(),
+            id,
+        }
+    }
+}
+
+/// The handle of one tool-silence window (see [`JobContext::begin_tool_window`]).
+#[derive(Clone)]
+pub struct ToolWindow {
+    watchdog: Arc<Watchdog>,
+    id: u64,
+}
+
+impl fmt::Debug for ToolWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToolWindow").field("id", &self.id).finish()
+    }
+}
+
+impl ToolWindow {
+    /// A tool call completed: restart the window (if it is still the open one).
+    pub fn tool_completed(&self) {
+        self.watchdog.window_completed(self.id);
+    }
+
+    /// End the window: tool silence stops measuring (if it is still the open one).
+    pub fn close(&self) {
+        self.watchdog.close_window(self.id);
+    }
+
+    /// The window's process-unique id (0: an inert window, tool silence is off).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 struct Entry<R> {
     shared: Arc<Shared>,
     result: Mutex<Option<R>>,
-    settled: watch::Sender<bool>,
+    /// Notified (all waiters) once `finished` is set.
+    settled: Notify,
+    /// Set by whoever settles the job first (the driver, or an [`ExternalJob`]).
+    finished: AtomicBool,
 }
 
 impl<R: JobResult> Entry<R> {
@@ -339,6 +412,7 @@ impl<R: JobResult> Entry<R> {
             error: st.error.clone(),
             failure_cause: st.failure_cause,
             detail: st.detail.clone(),
+            cold_start: st.cold_start.clone(),
             spans: None,
             follow_ups: None,
             call_metrics: None,
@@ -382,6 +456,8 @@ struct Inner<J, R> {
     redactor: Redactor,
     runtime: tokio::runtime::Handle,
     running: Arc<AtomicUsize>,
+    explicit_windows: bool,
+    on_event: Option<Arc<EventFn>>,
 }
 
 /// Tracks background jobs by id, each bounded by three watchdogs. Generic over the job `J`
@@ -450,6 +526,8 @@ pub struct JobRegistryBuilder<J, R> {
     clock: Option<SharedClock>,
     redactor: Option<Redactor>,
     runtime: Option<tokio::runtime::Handle>,
+    explicit_windows: bool,
+    on_event: Option<Arc<EventFn>>,
 }
 
 impl<J, R> fmt::Debug for JobRegistryBuilder<J, R> {
@@ -524,6 +602,25 @@ where
         self
     }
 
+    /// Tool silence as the reference defines it: only work that opened a window with
+    /// [`JobContext::begin_tool_window`] is timed, and only the window's
+    /// [`ToolWindow::tool_completed`] restarts it (spans do not). Default off: every job
+    /// starts with an implicit window that its spans re-arm.
+    pub fn explicit_tool_windows(mut self, explicit: bool) -> Self {
+        self.explicit_windows = explicit;
+        self
+    }
+
+    /// A hook told when a job is cancelled (watchdog or abort) and when its work is
+    /// abandoned; it runs on the registry's runtime and must not block.
+    pub fn on_event(
+        mut self,
+        hook: impl Fn(&JobContext, JobEvent) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_event = Some(Arc::new(hook));
+        self
+    }
+
     /// Build the registry.
     pub fn build(self) -> Result<JobRegistry<J, R>, JobsError> {
         if let Err(field) = self.limits.validate() {
@@ -551,6 +648,8 @@ where
                     .unwrap_or_else(|| crate::redact::global().clone()),
                 runtime,
                 running: Arc::new(AtomicUsize::new(0)),
+                explicit_windows: self.explicit_windows,
+                on_event: self.on_event,
             }),
             _job: PhantomData,
         })
@@ -583,6 +682,8 @@ where
             clock: None,
             redactor: None,
             runtime: None,
+            explicit_windows: false,
+            on_event: None,
         }
     }
 
@@ -590,22 +691,75 @@ where
     /// return its current view without starting anything (idempotent re-attach; `job` is
     /// dropped). Does not drain the buffers.
     pub fn start(&self, id: &str, job: J) -> Result<JobView<R>, JobsError> {
+        let entry = match self.insert(id)? {
+            Ok(entry) => entry,
+            Err(view) => return Ok(view),
+        };
+        let inner = &self.inner;
+        let ctx = JobContext {
+            shared: entry.shared.clone(),
+        };
+        let work = (inner.run)(job, ctx);
+        let driver = self.driver(&entry);
+        inner.runtime.spawn(driver.drive(Work::Isolated(work)));
+        Ok(entry.view(false))
+    }
+
+    /// Start the job for `id` with work that runs outside the registry's runtime — on a
+    /// JavaScript event loop or a host thread — and reports through the returned
+    /// [`ExternalJob`]; or, like [`start`](JobRegistry::start), return the view of the
+    /// running or finished job of that id. The registry's run function is not called.
+    ///
+    /// [`ExternalJob::complete`] settles the job before it returns, so the job's state is
+    /// final as soon as the work's own completion is observable.
+    pub fn start_external(&self, id: &str) -> Result<Started<R>, JobsError> {
+        let entry = match self.insert(id)? {
+            Ok(entry) => entry,
+            Err(view) => return Ok(Started::Existing(Box::new(view))),
+        };
+        let driver = self.driver(&entry);
+        self.inner.runtime.spawn(driver.drive(Work::External));
+        Ok(Started::New(ExternalJob {
+            ctx: JobContext {
+                shared: entry.shared.clone(),
+            },
+            entry,
+            running: self.inner.running.clone(),
+        }))
+    }
+
+    fn driver(&self, entry: &Arc<Entry<R>>) -> Driver<J, R> {
+        let inner = &self.inner;
+        Driver {
+            registry: Arc::downgrade(inner),
+            entry: entry.clone(),
+            running: inner.running.clone(),
+            runtime: inner.runtime.clone(),
+            cancel_grace: inner.cancel_grace,
+            retention: inner.retention,
+            on_event: inner.on_event.clone(),
+        }
+    }
+
+    /// Insert a new running entry for `id` (`Err(view)`: the id exists).
+    fn insert(&self, id: &str) -> Result<Result<Arc<Entry<R>>, JobView<R>>, JobsError> {
         validate_id(id)?;
         let inner = &self.inner;
         let entry = {
             let mut jobs = lock(&inner.jobs);
             if let Some(existing) = jobs.get(id) {
-                return Ok(existing.view(false));
+                return Ok(Err(existing.view(false)));
             }
             let clock = inner.clock.clone();
             let started_epoch = clock.epoch_ms();
             let now = clock.now();
             let shared = Arc::new(Shared {
                 id: id.to_owned(),
-                watchdog: Arc::new(Watchdog::new(
+                watchdog: Arc::new(Watchdog::with_windows(
                     clock.clone(),
                     inner.limits,
                     CancellationToken::new(),
+                    inner.explicit_windows,
                 )),
                 clock,
                 started_epoch,
@@ -628,32 +782,21 @@ where
                     last_tool: None,
                     abort_reason: None,
                     settled_heartbeat: None,
+                    cold_start: None,
                 }),
             });
             let entry = Arc::new(Entry {
                 shared,
                 result: Mutex::new(None),
-                settled: watch::Sender::new(false),
+                settled: Notify::new(),
+                finished: AtomicBool::new(false),
             });
             jobs.insert(id.to_owned(), entry.clone());
             inner.running.fetch_add(1, Ordering::AcqRel);
             entry
         };
         tracing::info!(job_id = %id, "job started");
-        let ctx = JobContext {
-            shared: entry.shared.clone(),
-        };
-        let work = (inner.run)(job, ctx);
-        let driver = Driver {
-            registry: Arc::downgrade(inner),
-            entry: entry.clone(),
-            running: inner.running.clone(),
-            runtime: inner.runtime.clone(),
-            cancel_grace: inner.cancel_grace,
-            retention: inner.retention,
-        };
-        inner.runtime.spawn(driver.drive(work));
-        Ok(entry.view(false))
+        Ok(Ok(entry))
     }
 
     /// The job's current view, draining its spans, follow-ups and call metrics (each read
@@ -677,12 +820,14 @@ where
         if entry.state() != JobState::Running {
             return Some(entry.state());
         }
-        let mut settled = entry.settled.subscribe();
+        let settled = entry.settled.notified();
         request_abort(&entry.shared, reason);
         let clock = self.inner.clock.clone();
-        tokio::select! {
-            _ = settled.wait_for(|s| *s) => {}
-            _ = clock.sleep(self.inner.abort_settle) => {}
+        if !entry.finished.load(Ordering::Acquire) {
+            tokio::select! {
+                _ = settled => {}
+                _ = clock.sleep(self.inner.abort_settle) => {}
+            }
         }
         Some(entry.state())
     }
@@ -775,6 +920,7 @@ struct Driver<J, R> {
     runtime: tokio::runtime::Handle,
     cancel_grace: Duration,
     retention: Duration,
+    on_event: Option<Arc<EventFn>>,
 }
 
 enum Outcome<R> {
@@ -783,51 +929,210 @@ enum Outcome<R> {
     Abandoned,
 }
 
+/// What a driver waits for: work spawned on the runtime (a panic is caught), or the
+/// signal of an [`ExternalJob`] that settles the job itself.
+enum Work<R> {
+    Isolated(BoxFuture<Result<R, WorkError>>),
+    External,
+}
+
+/// A job started with [`JobRegistry::start_external`], or the view of the existing job of
+/// that id.
+#[derive(Debug)]
+pub enum Started<R: JobResult> {
+    /// A new job: run its work and report through the handle.
+    New(ExternalJob<R>),
+    /// The id was running or finished (idempotent re-attach); nothing was started.
+    Existing(Box<JobView<R>>),
+}
+
+/// The reporting end of a job whose work runs outside the registry's runtime (see
+/// [`JobRegistry::start_external`]). Dropping it without [`complete`](ExternalJob::complete)
+/// fails the job ("dropped without an outcome").
+pub struct ExternalJob<R: JobResult> {
+    ctx: JobContext,
+    entry: Arc<Entry<R>>,
+    running: Arc<AtomicUsize>,
+}
+
+impl<R: JobResult> Drop for ExternalJob<R> {
+    fn drop(&mut self) {
+        // A no-op once completed.
+        finish(
+            &self.entry,
+            &self.running,
+            Outcome::Returned(Err(WorkError::agent(
+                "the job's work was dropped without an outcome",
+            ))),
+        );
+    }
+}
+
+impl<R: JobResult> fmt::Debug for ExternalJob<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExternalJob")
+            .field("id", &self.ctx.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: JobResult> ExternalJob<R> {
+    /// The job's context (activity, phases, spans, tool windows, cancellation).
+    pub fn context(&self) -> &JobContext {
+        &self.ctx
+    }
+
+    /// Settle the job with the work's outcome, synchronously: when this returns the job's
+    /// view says `done` or `failed` (a watchdog or abort that fired first keeps its
+    /// reason). Returns `false` when the job had already settled without it (abandoned
+    /// after its cancel grace, or the registry was dropped).
+    pub fn complete(self, outcome: Result<R, WorkError>) -> bool {
+        finish(&self.entry, &self.running, Outcome::Returned(outcome))
+    }
+
+    /// Let the host report activity through a channel of its own, read only when a
+    /// watchdog wakes or a view is taken: `source()` returns the time, on the registry's
+    /// clock ([`JobContext::clock`]), of the last activity it recorded. Used by the Node
+    /// surface, whose `onActivity` writes a typed-array slot instead of calling native
+    /// code. Set once; later calls are ignored.
+    pub fn activity_source(&self, source: impl Fn() -> Option<Duration> + Send + Sync + 'static) {
+        self.ctx.shared.watchdog.set_source(Box::new(source));
+    }
+
+    /// Whether the job has settled (by this handle or without it).
+    pub fn is_settled(&self) -> bool {
+        self.entry.finished.load(Ordering::Acquire)
+    }
+}
+
+/// Settle `entry` once: whoever comes first (the driver or an [`ExternalJob`]) wins.
+fn finish<R: JobResult>(entry: &Entry<R>, running: &AtomicUsize, outcome: Outcome<R>) -> bool {
+    if entry.finished.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    settle(entry, outcome);
+    running.fetch_sub(1, Ordering::AcqRel);
+    entry.settled.notify_waiters();
+    // Stop the watchdog's waiter if it is still parked (work returned first).
+    entry.shared.watchdog.token().cancel();
+    true
+}
+
+fn record_cold_start(sh: &Shared) {
+    let ms = sh
+        .watchdog
+        .limits()
+        .cold_start_window()
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut st = lock(&sh.state);
+    let message = sh.redact(&format!(
+        "agent produced no output {}s after start; possible onboarding/auth wedge (phase: {})",
+        round_secs(ms),
+        st.phase
+    ));
+    tracing::warn!(job_id = %sh.id, after_ms = ms, phase = %st.phase, "cold-start: no agent output");
+    st.cold_start = Some(ColdStart {
+        at_ms: sh.clock.epoch_ms(),
+        message,
+    });
+}
+
 impl<J, R: JobResult> Driver<J, R> {
-    async fn drive(self, work: BoxFuture<Result<R, WorkError>>) {
+    async fn drive(self, work: Work<R>) {
         let shared = self.entry.shared.clone();
-        let mut handle = self.runtime.spawn(work);
+        let (mut fut, abort): (BoxFuture<Outcome<R>>, Option<tokio::task::AbortHandle>) = match work
+        {
+            Work::Isolated(work) => {
+                let handle = self.runtime.spawn(work);
+                let abort = handle.abort_handle();
+                (
+                    Box::pin(async move {
+                        match handle.await {
+                            Ok(r) => Outcome::Returned(r),
+                            Err(e) if e.is_panic() => {
+                                let p = e.into_panic();
+                                let msg = p
+                                    .downcast_ref::<&str>()
+                                    .map(|s| s.to_string())
+                                    .or_else(|| p.downcast_ref::<String>().cloned())
+                                    .unwrap_or_else(|| "unknown panic".into());
+                                Outcome::Panicked(msg)
+                            }
+                            Err(_) => Outcome::Abandoned,
+                        }
+                    }),
+                    Some(abort),
+                )
+            }
+            Work::External => {
+                // The ExternalJob settles the job itself (completing, or dropped);
+                // wait for that.
+                let entry = self.entry.clone();
+                (
+                    Box::pin(async move {
+                        loop {
+                            let settled = entry.settled.notified();
+                            if entry.finished.load(Ordering::Acquire) {
+                                // Already settled: finish() below is a no-op.
+                                return Outcome::Abandoned;
+                            }
+                            settled.await;
+                        }
+                    }),
+                    None,
+                )
+            }
+        };
         let first = tokio::select! {
             biased;
-            r = &mut handle => Some(r),
-            _ = shared.watchdog.run() => None,
+            r = &mut fut => Some(r),
+            _ = shared.watchdog.run_with(|| record_cold_start(&shared)) => None,
         };
-        let joined = match first {
-            Some(r) => Some(r),
+        let outcome = match first {
+            Some(r) => r,
             None => {
+                if !self.entry.finished.load(Ordering::Acquire) {
+                    if let Some(hook) = &self.on_event {
+                        hook(
+                            &JobContext {
+                                shared: shared.clone(),
+                            },
+                            JobEvent::Cancelled,
+                        );
+                    }
+                }
                 tokio::select! {
                     biased;
-                    r = &mut handle => Some(r),
+                    r = &mut fut => r,
                     _ = shared.clock.sleep(self.cancel_grace) => {
-                        tracing::warn!(
-                            job_id = %shared.id,
-                            cancel_grace_ms = self.cancel_grace.as_millis() as u64,
-                            "job work ignored cancellation; dropping it"
-                        );
-                        handle.abort();
-                        None
+                        if !self.entry.finished.load(Ordering::Acquire) {
+                            tracing::warn!(
+                                job_id = %shared.id,
+                                cancel_grace_ms = self.cancel_grace.as_millis() as u64,
+                                "job work ignored cancellation; dropping it"
+                            );
+                        }
+                        if let Some(a) = &abort {
+                            a.abort();
+                        }
+                        Outcome::Abandoned
                     }
                 }
             }
         };
-        let outcome = match joined {
-            Some(Ok(r)) => Outcome::Returned(r),
-            Some(Err(e)) if e.is_panic() => {
-                let p = e.into_panic();
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                Outcome::Panicked(msg)
+        drop(fut);
+        let abandoned = matches!(outcome, Outcome::Abandoned);
+        if finish(&self.entry, &self.running, outcome) && abandoned {
+            if let Some(hook) = &self.on_event {
+                hook(
+                    &JobContext {
+                        shared: shared.clone(),
+                    },
+                    JobEvent::Abandoned,
+                );
             }
-            Some(Err(_)) | None => Outcome::Abandoned,
-        };
-        settle(&self.entry, outcome);
-        self.running.fetch_sub(1, Ordering::AcqRel);
-        self.entry.settled.send_replace(true);
-        // Stop the watchdog's waiter if it is still parked (work returned first).
-        shared.watchdog.token().cancel();
+        }
 
         shared.clock.sleep(self.retention).await;
         if let Some(inner) = self.registry.upgrade() {
@@ -961,8 +1266,13 @@ fn settle<R: JobResult>(entry: &Entry<R>, outcome: Outcome<R>) {
             )
         }
     };
+    // The reference folds the cold-start diagnostic into every failure's detail.
+    let cold = match &st.cold_start {
+        Some(c) => format!(" Cold start: {}.", c.message),
+        None => String::new(),
+    };
     let message = sh.redact(&message);
-    let detail = sh.redact(&detail);
+    let detail = sh.redact(&format!("{detail}{cold}"));
     tracing::error!(
         job_id = %sh.id,
         duration_ms,

@@ -166,13 +166,26 @@ impl Dropped {
     }
 }
 
+/// The cold-start diagnostic (the reference's `coldStart`): recorded once when a job
+/// produced no activity within its cold-start window. It never kills the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ColdStart {
+    /// Epoch ms the diagnostic was recorded.
+    pub at_ms: u64,
+    /// `agent produced no output 120s after start; possible onboarding/auth wedge (phase: clone)`.
+    pub message: String,
+}
+
 /// A snapshot of one job, serialized in the reference's `JobView` shape (camelCase;
 /// absent fields omitted):
 ///
 /// `id`, `state` (`running`|`done`|`failed`), `startedAt`, `heartbeatAt` (epoch ms),
 /// `phase`, `progress`, `result` (when done), `error`, `failureCause`, `detail` (when
-/// failed), and the drain-on-read `spans`, `followUps`, `callMetrics`; plus keel's
-/// `dropped` counters when a bounded buffer overflowed.
+/// failed), `coldStart` (when the cold-start diagnostic fired), and the drain-on-read
+/// `spans`, `followUps`, `callMetrics`; plus keel's `dropped` counters when a bounded
+/// buffer overflowed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -203,6 +216,9 @@ pub struct JobView<R> {
     /// Redacted diagnostic: phase timings and last-tool breadcrumb (when `failed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The cold-start diagnostic, once recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cold_start: Option<ColdStart>,
     /// Tool spans since the previous read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spans: Option<Vec<ToolSpan>>,

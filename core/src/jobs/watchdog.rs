@@ -6,9 +6,11 @@
 //! until the new (later) deadline. A job that streams a million lines therefore costs one
 //! timer wake-up per window, not a million timer resets.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::process::KillReason;
@@ -35,6 +37,7 @@ pub struct WatchdogLimits {
     inactivity: Option<Duration>,
     max_duration: Option<Duration>,
     tool_silence: Option<Duration>,
+    cold_start: Option<Duration>,
 }
 
 impl Default for WatchdogLimits {
@@ -44,6 +47,7 @@ impl Default for WatchdogLimits {
             inactivity: Some(DEFAULT_INACTIVITY),
             max_duration: Some(DEFAULT_MAX_DURATION),
             tool_silence: None,
+            cold_start: None,
         }
     }
 }
@@ -55,6 +59,7 @@ impl WatchdogLimits {
             inactivity: None,
             max_duration: None,
             tool_silence: None,
+            cold_start: None,
         }
     }
 
@@ -75,6 +80,19 @@ impl WatchdogLimits {
     pub fn tool_silence(mut self, window: Option<Duration>) -> Self {
         self.tool_silence = window;
         self
+    }
+
+    /// Record a cold-start diagnostic (the reference's `coldStartMs`; it never kills the
+    /// job) when no activity has arrived this long after the start (`None`: never, the
+    /// default).
+    pub fn cold_start(mut self, window: Option<Duration>) -> Self {
+        self.cold_start = window;
+        self
+    }
+
+    /// The cold-start window.
+    pub fn cold_start_window(&self) -> Option<Duration> {
+        self.cold_start
     }
 
     /// The inactivity window.
@@ -98,6 +116,7 @@ impl WatchdogLimits {
             ("inactivity", self.inactivity),
             ("maxDuration", self.max_duration),
             ("toolSilence", self.tool_silence),
+            ("coldStart", self.cold_start),
         ] {
             if w == Some(Duration::ZERO) {
                 return Err(name);
@@ -109,6 +128,23 @@ impl WatchdogLimits {
 
 const NEVER: u64 = u64::MAX;
 
+/// Reads the time (on the watchdog's clock) of the last activity a host recorded through
+/// its own channel — e.g. a JavaScript `Float64Array` slot written without a native call —
+/// or `None` if there was none. Called only when a watchdog wakes or a view is read.
+pub(crate) type ActivitySource = Box<dyn Fn() -> Option<Duration> + Send + Sync>;
+
+struct Source(ActivitySource);
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ActivitySource")
+    }
+}
+
+/// Window ids are unique in the process, so a stale handle never matches a later window
+/// (of this job or of another one).
+static NEXT_WINDOW: AtomicU64 = AtomicU64::new(1);
+
 /// One job's watchdog state. Shared between the work (which reports activity) and the
 /// waiter (which fires).
 #[derive(Debug)]
@@ -118,8 +154,22 @@ pub(crate) struct Watchdog {
     started: u64,
     /// Monotonic nanos of the last activity, or NEVER.
     last_activity: AtomicU64,
-    /// Monotonic nanos the tool-silence window was last armed (start, or last span).
+    /// A second activity channel the host writes itself (see [`ActivitySource`]).
+    source: OnceLock<Source>,
+    /// Monotonic nanos the tool-silence window was last armed (start, last span, or the
+    /// last beat of the open window), or NEVER while no window is open.
     tool_armed: AtomicU64,
+    /// The id of the open tool window (0: the implicit window armed at start).
+    window: AtomicU64,
+    /// Serialises window open / beat / close (readers use the atomics).
+    window_lock: Mutex<()>,
+    /// Explicit windows: tool silence only measures work that opened a window.
+    explicit_windows: bool,
+    /// The cold-start diagnostic was recorded (or can no longer be).
+    cold_done: AtomicBool,
+    /// Wakes the waiter when a window opens (its deadline may be earlier than the one it
+    /// sleeps towards).
+    rearm: Notify,
     /// 0 = not fired; otherwise a `KillReason` code.
     reason: AtomicU8,
     token: CancellationToken,
@@ -154,15 +204,74 @@ impl Watchdog {
         limits: WatchdogLimits,
         token: CancellationToken,
     ) -> Self {
+        Self::with_windows(clock, limits, token, false)
+    }
+
+    /// `explicit_windows`: the tool-silence window is armed only between
+    /// [`open_window`](Watchdog::open_window) and its close (the reference's
+    /// `beginToolWindow`), not from the start.
+    pub(crate) fn with_windows(
+        clock: SharedClock,
+        limits: WatchdogLimits,
+        token: CancellationToken,
+        explicit_windows: bool,
+    ) -> Self {
         let started = nanos(clock.now());
         Self {
             clock,
             limits,
             started,
             last_activity: AtomicU64::new(NEVER),
-            tool_armed: AtomicU64::new(started),
+            source: OnceLock::new(),
+            tool_armed: AtomicU64::new(if explicit_windows { NEVER } else { started }),
+            window: AtomicU64::new(0),
+            window_lock: Mutex::new(()),
+            explicit_windows,
+            cold_done: AtomicBool::new(limits.cold_start.is_none()),
+            rearm: Notify::new(),
             reason: AtomicU8::new(0),
             token,
+        }
+    }
+
+    /// Open a tool window (superseding the open one) and return its id; 0 (an inert
+    /// window) when tool silence is off.
+    pub(crate) fn open_window(&self) -> u64 {
+        if self.limits.tool_silence.is_none() {
+            return 0;
+        }
+        let id = NEXT_WINDOW.fetch_add(1, Ordering::Relaxed);
+        {
+            let _g = self.window_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.window.store(id, Ordering::Relaxed);
+            self.tool_armed
+                .store(nanos(self.clock.now()), Ordering::Relaxed);
+        }
+        self.rearm.notify_one();
+        id
+    }
+
+    /// A tool call completed in window `id`: re-arm it, if it is still the open one.
+    pub(crate) fn window_completed(&self, id: u64) {
+        if id == 0 {
+            return;
+        }
+        let _g = self.window_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.window.load(Ordering::Relaxed) == id {
+            self.tool_armed
+                .store(nanos(self.clock.now()), Ordering::Relaxed);
+        }
+    }
+
+    /// Close window `id`, if it is still the open one: tool silence stops measuring.
+    pub(crate) fn close_window(&self, id: u64) {
+        if id == 0 {
+            return;
+        }
+        let _g = self.window_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.window.load(Ordering::Relaxed) == id {
+            self.window.store(0, Ordering::Relaxed);
+            self.tool_armed.store(NEVER, Ordering::Relaxed);
         }
     }
 
@@ -192,14 +301,34 @@ impl Watchdog {
 
     /// A tool call completed: re-arm the tool-silence window. Not activity by itself (as
     /// in the reference: the output that carried the span is the activity).
+    /// With explicit windows a span re-arms nothing (the reference: only the window's
+    /// `toolCompleted()` does).
     pub(crate) fn tool_completed(&self) {
+        if self.explicit_windows {
+            return;
+        }
         self.tool_armed
             .store(nanos(self.clock.now()), Ordering::Relaxed);
     }
 
+    /// Install the host's own activity channel (once; later calls are ignored).
+    pub(crate) fn set_source(&self, source: ActivitySource) {
+        let _ = self.source.set(Source(source));
+    }
+
+    /// Monotonic nanos of the last activity through either channel, or NEVER.
+    fn last(&self) -> u64 {
+        let own = self.last_activity.load(Ordering::Relaxed);
+        match self.source.get().and_then(|f| (f.0)()) {
+            None => own,
+            Some(d) if own == NEVER => nanos(d),
+            Some(d) => own.max(nanos(d)),
+        }
+    }
+
     /// Monotonic time of the last activity, if any.
     pub(crate) fn last_activity(&self) -> Option<Duration> {
-        match self.last_activity.load(Ordering::Relaxed) {
+        match self.last() {
             NEVER => None,
             n => Some(Duration::from_nanos(n)),
         }
@@ -223,9 +352,19 @@ impl Watchdog {
     /// Wait until a watchdog fires (returns its reason) or the token is cancelled by
     /// someone else (returns whatever reason was set, if any).
     pub(crate) async fn run(&self) -> Option<KillReason> {
+        self.run_with(|| {}).await
+    }
+
+    /// [`run`](Watchdog::run), calling `on_cold_start` (once, on the waiter's task) when
+    /// the cold-start window passes without any activity.
+    pub(crate) async fn run_with(&self, on_cold_start: impl Fn()) -> Option<KillReason> {
         loop {
             if self.token.is_cancelled() {
                 return self.reason();
+            }
+            let cold = self.check_cold_start();
+            if cold == Some(true) {
+                on_cold_start();
             }
             let next = match self.check() {
                 Ok(next) => next,
@@ -234,26 +373,56 @@ impl Watchdog {
                     return self.reason();
                 }
             };
+            let next = match (next, cold) {
+                (Some(a), Some(false)) => Some(a.min(self.cold_deadline())),
+                (None, Some(false)) => Some(self.cold_deadline()),
+                (n, _) => n,
+            };
             match next {
                 None => {
-                    self.token.cancelled().await;
-                    return self.reason();
+                    tokio::select! {
+                        _ = self.token.cancelled() => return self.reason(),
+                        _ = self.rearm.notified() => {}
+                    }
                 }
                 Some(at) => {
                     tokio::select! {
                         _ = self.clock.sleep_until(Duration::from_nanos(at)) => {}
                         _ = self.token.cancelled() => return self.reason(),
+                        _ = self.rearm.notified() => {}
                     }
                 }
             }
         }
     }
 
+    fn cold_deadline(&self) -> u64 {
+        let w = self.limits.cold_start.map(nanos).unwrap_or(NEVER);
+        self.started.saturating_add(w)
+    }
+
+    /// `None`: nothing to watch; `Some(true)`: the cold-start window just passed in
+    /// silence (recorded once); `Some(false)`: still pending.
+    fn check_cold_start(&self) -> Option<bool> {
+        if self.cold_done.load(Ordering::Relaxed) {
+            return None;
+        }
+        if self.last() != NEVER {
+            self.cold_done.store(true, Ordering::Relaxed);
+            return None;
+        }
+        if nanos(self.clock.now()) >= self.cold_deadline() {
+            self.cold_done.store(true, Ordering::Relaxed);
+            return Some(true);
+        }
+        Some(false)
+    }
+
     /// `Err(reason)` if a watchdog is due now (the one with the earliest deadline);
     /// otherwise `Ok(next deadline)` (`None`: no watchdog armed).
     fn check(&self) -> Result<Option<u64>, KillReason> {
         let now = nanos(self.clock.now());
-        let last = self.last_activity.load(Ordering::Relaxed);
+        let last = self.last();
         let mut due: Option<(u64, KillReason)> = None;
         let mut next = NEVER;
         let mut consider =
@@ -281,8 +450,8 @@ impl Watchdog {
                 &mut due,
             );
         }
-        if let Some(w) = self.limits.tool_silence {
-            let armed = self.tool_armed.load(Ordering::Relaxed);
+        let armed = self.tool_armed.load(Ordering::Relaxed);
+        if let (Some(w), true) = (self.limits.tool_silence, armed != NEVER) {
             let deadline = armed.saturating_add(nanos(w));
             if now >= deadline {
                 // Fire only if the job was talking during the window that elapsed; a window

@@ -49,9 +49,11 @@
 //! ```
 
 mod capture;
+mod custom;
 mod encode;
 mod engine;
 mod known;
+mod options;
 mod rules;
 mod simd;
 
@@ -61,6 +63,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use capture::{capture_redacted_output, secrets_to_redact, MAX_CAPTURED_OUTPUT_CHARS};
+pub use options::{CustomRuleOptions, RedactorOptions};
 pub use rules::{BuiltinRule, CustomRule, LOOKBEHIND, MAX_JWT, MAX_PEM, MAX_TOKEN, MAX_VALUE};
 
 use engine::{Snapshot, StreamCore};
@@ -81,13 +84,19 @@ pub const DEFAULT_CUSTOM_MAX_LEN: usize = 1024;
 #[non_exhaustive]
 pub enum RedactError {
     /// A rule name passed to `disable_rule` is not a built-in rule.
-    #[error("unknown redaction rule {name:?} (the rule list names every built-in rule)")]
+    #[error(
+        "unknown redaction rule {} (the rule list names every built-in rule)",
+        options::shown_name(name)
+    )]
     UnknownRule {
         /// The name that was given.
         name: String,
     },
     /// A custom rule's regex does not compile.
-    #[error("custom redaction rule {name:?} has an invalid pattern: {reason}")]
+    #[error(
+        "custom redaction rule {} has an invalid pattern: {reason}",
+        options::shown_name(name)
+    )]
     InvalidPattern {
         /// The rule's name.
         name: String,
@@ -95,7 +104,10 @@ pub enum RedactError {
         reason: String,
     },
     /// A custom rule's name is empty or taken by a built-in rule.
-    #[error("custom redaction rule name {name:?} is empty or already used")]
+    #[error(
+        "custom redaction rule name {} is empty or already used",
+        options::shown_name(name)
+    )]
     InvalidRuleName {
         /// The name that was given.
         name: String,
@@ -309,13 +321,18 @@ impl RedactorBuilder {
     }
 
     /// Add a rule: every match of `pattern` (Rust `regex` syntax, matched on bytes)
-    /// is masked. Matches are capped at [`DEFAULT_CUSTOM_MAX_LEN`] bytes.
+    /// is masked. Matches are confined to [`DEFAULT_CUSTOM_MAX_LEN`] bytes from
+    /// their start: a repetition that could run longer is cut there, in one-shot
+    /// and streaming redaction alike. Look-around (`^`, `$`, `\b`) sees the real
+    /// neighbouring text, never a chunk edge, so a stream masks exactly what
+    /// one-shot redaction masks.
     pub fn custom_rule(self, name: impl Into<String>, pattern: impl Into<String>) -> Self {
         self.custom_rule_with_max_len(name, pattern, DEFAULT_CUSTOM_MAX_LEN)
     }
 
     /// Like [`custom_rule`](Self::custom_rule) with an explicit cap on a match's
-    /// length, which is also how much a stream may hold back for this rule.
+    /// length. A stream holds back up to `3 * max_len` bytes (plus a few) for this
+    /// rule: each search step looks at that much text.
     pub fn custom_rule_with_max_len(
         mut self,
         name: impl Into<String>,
@@ -395,9 +412,15 @@ impl RedactorBuilder {
                     reason: "pattern matches the empty string".into(),
                 });
             }
+            let bounded =
+                custom::compile(&pattern).map_err(|reason| RedactError::InvalidPattern {
+                    name: name.clone(),
+                    reason,
+                })?;
             custom.push(CustomRule {
                 name,
                 regex,
+                bounded,
                 max_len,
             });
         }
@@ -885,7 +908,7 @@ mod stage_timings {
     }
     use super::*;
 
-    /// Per-stage timings for tuning: `cargo test --release -p keel-core --lib stage_timings -- --ignored --nocapture`.
+    /// Per-stage timings for tuning: `cargo test --release -p agent-keel-core --lib stage_timings -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn stage_timings() {

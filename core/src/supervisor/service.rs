@@ -756,6 +756,17 @@ pub async fn read_service_health(target: &ServiceTarget) -> Result<ServiceHealth
     }
 }
 
+/// The blocking twin of [`read_service_health`] (its own current-thread runtime).
+pub fn read_service_health_blocking(
+    target: &ServiceTarget,
+) -> Result<ServiceHealth, SupervisorError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SupervisorError::Runtime(e.to_string()))?
+        .block_on(read_service_health(target))
+}
+
 fn current_uid() -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
