@@ -181,3 +181,261 @@ knownSecrets?: Array<string>,
  */
 tailChars?: number, };
 
+export type EnrollmentRecord = { 
+/**
+ * The agent's JWT.
+ */
+jwt: string, 
+/**
+ * The JWT's expiry, seconds since the epoch (0 = unknown).
+ */
+jwtExpiresAtUnix: number, 
+/**
+ * The agent id.
+ */
+agentId: string, 
+/**
+ * The tenant id.
+ */
+tenantId: string, 
+/**
+ * The platform URL the agent enrolled against.
+ */
+platformUrl: string, };
+
+export type JwtInfo = { 
+/**
+ * The JWT.
+ */
+jwt: string, 
+/**
+ * Expiry, seconds since the epoch (0 = unknown).
+ */
+expiresAtUnix: number, };
+
+export type CredentialSource = "keyring" | "fileMirror";
+
+export type Resolved<T> = T & { source: CredentialSource, notes: Array<string> };
+
+export type WriteReport = { 
+/**
+ * The keyring backend written to.
+ */
+keyringBackend: string, 
+/**
+ * The keyring keys written.
+ */
+keyringKeysWritten: Array<string>, 
+/**
+ * The mirror path (`None` when the mirror is off).
+ */
+mirrorPath: string | null, 
+/**
+ * Whether the mirror was written.
+ */
+mirrorWritten: boolean, 
+/**
+ * Problems that did not fail the write (a mirror write failure is one).
+ */
+warnings: Array<Problem>, };
+
+export type ClearReport = { 
+/**
+ * Keyring keys that existed and were removed.
+ */
+keyringKeysRemoved: Array<string>, 
+/**
+ * Whether the mirror file existed and was removed.
+ */
+mirrorRemoved: boolean, 
+/**
+ * Temp files of the mirror that were removed.
+ */
+tempFilesRemoved: Array<string>, 
+/**
+ * What could not be removed (empty when clearing succeeded fully).
+ */
+problems: Array<Problem>, };
+
+export type Severity = "error" | "warning" | "info";
+
+export type Problem = { 
+/**
+ * How bad.
+ */
+severity: Severity, 
+/**
+ * A stable camelCase code, for example `"mirrorTooOpen"`, or a `KEEL_*` error
+ * code for errors reported as warnings.
+ */
+code: string, 
+/**
+ * What is wrong (no secret values).
+ */
+message: string, 
+/**
+ * A one-line fix, when there is one.
+ */
+fix: string | null, };
+
+export type FieldPresence = { 
+/**
+ * The record field (`jwt`, `jwtExpiresAtUnix`, `agentId`, `tenantId`,
+ * `platformUrl`).
+ */
+field: string, 
+/**
+ * The keyring key, for keyring fields.
+ */
+key: string | null, 
+/**
+ * Whether the store holds a non-empty value.
+ */
+present: boolean | null, };
+
+export type KeyringDiagnosis = { 
+/**
+ * The backend name.
+ */
+backend: string, 
+/**
+ * The keyring service name.
+ */
+service: string, 
+/**
+ * Whether every call answered (with a value or "absent").
+ */
+answered: boolean, 
+/**
+ * The error code when it did not.
+ */
+errorCode: string | null, 
+/**
+ * The error message when it did not.
+ */
+error: string | null, 
+/**
+ * Which fields it holds.
+ */
+fields: Array<FieldPresence>, };
+
+export type MirrorDiagnosis = { 
+/**
+ * Whether the mirror is on.
+ */
+enabled: boolean, 
+/**
+ * Its path.
+ */
+path: string | null, 
+/**
+ * Whether something exists at the path.
+ */
+exists: boolean, 
+/**
+ * What is at the path (`file`, `directory`, `symlink`, `special file`).
+ */
+kind: string | null, 
+/**
+ * Its permission bits in octal, for example `"0600"`.
+ */
+mode: string | null, 
+/**
+ * Its owner uid.
+ */
+ownerUid: number | null, 
+/**
+ * Whether the current user owns it.
+ */
+ownedByCurrentUser: boolean | null, 
+/**
+ * Its directory.
+ */
+dirPath: string | null, 
+/**
+ * The directory's permission bits in octal.
+ */
+dirMode: string | null, 
+/**
+ * Whether the file holds a usable record.
+ */
+valid: boolean, 
+/**
+ * Why not.
+ */
+invalidReason: string | null, 
+/**
+ * Tolerated oddities of a usable record.
+ */
+notes: Array<string>, 
+/**
+ * Which fields the file holds.
+ */
+fields: Array<FieldPresence>, 
+/**
+ * Leftover temp files of the mirror.
+ */
+tempFiles: Array<string>, };
+
+export type JwtDiagnosis = { 
+/**
+ * Where the record came from.
+ */
+source: CredentialSource, 
+/**
+ * The stored expiry, seconds since the epoch (0 = unknown).
+ */
+expiresAtUnix: number, 
+/**
+ * The same in milliseconds.
+ */
+expiresAtMs: number, 
+/**
+ * Milliseconds until expiry (negative once expired).
+ */
+timeLeftMs: number, 
+/**
+ * Whether it has expired (an unknown expiry counts as expired, as in the
+ * reference).
+ */
+expired: boolean, 
+/**
+ * The token's own `exp` claim, when it decodes.
+ */
+expClaimUnix: number | null, 
+/**
+ * Why the token's payload did not decode.
+ */
+decodeError: string | null, };
+
+export type Diagnosis = { 
+/**
+ * When the check ran, milliseconds since the epoch.
+ */
+checkedAtMs: number, 
+/**
+ * The keyring.
+ */
+keyring: KeyringDiagnosis, 
+/**
+ * The file mirror.
+ */
+mirror: MirrorDiagnosis, 
+/**
+ * Where a read would resolve from now (`None` when it would fail).
+ */
+resolvedFrom: CredentialSource | null, 
+/**
+ * Whether keyring and mirror hold the same record (`None` unless both hold a
+ * complete one).
+ */
+inSync: boolean | null, 
+/**
+ * The JWT's expiry.
+ */
+jwt: JwtDiagnosis | null, 
+/**
+ * Every problem found, each with a one-line fix where there is one.
+ */
+problems: Array<Problem>, };
+

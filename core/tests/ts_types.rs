@@ -1,11 +1,13 @@
-//! The TypeScript types of the option shapes, generated from core's serde types with
+//! The TypeScript types of the option and view shapes, generated from core's serde types with
 //! ts-rs into `node/types.d.ts` (which the generated `node/index.d.ts` imports). Run with
 //! `--features ts`; `KEEL_UPDATE_TYPES=1` rewrites the file, otherwise the test fails
 //! when the committed file is stale (bindings-tests/node/check-generated.sh runs it).
 #![cfg(feature = "ts")]
 
 use keel_core::credentials::{
-    CredentialFileOptions, EnrollmentStoreOptions, KeyringChoice, StoreChoice,
+    ClearReport, CredentialFileOptions, CredentialSource, Diagnosis, EnrollmentRecord,
+    EnrollmentStoreOptions, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis,
+    MirrorDiagnosis, Problem, Severity, StoreChoice, WriteReport,
 };
 use keel_core::jobs::{CommandOptions, RegistryOptions};
 use keel_core::redact::{CustomRuleOptions, RedactorOptions};
@@ -17,7 +19,8 @@ fn decl<T: TS>(cfg: &Config) -> String {
 
 #[test]
 fn node_types_are_fresh() {
-    let cfg = Config::default();
+    // Every integer crosses as a JSON number (epoch milliseconds, counts).
+    let cfg = Config::default().with_large_int("number");
     let mut out = String::from(
         "// Generated from keel-core's serde option types by core/tests/ts_types.rs (ts-rs).\n\
          // Do not edit: run `KEEL_UPDATE_TYPES=1 cargo test -p agent-keel-core --features ts --test ts_types`.\n\n",
@@ -31,6 +34,22 @@ fn node_types_are_fresh() {
         decl::<CredentialFileOptions>(&cfg),
         decl::<RegistryOptions>(&cfg),
         decl::<CommandOptions>(&cfg),
+        // Views: what the calls answer.
+        decl::<EnrollmentRecord>(&cfg),
+        decl::<JwtInfo>(&cfg),
+        decl::<CredentialSource>(&cfg),
+        // `Resolved::to_flat_json`: the answer's fields plus where it came from.
+        "export type Resolved<T> = T & { source: CredentialSource, notes: Array<string> };\n"
+            .to_owned(),
+        decl::<WriteReport>(&cfg),
+        decl::<ClearReport>(&cfg),
+        decl::<Severity>(&cfg),
+        decl::<Problem>(&cfg),
+        decl::<FieldPresence>(&cfg),
+        decl::<KeyringDiagnosis>(&cfg),
+        decl::<MirrorDiagnosis>(&cfg),
+        decl::<JwtDiagnosis>(&cfg),
+        decl::<Diagnosis>(&cfg),
     ] {
         out.push_str(&d);
         out.push('\n');

@@ -357,8 +357,8 @@ impl EnrollmentStore {
     /// failure rejects (and removes the keys this call wrote); a mirror failure
     /// does not: it is listed in `warnings`.
     #[napi(
-        ts_args_type = "creds: { jwt: string; jwtExpiresAtUnix: number; agentId: string; tenantId: string; platformUrl: string }",
-        ts_return_type = "Promise<{ keyringBackend: string; keyringKeysWritten: string[]; mirrorPath: string | null; mirrorWritten: boolean; warnings: Array<{ severity: 'error' | 'warning' | 'info'; code: string; message: string; fix: string | null }> }>"
+        ts_args_type = "creds: EnrollmentRecord",
+        ts_return_type = "Promise<WriteReport>"
     )]
     pub fn write(&self, creds: Option<Unknown>) -> AsyncTask<CredTask> {
         let store = self.inner.clone();
@@ -374,9 +374,7 @@ impl EnrollmentStore {
 
     /// The JWT and its expiry (`{ jwt, expiresAtUnix }`, plus `source` and
     /// `notes`): from the keyring, else the mirror. Rejects `KEEL_NOT_ENROLLED`.
-    #[napi(
-        ts_return_type = "Promise<{ jwt: string; expiresAtUnix: number; source: 'keyring' | 'fileMirror'; notes: string[] }>"
-    )]
+    #[napi(ts_return_type = "Promise<Resolved<JwtInfo>>")]
     pub fn read_jwt(&self) -> AsyncTask<CredTask> {
         let store = self.inner.clone();
         CredTask::new(move || to_json(serde_json::to_string(&store.read_jwt()?.to_flat_json())))
@@ -384,9 +382,7 @@ impl EnrollmentStore {
 
     /// The whole record, plus `source` and `notes`: from the keyring when it holds
     /// all five entries, else the mirror. Rejects `KEEL_NOT_ENROLLED`.
-    #[napi(
-        ts_return_type = "Promise<{ jwt: string; jwtExpiresAtUnix: number; agentId: string; tenantId: string; platformUrl: string; source: 'keyring' | 'fileMirror'; notes: string[] }>"
-    )]
+    #[napi(ts_return_type = "Promise<Resolved<EnrollmentRecord>>")]
     pub fn read_all(&self) -> AsyncTask<CredTask> {
         let store = self.inner.clone();
         CredTask::new(move || to_json(serde_json::to_string(&store.read_all()?.to_flat_json())))
@@ -405,7 +401,7 @@ impl EnrollmentStore {
     /// slash). Resolves with where the stored URL came from.
     #[napi(
         ts_args_type = "currentPlatformUrl: string",
-        ts_return_type = "Promise<'keyring' | 'fileMirror'>"
+        ts_return_type = "Promise<CredentialSource>"
     )]
     pub fn assert_platform_url_matches(
         &self,
@@ -437,9 +433,7 @@ impl EnrollmentStore {
 
     /// Remove every keyring entry and the mirror. Idempotent. Resolves with what
     /// was removed; what could not be is in `problems`.
-    #[napi(
-        ts_return_type = "Promise<{ keyringKeysRemoved: string[]; mirrorRemoved: boolean; tempFilesRemoved: string[]; problems: Array<{ severity: 'error' | 'warning' | 'info'; code: string; message: string; fix: string | null }> }>"
-    )]
+    #[napi(ts_return_type = "Promise<ClearReport>")]
     pub fn clear(&self) -> AsyncTask<CredTask> {
         let store = self.inner.clone();
         CredTask::new(move || to_json(serde_json::to_string(&store.clear()?)))
@@ -448,9 +442,7 @@ impl EnrollmentStore {
     /// A health report for a doctor command (never a secret value): keyring
     /// fields, the mirror's mode / owner / validity, where reads resolve, whether
     /// both stores agree, the JWT's expiry, and every problem with a fix.
-    #[napi(
-        ts_return_type = "Promise<{ checkedAtMs: number; keyring: { backend: string; service: string; answered: boolean; errorCode: string | null; error: string | null; fields: Array<{ field: string; key: string | null; present: boolean | null }> }; mirror: { enabled: boolean; path: string | null; exists: boolean; mode: string | null; valid: boolean; invalidReason: string | null; [key: string]: unknown }; resolvedFrom: 'keyring' | 'fileMirror' | null; inSync: boolean | null; jwt: { source: 'keyring' | 'fileMirror'; expiresAtUnix: number; expiresAtMs: number; timeLeftMs: number; expired: boolean; expClaimUnix: number | null; decodeError: string | null } | null; problems: Array<{ severity: 'error' | 'warning' | 'info'; code: string; message: string; fix: string | null }> }>"
-    )]
+    #[napi(ts_return_type = "Promise<Diagnosis>")]
     pub fn diagnose(&self) -> AsyncTask<CredTask> {
         let store = self.inner.clone();
         CredTask::new(move || to_json(serde_json::to_string(&store.diagnose())))
@@ -504,7 +496,7 @@ impl CredentialFileStore {
 
     /// Write the file atomically with mode `0600` (directory `0700`).
     #[napi(
-        ts_args_type = "creds: { jwt: string; jwtExpiresAtUnix: number; agentId: string; tenantId: string; platformUrl: string }",
+        ts_args_type = "creds: EnrollmentRecord",
         ts_return_type = "Promise<void>"
     )]
     pub fn write(&self, creds: Option<Unknown>) -> AsyncTask<CredTask> {
@@ -521,9 +513,7 @@ impl CredentialFileStore {
 
     /// The record, or `null` when the file is absent or malformed. Rejects
     /// `KEEL_INSECURE_FILE` when others can read it.
-    #[napi(
-        ts_return_type = "Promise<{ jwt: string; jwtExpiresAtUnix: number; agentId: string; tenantId: string; platformUrl: string } | null>"
-    )]
+    #[napi(ts_return_type = "Promise<EnrollmentRecord | null>")]
     pub fn read(&self) -> AsyncTask<CredTask> {
         let file = self.inner.clone();
         CredTask::new(move || match file.read()? {

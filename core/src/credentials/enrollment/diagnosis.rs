@@ -16,6 +16,7 @@ use super::*;
 
 /// Severity of a [`Problem`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum Severity {
     /// Something is broken.
@@ -29,6 +30,7 @@ pub enum Severity {
 /// A problem found by [`EnrollmentStore::diagnose`], or a warning of
 /// [`EnrollmentStore::write`] / [`EnrollmentStore::clear`].
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
     /// How bad.
@@ -79,6 +81,7 @@ pub(super) fn fix_for(e: &CredentialError) -> Option<String> {
 /// Whether a store holds a field (never its value). `present` is `None` when the
 /// store could not be asked.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct FieldPresence {
     /// The record field (`jwt`, `jwtExpiresAtUnix`, `agentId`, `tenantId`,
@@ -92,6 +95,7 @@ pub struct FieldPresence {
 
 /// The keyring part of a [`Diagnosis`].
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct KeyringDiagnosis {
     /// The backend name.
@@ -110,6 +114,7 @@ pub struct KeyringDiagnosis {
 
 /// The mirror part of a [`Diagnosis`].
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct MirrorDiagnosis {
     /// Whether the mirror is on.
@@ -144,6 +149,7 @@ pub struct MirrorDiagnosis {
 
 /// The JWT part of a [`Diagnosis`].
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct JwtDiagnosis {
     /// Where the record came from.
@@ -166,6 +172,7 @@ pub struct JwtDiagnosis {
 /// The structured report of [`EnrollmentStore::diagnose`], for a doctor command.
 /// It never contains a secret value.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Diagnosis {
     /// When the check ran, milliseconds since the epoch.

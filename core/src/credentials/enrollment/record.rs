@@ -17,9 +17,11 @@ pub const DEFAULT_KEY_PREFIX: &str = "agent-enrollment.";
 /// `tenantId`, `platformUrl`), which is also the mirror file's format. `Debug` prints
 /// the JWT as `***`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct EnrollmentRecord {
     /// The agent's JWT.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub jwt: Secret,
     /// The JWT's expiry, seconds since the epoch (0 = unknown).
     pub jwt_expires_at_unix: i64,
@@ -163,9 +165,11 @@ impl EnrollmentRecord {
 /// The JWT and its expiry: the reference's `readJwt()` answer
 /// (`{jwt, expiresAtUnix}`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct JwtInfo {
     /// The JWT.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub jwt: Secret,
     /// Expiry, seconds since the epoch (0 = unknown).
     pub expires_at_unix: i64,
@@ -180,6 +184,7 @@ impl JwtInfo {
 
 /// Where an answer came from.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum CredentialSource {
     /// The keyring (`"keyring"`).

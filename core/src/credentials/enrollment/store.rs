@@ -18,6 +18,7 @@ use super::*;
 
 /// What [`EnrollmentStore::write`] did.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct WriteReport {
     /// The keyring backend written to.
@@ -34,6 +35,7 @@ pub struct WriteReport {
 
 /// What [`EnrollmentStore::clear`] removed.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ClearReport {
     /// Keyring keys that existed and were removed.
