@@ -120,8 +120,20 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     options.kill_grace_ms = Some(args.grace.as_millis() as u64);
     let mut secrets = args.secrets;
     for path in &args.secrets_files {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                // keel's own failure, before the command ran: 125 like timeout(1).
+                eprintln!(
+                    "keel: error: {}",
+                    keel_core::redact::redact_secrets(&format!(
+                        "cannot read {}: {e}",
+                        path.display()
+                    ))
+                );
+                return Ok(ExitCode::from(125));
+            }
+        };
         secrets.extend(
             text.split('\n')
                 .map(|l| l.strip_suffix('\r').unwrap_or(l))

@@ -275,6 +275,67 @@ fn readme_demo_masks_the_log_and_kills_the_hung_agent() {
     assert!(o.contains("agent: waiting for the model..."), "{o}");
     assert!(e.contains("inactivity"), "{e}");
     let missing = keel_run(&["--secrets-file", "/nonexistent/secrets", "--", "true"]);
-    assert_ne!(missing.status.code(), Some(0));
+    assert_eq!(missing.status.code(), Some(125), "keel's own failure");
     assert!(text(&missing.stderr).contains("/nonexistent/secrets"));
+}
+
+#[test]
+fn sigkilling_keel_run_kills_every_escape_form() {
+    // Nothing outlives keel: SIGKILL the `keel run` process itself (no cleanup code can
+    // run) and every process of the job, whatever group or session it moved to, dies.
+    let mark = format!("cli-{}-{:?}", std::process::id(), Instant::now());
+    let script = "setsid sleep 3000 & \
+        perl -e 'setpgrp(0,0); exec \"sleep\", \"3000\"' & \
+        (setsid sh -c 'trap \"\" TERM; sleep 3000 & exit 0' &); \
+        sleep 0.3; echo ready; sleep 3000";
+    let mut child = std::process::Command::new(KEEL)
+        .args(["run", "--", "sh", "-c", script])
+        .env("KEEL_TREE_MARK", &mark)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready");
+    assert!(marked(&mark).len() >= 4, "{:?}", marked(&mark));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !marked(&mark).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = marked(&mark);
+    for p in &left {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &p.to_string()])
+            .status();
+    }
+    assert_eq!(left, Vec::<u32>::new(), "processes outlived keel run");
+}
+
+/// Live processes whose environment carries `KEEL_TREE_MARK=<mark>`.
+fn marked(mark: &str) -> Vec<u32> {
+    let needle = format!("KEEL_TREE_MARK={mark}");
+    let mut out = Vec::new();
+    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat
+            .rfind(')')
+            .map(|c| stat[c + 1..].trim_start().starts_with('Z'))
+            .unwrap_or(true);
+        if !zombie && env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
 }

@@ -1242,3 +1242,32 @@ fn runner_limits_follow_the_reference_env_rules() {
         json!({"maxDurationMs": 3_600_000, "inactivityMs": 600_000, "coldStartMs": 120_000, "toolSilenceMs": 1_800_000})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_result_is_redacted_recursively_in_every_view() {
+    let redactor = keel_core::redact::Redactor::new();
+    redactor.add_secret("result-secret-0123456789");
+    let registry = JobRegistry::builder(|(): (), _ctx: JobContext| async move {
+        Ok::<_, WorkError>(json!({
+            "summary": "used result-secret-0123456789",
+            "nested": [{"deep": "token=result-secret-0123456789"}, 7, null],
+            "result-secret-0123456789": "as a key",
+        }))
+    })
+    .redactor(redactor)
+    .build()
+    .unwrap();
+    registry.start("r", ()).unwrap();
+    eventually(|| registry.running_count() == 0).await;
+    let view = registry.get("r").unwrap();
+    assert_eq!(view.state, JobState::Done);
+    let text = serde_json::to_string(&view).unwrap();
+    assert!(!text.contains("result-secret-0123456789"), "{text}");
+    let result = view.result.unwrap();
+    assert_eq!(result["summary"], "used ***");
+    assert_eq!(result["nested"][1], 7);
+    assert!(result["nested"][0]["deep"]
+        .as_str()
+        .unwrap()
+        .contains("***"));
+}

@@ -303,6 +303,18 @@ impl JobResult for CommandResult {
     fn failure_cause(&self) -> Option<FailureCause> {
         self.kill_reason.map(FailureCause::from)
     }
+    fn redact_strings(&mut self, redactor: &Redactor) {
+        let mut redact = |s: &mut String| {
+            if let std::borrow::Cow::Owned(red) = redactor.redact_str(s) {
+                *s = red;
+            }
+        };
+        self.tail.iter_mut().for_each(&mut redact);
+        self.error.iter_mut().for_each(&mut redact);
+        self.survivors
+            .iter_mut()
+            .for_each(|s| redact(&mut s.command));
+    }
 }
 
 /// Run a command under its own watchdogs ([`CommandSpec::limits`]).

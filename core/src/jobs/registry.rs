@@ -434,7 +434,11 @@ impl<R: JobResult> Entry<R> {
         }
         drop(st);
         if view.state == JobState::Done {
-            view.result = lock(&self.result).clone();
+            // Every string of the view is redacted, the result's too (recursively).
+            view.result = lock(&self.result).clone().map(|mut r| {
+                r.redact_strings(&sh.redactor);
+                r
+            });
         }
         view
     }

@@ -244,13 +244,56 @@ pub trait JobResult: Clone + Send + Sync + 'static {
     fn failure_cause(&self) -> Option<FailureCause> {
         None
     }
+    /// Redact every string of the result in place; applied to the result of every
+    /// [`JobView`] the registry hands out. The default does nothing: a result type that
+    /// carries text must implement it (`String`, `serde_json::Value` — recursively — and
+    /// `CommandResult` do).
+    fn redact_strings(&mut self, redactor: &crate::redact::Redactor) {
+        let _ = redactor;
+    }
+}
+
+/// Redact every string of a JSON value in place, object keys included.
+pub(crate) fn redact_value(v: &mut Value, r: &crate::redact::Redactor) {
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(red) = r.redact_str(s) {
+                *s = red;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| redact_value(v, r)),
+        Value::Object(o) => {
+            let needs_key = o
+                .keys()
+                .any(|k| matches!(r.redact_str(k), std::borrow::Cow::Owned(_)));
+            if needs_key {
+                let old = std::mem::take(o);
+                for (k, mut v) in old {
+                    redact_value(&mut v, r);
+                    o.insert(r.redact_str(&k).into_owned(), v);
+                }
+            } else {
+                o.values_mut().for_each(|v| redact_value(v, r));
+            }
+        }
+        _ => {}
+    }
 }
 
 impl JobResult for () {}
 
-impl JobResult for String {}
+impl JobResult for String {
+    fn redact_strings(&mut self, redactor: &crate::redact::Redactor) {
+        if let std::borrow::Cow::Owned(red) = redactor.redact_str(self) {
+            *self = red;
+        }
+    }
+}
 
 impl JobResult for Value {
+    fn redact_strings(&mut self, redactor: &crate::redact::Redactor) {
+        redact_value(self, redactor);
+    }
     /// The `error` string field, if any.
     fn error(&self) -> Option<&str> {
         self.get("error").and_then(Value::as_str)
