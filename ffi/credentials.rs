@@ -13,17 +13,16 @@
 //! mirror answered, tolerated oddities; never a secret value).
 
 use std::ffi::c_char;
-use std::path::PathBuf;
 
 use keel_core::credentials::{
-    CredentialError, EnrollmentRecord, EnrollmentStore, EnrollmentStoreOptions, KeyringChoice,
+    CredentialError, EnrollmentRecord, EnrollmentStore, EnrollmentStoreOptions,
 };
 use serde_json::Value;
 
 use crate::args::{str_in, Out};
 use crate::error::{boundary, keel_result, quiet_boundary, Error, Result};
 use crate::handle::Registry;
-use crate::json::{self, Fields};
+use crate::json;
 use crate::string::{keel_string, new_string};
 
 /// An enrollment store: the OS keyring (or an in-memory store) as the source of
@@ -39,17 +38,6 @@ pub struct keel_enrollment_store {
 }
 
 static STORES: Registry<keel_enrollment_store> = Registry::new("keel_enrollment_store");
-
-const OPTION_FIELDS: &[&str] = &[
-    "appName",
-    "serviceName",
-    "keyPrefix",
-    "mirror",
-    "mirrorPath",
-    "keyring",
-    "keyringTimeoutMs",
-    "lockTimeoutMs",
-];
 
 /// Map a credentials error to a result code. `path` names the JSON argument
 /// (`"options"`, `"creds"`) that `InvalidInput` fields belong to; `None` when the
@@ -73,43 +61,9 @@ fn credential_error(e: CredentialError, path: Option<&str>) -> Error {
     Error::coded(e.code(), e.to_string())
 }
 
-/// Options JSON → core options, with errors that name the field.
+/// Options JSON → core's options type, with errors that name the field.
 fn parse_options(text: &str) -> Result<EnrollmentStoreOptions> {
-    let mut options = EnrollmentStoreOptions::default();
-    if text.trim().is_empty() {
-        return Ok(options);
-    }
-    let value = json::parse(text, "options_json")?;
-    if value.is_null() {
-        return Ok(options);
-    }
-    let mut f = Fields::new(value, "options", OPTION_FIELDS)?;
-    if let Some(s) = f.opt_string("appName")? {
-        options.app_name = s;
-    }
-    options.service_name = f.opt_string("serviceName")?;
-    if let Some(s) = f.opt_string("keyPrefix")? {
-        options.key_prefix = s;
-    }
-    if let Some(b) = f.opt_bool("mirror")? {
-        options.mirror = b;
-    }
-    options.mirror_path = f.opt_string("mirrorPath")?.map(PathBuf::from);
-    if let Some(name) = f.opt_string("keyring")? {
-        options.keyring = KeyringChoice::from_name(&name).ok_or_else(|| {
-            Error::invalid_json(format!(
-                "options.keyring is not a known keyring (expected one of {})",
-                KeyringChoice::names()
-            ))
-        })?;
-    }
-    if let Some(ms) = f.opt_usize("keyringTimeoutMs")? {
-        options.keyring_timeout_ms = ms as u64;
-    }
-    if let Some(ms) = f.opt_usize("lockTimeoutMs")? {
-        options.lock_timeout_ms = ms as u64;
-    }
-    Ok(options)
+    json::options(text, "options_json", "options")
 }
 
 /// The JWT a record JSON carries, if any: masked in every error message of the call.
@@ -407,14 +361,16 @@ mod tests {
         let e = parse_options(r#"{"keyring":"vault"}"#).unwrap_err();
         assert_eq!(e.code, keel_result::KEEL_INVALID_JSON);
         assert!(
-            e.message
-                .starts_with("options.keyring is not a known keyring"),
+            e.message.starts_with(
+                "options.keyring is not a known name (5 characters; expected one of: platform"
+            ),
             "{}",
             e.message
         );
         let e = parse_options(r#"{"mirorPath":"/x"}"#).unwrap_err();
         assert!(
-            e.message.contains("unknown field \"mirorPath\""),
+            e.message
+                .contains("unknown field (9 characters; did you mean \"mirrorPath\"?)"),
             "{}",
             e.message
         );
@@ -424,7 +380,7 @@ mod tests {
             "options.keyringTimeoutMs is not a non-negative integer (got a string)"
         );
         let o = parse_options(r#"{"keyring":"memory","mirror":false,"lockTimeoutMs":5}"#).unwrap();
-        assert_eq!(o.keyring, KeyringChoice::Memory);
+        assert_eq!(o.keyring, keel_core::credentials::KeyringChoice::Memory);
         assert!(!o.mirror);
         assert_eq!(o.lock_timeout_ms, 5);
         assert_eq!(

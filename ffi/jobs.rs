@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use keel_core::jobs::{
     external_work, CallMetric, CommandOptions, CommandSpec, FailureCause, JobContext, JobRegistry,
-    JobRuntime, JobState, Progress, ToolSpan, WatchdogLimits, WorkError,
+    JobRuntime, JobState, Progress, RegistryOptions, ToolSpan, WorkError,
 };
 use serde_json::{Map, Value};
 
@@ -193,62 +193,25 @@ fn run_job(job: CJob, ctx: JobContext) -> WorkFuture {
     }
 }
 
-fn ms(n: Option<usize>) -> Option<u64> {
-    n.map(|n| n as u64)
-}
-
 fn build_registry(limits: Value) -> Result<keel_job_registry> {
-    let mut f = Fields::new(limits, "limits", &keel_core::jobs::REGISTRY_LIMIT_FIELDS)?;
-    let watchdogs = WatchdogLimits::from_millis(
-        ms(f.opt_usize("inactivityMs")?),
-        ms(f.opt_usize("maxDurationMs")?),
-        ms(f.opt_usize("toolSilenceMs")?),
-    );
-    // The reference's cold-start warning is not implemented; accepted so that a host's
-    // `loadRunnerLimits()` object can be passed as is.
-    let _ = f.opt_usize("coldStartMs")?;
-    let retention = f.opt_usize("retentionMs")?;
-    let abort_settle = f.opt_usize("abortSettleMs")?;
-    let cancel_grace = f.opt_usize("cancelGraceMs")?;
-
+    let options: RegistryOptions =
+        keel_core::options::from_value(limits, "limits").map_err(json::options_error)?;
     let runtime = Arc::new(JobRuntime::new("keel-jobs").map_err(|e| {
         Error::new(
             keel_result::KEEL_IO,
             format!("could not start the job runtime thread ({e})"),
         )
     })?);
-    let mut b = JobRegistry::builder(run_job)
-        .limits(watchdogs)
-        .runtime(runtime.handle().clone());
-    if let Some(ms) = retention {
-        b = b.retention(Duration::from_millis(ms as u64));
-    }
-    if let Some(ms) = abort_settle {
-        b = b.abort_settle(Duration::from_millis(ms as u64));
-    }
-    if let Some(ms) = cancel_grace {
-        b = b.cancel_grace(Duration::from_millis(ms as u64));
-    }
-    let registry = b
+    let registry = options
+        .apply(JobRegistry::builder(run_job))
+        .runtime(runtime.handle().clone())
         .build()
-        .map_err(|e| Error::invalid_argument(e.to_string()))?;
+        .map_err(|e| Error::coded(e.code(), e.to_string()))?;
     Ok(keel_job_registry {
         registry: Arc::new(registry),
         runtime,
     })
 }
-
-const SPEC_FIELDS: &[&str] = &[
-    "cmd",
-    "args",
-    "cwd",
-    "inactivityMs",
-    "maxDurationMs",
-    "toolSilenceMs",
-    "killGraceMs",
-    "knownSecrets",
-    "tailChars",
-];
 
 /// Every string a spec carries in `args`, `env` and `knownSecrets`, for masking error
 /// messages about it.
@@ -266,40 +229,9 @@ fn secrets_in_spec(spec: &Value) -> Vec<String> {
 }
 
 fn parse_spec(spec: Value) -> Result<CommandSpec> {
-    let mut spec = spec;
-    let env = match &mut spec {
-        Value::Object(map) => map.remove("env"),
-        _ => None,
-    };
-    let mut f = Fields::new(spec, "spec", SPEC_FIELDS)?;
-    let mut o = CommandOptions::new(f.string("cmd")?);
-    o.args = f.string_list("args")?;
-    o.cwd = f.opt_string("cwd")?.map(Into::into);
-    o.inactivity_ms = ms(f.opt_usize("inactivityMs")?);
-    o.max_duration_ms = ms(f.opt_usize("maxDurationMs")?);
-    o.tool_silence_ms = ms(f.opt_usize("toolSilenceMs")?);
-    o.kill_grace_ms = ms(f.opt_usize("killGraceMs")?);
-    o.known_secrets = f.string_list("knownSecrets")?;
-    o.tail_chars = f.opt_usize("tailChars")?;
-    match env {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(map)) => {
-            for (k, v) in map {
-                match v {
-                    Value::String(v) => o.env.push((k, v)),
-                    _ => {
-                        return Err(Error::invalid_json(format!(
-                            "spec.env[{k:?}] is not a string"
-                        )))
-                    }
-                }
-            }
-        }
-        Some(_) => return Err(Error::invalid_json("spec.env is not an object of strings")),
-    }
-    if o.cmd.is_empty() {
-        return Err(Error::invalid_json("spec.cmd is empty"));
-    }
+    let o: CommandOptions =
+        keel_core::options::from_value(spec, "spec").map_err(json::options_error)?;
+    o.validate().map_err(json::options_error)?;
     Ok(o.into_spec())
 }
 

@@ -1,16 +1,15 @@
-//! JSON options with errors that name the field.
+//! JSON arguments with errors that name the field.
 //!
 //! Options objects cross the C ABI as camelCase JSON (the same shapes the Node
-//! surface uses). [`Fields`] reads one object field by field and fails with
-//! `KEEL_INVALID_JSON` and a message such as
-//! `options.customRules[0].pattern is not a string (got a number)` or
-//! `options has an unknown field "maks" (expected one of: mask, …)`.
+//! surface uses) and are parsed by [`options`] into core's serde type for them
+//! (`keel_core::options`): `KEEL_INVALID_JSON` or `KEEL_INVALID_OPTION` with a
+//! message such as `options.customRules[0].pattern is not a string (got a number)`
+//! or `options has an unknown field (4 characters; did you mean "mask"?)`.
+//! [`Fields`] reads a small ad-hoc object (a progress report) field by field with
+//! the same kind of messages.
 //!
-//! Messages name fields and JSON types, never values: an options object often
-//! carries secrets. (serde's own messages quote the offending value, which is why
-//! this does not deserialize with serde directly.) `null` counts as absent.
-//! Unknown fields are rejected up front, so a misspelt field is reported as such
-//! rather than as a missing required one.
+//! Messages name fields and JSON types, never values nor unknown keys: an options
+//! object often carries secrets. `null` counts as absent.
 //!
 //! Messages never put a `:` or `=` right after a field path: error messages are
 //! redacted, and `options.secrets: …` has the shape of a credential assignment.
@@ -29,6 +28,25 @@ fn type_name(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Parse options JSON text into core's serde type for them (`keel_core::options`): the
+/// one way a capability file reads an options argument. `text_name` names the text in
+/// syntax errors (`"options_json"`), `root` the object in field paths (`"options"`).
+/// Empty text and `null` give every default. Errors name the field, never a value:
+/// `KEEL_INVALID_JSON` (syntax, type, unknown or missing field) or
+/// `KEEL_INVALID_OPTION` (a value out of range).
+pub(crate) fn options<T: serde::de::DeserializeOwned>(
+    text: &str,
+    text_name: &str,
+    root: &str,
+) -> Result<T> {
+    keel_core::options::from_json(text, text_name, root).map_err(options_error)
+}
+
+/// A core options error as a C error.
+pub(crate) fn options_error(e: keel_core::options::OptionsError) -> Error {
+    Error::coded(e.code(), e.to_string())
 }
 
 /// Parse `text` as JSON (`what` names it in messages). Syntax errors give line and
@@ -64,9 +82,10 @@ impl Fields {
             }
         };
         if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            // Described, never echoed: a secret may have been pasted as a key.
             return Err(Error::invalid_json(format!(
-                "{path} has an unknown field {key:?} (expected one of: {})",
-                known.join(", ")
+                "{path} has an unknown field {}",
+                keel_core::options::describe_unknown(key, known)
             )));
         }
         Ok(Fields { path, map, known })
@@ -86,25 +105,6 @@ impl Fields {
 
     fn mismatch(path: &str, expected: &str, got: &Value) -> Error {
         Error::invalid_json(format!("{path} is not {expected} (got {})", type_name(got)))
-    }
-
-    /// An optional string field.
-    pub(crate) fn opt_string(&mut self, key: &str) -> Result<Option<String>> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(Self::mismatch(&self.field_path(key), "a string", &other)),
-        }
-    }
-
-    /// A required string field.
-    pub(crate) fn string(&mut self, key: &str) -> Result<String> {
-        self.opt_string(key)?.ok_or_else(|| {
-            Error::invalid_json(format!(
-                "{} is missing (it is required)",
-                self.field_path(key)
-            ))
-        })
     }
 
     /// An optional non-negative integer field that fits in `usize`.
@@ -135,90 +135,39 @@ impl Fields {
             Some(other) => Err(Self::mismatch(&self.field_path(key), "a boolean", &other)),
         }
     }
-
-    fn opt_array(&mut self, key: &str) -> Result<Option<Vec<Value>>> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::Array(items)) => Ok(Some(items)),
-            Some(other) => Err(Self::mismatch(&self.field_path(key), "an array", &other)),
-        }
-    }
-
-    /// An optional array of strings; absent gives an empty list.
-    pub(crate) fn string_list(&mut self, key: &str) -> Result<Vec<String>> {
-        let path = self.field_path(key);
-        let items = self.opt_array(key)?.unwrap_or_default();
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::String(s) => Ok(s),
-                other => Err(Self::mismatch(&format!("{path}[{i}]"), "a string", &other)),
-            })
-            .collect()
-    }
-
-    /// An optional array of objects whose fields are `known`; absent gives an
-    /// empty list.
-    pub(crate) fn object_list(
-        &mut self,
-        key: &str,
-        known: &'static [&'static str],
-    ) -> Result<Vec<Fields>> {
-        let path = self.field_path(key);
-        let items = self.opt_array(key)?.unwrap_or_default();
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| Fields::new(v, format!("{path}[{i}]"), known))
-            .collect()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::keel_result;
+    use keel_core::redact::RedactorOptions;
     use serde_json::json;
 
-    const KNOWN: &[&str] = &["a", "n", "list", "objs"];
+    const KNOWN: &[&str] = &["a", "n", "flag"];
 
     #[test]
     fn messages_name_fields_not_values() {
-        let mut f = Fields::new(json!({"a": 1}), "options", KNOWN).unwrap();
-        let e = f.opt_string("a").unwrap_err();
-        assert_eq!(e.message, "options.a is not a string (got a number)");
-
-        let mut f =
-            Fields::new(json!({"list": ["ok", "s3cr3t-value", 7]}), "options", KNOWN).unwrap();
-        let e = f.string_list("list").unwrap_err();
-        assert_eq!(e.message, "options.list[2] is not a string (got a number)");
-
         let mut f = Fields::new(json!({"n": -1}), "options", KNOWN).unwrap();
         assert_eq!(
             f.opt_usize("n").unwrap_err().message,
             "options.n is not a non-negative integer"
         );
-
-        let e = Fields::new(json!({"a": "x", "bogus": "s3cr3t"}), "options", KNOWN)
+        let mut f = Fields::new(json!({"flag": "s3cr3t"}), "options", KNOWN).unwrap();
+        assert_eq!(
+            f.opt_bool("flag").unwrap_err().message,
+            "options.flag is not a boolean (got a string)"
+        );
+        let e = Fields::new(json!({"a": "x", "s3cr3t-key-value": 1}), "options", KNOWN)
             .err()
             .unwrap();
         assert!(
             e.message
-                .starts_with("options has an unknown field \"bogus\""),
+                .starts_with("options has an unknown field (16 characters"),
             "{}",
             e.message
         );
         assert!(!e.message.contains("s3cr3t"));
-
-        let mut f = Fields::new(json!({"objs": [{"x": 1}]}), "options", KNOWN).unwrap();
-        let e = f.object_list("objs", &["name"]).err().unwrap();
-        assert!(
-            e.message
-                .starts_with("options.objs[0] has an unknown field \"x\""),
-            "{}",
-            e.message
-        );
-
         let e = Fields::new(json!("s3cr3t"), "options", KNOWN)
             .err()
             .unwrap();
@@ -226,13 +175,15 @@ mod tests {
     }
 
     #[test]
-    fn null_is_absent_and_required_fields_are_reported() {
-        let mut f = Fields::new(json!({"a": null}), "o", &["a", "b"]).unwrap();
-        assert_eq!(f.opt_string("a").unwrap(), None);
-        assert_eq!(
-            f.string("b").unwrap_err().message,
-            "o.b is missing (it is required)"
-        );
+    fn options_parse_into_cores_type_with_coded_errors() {
+        let o: RedactorOptions = options(r#"{"mask":"+"}"#, "options_json", "options").unwrap();
+        assert_eq!(o.mask.as_deref(), Some("+"));
+        let e = options::<RedactorOptions>(r#"{"mask":5}"#, "options_json", "options").unwrap_err();
+        assert_eq!(e.code, keel_result::KEEL_INVALID_JSON);
+        assert_eq!(e.message, "options.mask is not a string (got a number)");
+        let e = options::<RedactorOptions>(r#"{"minSecretLength":-1}"#, "options_json", "options")
+            .unwrap_err();
+        assert_eq!(e.code, keel_result::KEEL_INVALID_OPTION);
     }
 
     #[test]

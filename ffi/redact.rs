@@ -5,13 +5,12 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::{Arc, Mutex};
 
-use keel_core::redact::{self as core, RedactError, Redactor, StreamRedactor};
-use serde_json::Value;
+use keel_core::redact::{self as core, RedactError, Redactor, RedactorOptions, StreamRedactor};
 
 use crate::args::{bytes_in, str_in, Out};
 use crate::error::{boundary, keel_result, quiet_boundary, Error, Result};
 use crate::handle::Registry;
-use crate::json::{self, Fields};
+use crate::json;
 use crate::string::{keel_string, new_string};
 
 /// A redactor: known secrets plus shape rules (tokens, keys, passwords, …).
@@ -98,65 +97,17 @@ fn redact_error(e: RedactError) -> Error {
     Error::coded(e.code(), e.to_string())
 }
 
-const OPTION_FIELDS: &[&str] = &[
-    "mask",
-    "minSecretLength",
-    "disableRules",
-    "customRules",
-    "secrets",
-    "jsonSecrets",
-];
-const CUSTOM_RULE_FIELDS: &[&str] = &["name", "pattern", "maxLen"];
-
-/// Every secret an options object carries, for masking error messages about it.
-fn secrets_in_options(options: &Value) -> Vec<String> {
-    let strings = |key: &str| -> Vec<String> {
-        options
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut out = strings("secrets");
-    for blob in strings("jsonSecrets") {
-        out.extend(core::secrets_to_redact(&blob));
-        out.push(blob);
+/// The options' secrets and their encoded forms, to mask in error messages.
+fn secrets_in_options(options: &RedactorOptions) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in options.secret_values() {
+        out.extend(core::secrets_to_redact(s));
     }
     out
 }
 
-fn build_redactor(options: Value) -> Result<Redactor> {
-    let mut f = Fields::new(options, "options", OPTION_FIELDS)?;
-    let mut b = Redactor::builder();
-    if let Some(mask) = f.opt_string("mask")? {
-        b = b.mask(mask);
-    }
-    if let Some(n) = f.opt_usize("minSecretLength")? {
-        b = b.min_secret_len(n);
-    }
-    for name in f.string_list("disableRules")? {
-        b = b.disable_rule(name);
-    }
-    for mut rule in f.object_list("customRules", CUSTOM_RULE_FIELDS)? {
-        let name = rule.string("name")?;
-        let pattern = rule.string("pattern")?;
-        b = match rule.opt_usize("maxLen")? {
-            Some(max) => b.custom_rule_with_max_len(name, pattern, max),
-            None => b.custom_rule(name, pattern),
-        };
-    }
-    for s in f.string_list("secrets")? {
-        b = b.secret(s);
-    }
-    for s in f.string_list("jsonSecrets")? {
-        b = b.json_secret(s);
-    }
-    b.build().map_err(redact_error)
+fn build_redactor(options: RedactorOptions) -> Result<Redactor> {
+    options.build().map_err(redact_error)
 }
 
 /// Make a redactor.
@@ -193,11 +144,7 @@ pub unsafe extern "C" fn keel_redactor_new(
     boundary("keel_redactor_new", || {
         let out = Out::new(out, "out")?;
         let text = str_in(options_json, options_json_len, "options_json")?;
-        let options = if text.trim().is_empty() {
-            Value::Object(Default::default())
-        } else {
-            json::parse(text, "options_json")?
-        };
+        let options: RedactorOptions = json::options(text, "options_json", "options")?;
         let mask = secrets_in_options(&options);
         let redactor = build_redactor(options).map_err(|e| e.masking(&mask))?;
         out.write(REDACTORS.insert(keel_redactor { inner: redactor }));

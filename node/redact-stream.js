@@ -116,7 +116,7 @@ function createRedactStream(options) {
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', `options must be an object (got ${typeName(options)})`)
   }
-  const { redactor, flushIntervalMs } = options
+  const { redactor, flushIntervalMs, ...redactorOptions } = options
   if (flushIntervalMs !== undefined && flushIntervalMs !== null) {
     if (typeof flushIntervalMs !== 'number') {
       throw keelError(
@@ -148,7 +148,7 @@ function createRedactStream(options) {
     }
     native = redactor.stream()
   } else if (hasRedactorOptions) {
-    native = new Redactor(options).stream()
+    native = new Redactor(redactorOptions).stream()
   } else {
     native = new StreamRedactor()
   }

@@ -163,7 +163,8 @@ static void test_bad_options_name_the_field(void) {
     CHECK_MSG_HAS("options.keyring");
     const char *typo = "{\"mirorPath\":\"/tmp/x\"}";
     CHECK_RC(keel_enrollment_store_new(typo, strlen(typo), &s), KEEL_INVALID_JSON);
-    CHECK_MSG_HAS("unknown field \"mirorPath\"");
+    CHECK_MSG_HAS("unknown field (9 characters; did you mean \"mirrorPath\"?)");
+    CHECK_MSG_LACKS("mirorPath");
     const char *wrong_type = "{\"keyringTimeoutMs\":\"soon\"}";
     CHECK_RC(keel_enrollment_store_new(wrong_type, strlen(wrong_type), &s), KEEL_INVALID_JSON);
     CHECK_MSG_HAS("options.keyringTimeoutMs is not a non-negative integer");

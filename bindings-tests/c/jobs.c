@@ -401,11 +401,11 @@ static void test_bad_spec_json_names_the_field(void) {
         {"{\"cmd\":\"sh\",\"args\":\"-c\"}", KEEL_INVALID_JSON, "spec.args is not an array"},
         {"{\"cmd\":\"sh\",\"inactivityMs\":\"5\"}", KEEL_INVALID_JSON,
          "spec.inactivityMs is not a non-negative integer"},
-        {"{\"cmd\":\"sh\",\"killGraceMs\":-1}", KEEL_INVALID_JSON,
+        {"{\"cmd\":\"sh\",\"killGraceMs\":-1}", KEEL_INVALID_OPTION,
          "spec.killGraceMs is not a non-negative integer"},
-        {"{\"cmdd\":\"sh\"}", KEEL_INVALID_JSON, "spec has an unknown field \"cmdd\""},
+        {"{\"cmdd\":\"sh\"}", KEEL_INVALID_JSON, "spec has an unknown field (4 characters; did you mean \"cmd\"?)"},
         {"{\"args\":[]}", KEEL_INVALID_JSON, "spec.cmd is missing"},
-        {"{\"cmd\":\"sh\",\"env\":{\"A\":1}}", KEEL_INVALID_JSON, "spec.env[\"A\"] is not a string"},
+        {"{\"cmd\":\"sh\",\"env\":{\"A\":1}}", KEEL_INVALID_JSON, "spec.env.A is not a string"},
         {"{\"cmd\":\"sh\",\"env\":[]}", KEEL_INVALID_JSON, "spec.env is not an object"},
         {"[1]", KEEL_INVALID_JSON, "spec is not an object"},
         {"{\"cmd\":", KEEL_INVALID_JSON, "spec_json is not valid JSON"},
@@ -437,10 +437,10 @@ static void test_bad_spec_json_names_the_field(void) {
     CHECK(n == 0);
 
     keel_job_registry *bad = NULL;
-    CHECK_RC(keel_job_registry_new(ID("{\"inactivityMs\":-5}"), &bad), KEEL_INVALID_JSON);
+    CHECK_RC(keel_job_registry_new(ID("{\"inactivityMs\":-5}"), &bad), KEEL_INVALID_OPTION);
     CHECK_MSG_HAS("limits.inactivityMs is not a non-negative integer");
     CHECK_RC(keel_job_registry_new(ID("{\"inactivity\":5}"), &bad), KEEL_INVALID_JSON);
-    CHECK_MSG_HAS("limits has an unknown field \"inactivity\"");
+    CHECK_MSG_HAS("limits has an unknown field (10 characters; did you mean \"inactivityMs\"?)");
     CHECK(bad == NULL);
     /* the reference's RunnerLimits object is accepted as is */
     CHECK_OK(keel_job_registry_new(

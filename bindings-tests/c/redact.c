@@ -296,13 +296,12 @@ static void test_malformed_options_json(void) {
         {"{\"mask\": ", "options_json is not valid JSON"},
         {"{\"mask\": \"x\",}", "line 1 column"},
         {"[1, 2]", "options is not an object (got an array)"},
-        {"{\"maks\": \"x\"}", "options has an unknown field \"maks\""},
+        {"{\"maks\": \"x\"}", "options has an unknown field (4 characters; did you mean \"mask\"?)"},
         {"{\"minSecretLength\": \"6\"}", "options.minSecretLength is not a non-negative integer (got a string)"},
-        {"{\"minSecretLength\": -3}", "options.minSecretLength"},
         {"{\"secrets\": \"not-a-list-of-secrets\"}", "options.secrets is not an array (got a string)"},
         {"{\"secrets\": [\"ok-secret-1\", 7]}", "options.secrets[1] is not a string (got a number)"},
         {"{\"customRules\": [{\"name\": \"x\"}]}", "options.customRules[0].pattern is missing"},
-        {"{\"customRules\": [{\"name\": \"x\", \"patern\": \"y\"}]}", "options.customRules[0] has an unknown field \"patern\""},
+        {"{\"customRules\": [{\"name\": \"x\", \"patern\": \"y\"}]}", "options.customRules[0] has an unknown field (6 characters; did you mean \"pattern\"?)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         r = NULL;
@@ -310,6 +309,9 @@ static void test_malformed_options_json(void) {
         CHECK(r == NULL);
         CHECK_MSG_HAS(cases[i].needle);
     }
+    /* a negative count is a value out of range */
+    CHECK_RC(keel_redactor_new("{\"minSecretLength\": -3}", 23, &r), KEEL_INVALID_OPTION);
+    CHECK_MSG_HAS("options.minSecretLength is not a non-negative integer");
     /* wrong-type messages name the field, never the value */
     CHECK_RC(keel_redactor_new("{\"secrets\": \"not-a-list-of-secrets\"}", 36, &r), KEEL_INVALID_JSON);
     CHECK_MSG_LACKS("not-a-list");

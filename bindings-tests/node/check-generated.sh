@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fails (exit 1) when the committed node/index.js or node/index.d.ts differ from
-# what `napi build` generates from the current Rust source. Builds into a temporary
+# Fails (exit 1) when the committed node/index.js, node/index.d.ts or node/types.d.ts
+# differ from what `napi build` / ts-rs generate from the current Rust source. Builds into a temporary
 # directory; the committed files are never touched. Needs `npm ci` in node/ first.
 set -euo pipefail
 
@@ -8,6 +8,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 node_dir="$(cd "$here/../../node" && pwd)"
 repo="$(cd "$node_dir/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target-node}"
+
+# The option types (node/types.d.ts, imported by index.d.ts) come from keel-core's serde
+# types through ts-rs: the test fails when the committed file differs.
+if ! (cd "$repo" && cargo test --release -q -p keel-core --features ts --test ts_types >/dev/null 2>&1); then
+  echo "check-generated: node/types.d.ts is stale: run" >&2
+  echo "  KEEL_UPDATE_TYPES=1 cargo test --release -p keel-core --features ts --test ts_types" >&2
+  exit 1
+fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/keel-node-gen.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT

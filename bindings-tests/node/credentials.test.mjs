@@ -219,12 +219,14 @@ describe('EnrollmentStore', () => {
     assert.equal(await s.hasEnrollment(), false, 'nothing was stored by the failed writes')
 
     for (const [options, pattern] of [
-      [{ store: 'vault' }, /options\.store must be 'keyring' or 'memory'/],
-      [{ keyring: 'vault' }, /options\.keyring must be one of/],
-      [{ service: 5 }, /options\.service must be a string \(got number\)/],
+      // One parser with C (core's EnrollmentStoreOptions): the same wording on both surfaces.
+      [{ store: 'vault' }, /options\.store is not a known name \(5 characters; expected one of: keyring, memory\)/],
+      [{ keyring: 'vault' }, /options\.keyring is not a known name/],
+      [{ service: 5 }, /options\.service is not a string \(got a number\)/],
+      [{ mirorPath: '/tmp/x' }, /options has an unknown field \(9 characters; did you mean "mirrorPath"\?\)/],
       [{ fileStore: {} }, /options\.fileStore must be a CredentialFileStore or null/],
       [{ store: 'memory', appName: '../x', mirrorPath: '/tmp/x' }, /options\.appName/],
-      ['memory', /options must be an object/],
+      ['memory', /options is not an object \(got a string\)/],
     ]) {
       assert.throws(
         () => new EnrollmentStore(options),
@@ -308,7 +310,7 @@ describe('CredentialFileStore', () => {
   })
 
   test('wrong argument types', async () => {
-    assert.throws(() => new CredentialFileStore({ path: 5 }), (e) => e.code === 'KEEL_INVALID_ARGUMENT' && /options\.path must be a string/.test(e.message))
+    assert.throws(() => new CredentialFileStore({ path: 5 }), (e) => e.code === 'KEEL_INVALID_ARGUMENT' && /options\.path is not a string \(got a number\)/.test(e.message))
     assert.throws(() => new CredentialFileStore({ path: '' }), (e) => e.code === 'KEEL_INVALID_ARGUMENT')
     const f = new CredentialFileStore({ path: mirrorPath() })
     await rejectsWith(f.write({ ...CREDS, platformUrl: null }), 'KEEL_INVALID_ARGUMENT', /creds\.platformUrl/)

@@ -314,7 +314,8 @@ describe('keel differs from the reference on purpose', () => {
   // keel goes beyond: more credential shapes and encoded forms of known secrets.
   test('more shapes and encodings are masked', () => {
     const cases = [
-      ['key AKIAIOSFODNN7EXAMPLE', 'key AKIA***'],
+      // (not AWS's documented AKIAIOSFODNN7EXAMPLE: keel keeps documented example keys)
+      ['key AKIA2OGYBAH6TVWZ3XQ7', 'key AKIA***'],
       ['Authorization: Bearer abcdef0123456789xyz', 'Authorization: Bearer ***'],
       ['-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----', null],
       ['jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijklmnop', 'jwt ***'],
@@ -480,7 +481,7 @@ describe('errors', () => {
   test('the message names the argument and the type received', () => {
     assert.throws(() => keel.redact('x', ['ok-secret', 7]), { message: 'knownSecrets[1] must be a string (got number)' })
     assert.throws(() => new keel.Redactor({ customRules: [{ name: 'x', pattern: null }] }), {
-      message: /options\.customRules\[0\]\.pattern must be a string/,
+      message: /options\.customRules\[0\]\.pattern is not a string \(got null\)/,
     })
   })
 
@@ -539,5 +540,26 @@ describe('errors', () => {
     } catch (e) {
       assert.ok(e instanceof Error)
     }
+  })
+})
+
+describe('hardening (issue 7 item 8)', () => {
+  test('a list argument is checked before anything is allocated for it', () => {
+    // Used to abort the process: Vec::with_capacity(2**32 - 1) before any element was read.
+    assert.throws(() => keel.redact('x', new Array(2 ** 32 - 1)), (e) => e instanceof TypeError && e.code === 'KEEL_INVALID_ARGUMENT' && /knownSecrets\[0\]/.test(e.message))
+    assert.throws(() => keel.registerKnownSecrets(new Array(2 ** 32 - 1)), (e) => e.code === 'KEEL_INVALID_ARGUMENT')
+    assert.throws(() => new keel.Redactor({ secrets: new Array(2 ** 32 - 1) }), (e) => e.code === 'KEEL_INVALID_OPTION' && /more than/.test(e.message))
+  })
+
+  test('a result longer than a JS string can hold is KEEL_RESULT_TOO_LARGE and says so', () => {
+    const r = new keel.Redactor({ mask: '#'.repeat(64), minSecretLength: 1, secrets: ['z'] })
+    const input = 'z '.repeat(9_000_000) // 18 MB in, 585 MB out
+    assert.throws(() => r.redact(input), (e) => {
+      assert.equal(e.code, 'KEEL_RESULT_TOO_LARGE', e.message)
+      assert.match(e.message, /more than a JavaScript string can hold/)
+      return true
+    })
+    // The same input as a Buffer works (a Buffer has no such limit).
+    assert.equal(r.redact(Buffer.from('z ')).length, 65)
   })
 })

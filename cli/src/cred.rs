@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use keel_core::credentials::{
-    jwt, redact_url, CredentialError, EnrollmentRecord, EnrollmentStore, EnrollmentStoreOptions,
+    redact_url, CredentialError, EnrollmentRecord, EnrollmentStore, EnrollmentStoreOptions,
     KeyringChoice, Resolved, Secret, Severity,
 };
 use serde_json::{json, Value};
@@ -51,7 +51,7 @@ enum Verb {
 #[derive(clap::Args, Debug)]
 struct CommonArgs {
     /// Application name: default keyring service and mirror directory ~/.<APP>/.
-    #[arg(long = "app-name", value_name = "APP", default_value = "keel")]
+    #[arg(long = "app-name", value_name = "APP", default_value = keel_core::credentials::DEFAULT_APP_NAME)]
     app_name: String,
     /// Keyring service name (default: the app name).
     #[arg(long, value_name = "NAME")]
@@ -69,11 +69,11 @@ struct CommonArgs {
     #[arg(long, value_enum, default_value_t = Backend::Platform)]
     keyring: Backend,
     /// Timeout of each keyring call, in milliseconds.
-    #[arg(long = "keyring-timeout-ms", value_name = "MS", default_value_t = 5000,
+    #[arg(long = "keyring-timeout-ms", value_name = "MS", default_value_t = keel_core::credentials::DEFAULT_KEYRING_TIMEOUT.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     keyring_timeout_ms: u64,
     /// How long to wait for the mirror's lock, in milliseconds.
-    #[arg(long = "lock-timeout-ms", value_name = "MS", default_value_t = 10_000)]
+    #[arg(long = "lock-timeout-ms", value_name = "MS", default_value_t = keel_core::credentials::DEFAULT_LOCK_TIMEOUT.as_millis() as u64)]
     lock_timeout_ms: u64,
     /// Print JSON (errors too, as {"error":{"code","message"}}).
     #[arg(long)]
@@ -157,6 +157,7 @@ impl CommonArgs {
             keyring,
             keyring_timeout_ms: self.keyring_timeout_ms,
             lock_timeout_ms: self.lock_timeout_ms,
+            ..EnrollmentStoreOptions::default()
         })
     }
 }
@@ -391,27 +392,24 @@ fn write(a: WriteArgs) -> Result<ExitCode, Failure> {
                  --tenant-id and --platform-url too",
             );
         };
-        let exp = match a.expires_at_unix {
-            Some(e) => e,
-            None => match jwt::exp(input.expose()) {
-                Ok(Some(e)) => e,
-                Ok(None) => return usage("the JWT has no exp claim: give --expires-at-unix"),
-                Err(e) => {
-                    return usage(&format!(
-                        "{e}; give --expires-at-unix to store it with an explicit expiry"
-                    ))
-                }
-            },
-        };
-        let record = EnrollmentRecord {
-            jwt: input,
-            jwt_expires_at_unix: exp,
+        match EnrollmentRecord::from_jwt(
+            input,
             agent_id,
             tenant_id,
             platform_url,
-        };
-        try_cred!(json, record.validate());
-        record
+            a.expires_at_unix,
+        ) {
+            Ok(r) => r,
+            Err(CredentialError::InvalidInput { field, .. }) if field == "jwtExpiresAtUnix" => {
+                return usage("the JWT has no exp claim: give --expires-at-unix")
+            }
+            Err(e @ CredentialError::InvalidJwt { .. }) => {
+                return usage(&format!(
+                    "{e}; give --expires-at-unix to store it with an explicit expiry"
+                ))
+            }
+            Err(e) => return failed(json, &e),
+        }
     };
     let store = try_cred!(json, a.common.store());
     let report = try_cred!(json, store.write(&record));

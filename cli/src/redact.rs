@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long = "rule", value_name = "NAME=REGEX")]
     rules: Vec<String>,
     /// Text that replaces each secret.
-    #[arg(long, default_value = "***")]
+    #[arg(long, default_value = keel_core::redact::DEFAULT_MASK)]
     mask: String,
     /// Minimum length of a known secret.
     #[arg(long = "min-secret-len", default_value_t = keel_core::redact::DEFAULT_MIN_SECRET_LEN)]

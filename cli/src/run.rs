@@ -24,7 +24,7 @@ Durations: 500ms, 30s, 10m, 1h (a bare number is seconds); 0 turns a watchdog of
 Exit status: the command's own; 128+N when a signal N it did not get from keel ended
 it; 124 when a watchdog killed it (the reason goes to stderr); 125 when keel itself
 failed; 126/127 when the command cannot be run / is not found. SIGINT, SIGTERM and
-SIGHUP to keel terminate the command's whole process group gracefully.
+SIGHUP to keel terminate the command's whole process tree gracefully.
 
 Secrets given with --secret are visible to other users in the process list; prefer
 --secrets-file.
@@ -38,7 +38,7 @@ pub struct Args {
     /// Kill the command after this long in total.
     #[arg(long = "max-duration", value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     max_duration: Duration,
-    /// Grace between SIGTERM and SIGKILL when killing the command's process group.
+    /// Grace between SIGTERM and SIGKILL when killing the command's process tree.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     grace: Duration,
     /// A known secret to mask in the output (repeatable).
@@ -208,10 +208,18 @@ fn exit_status(r: &CommandResult, w: &Windows, interrupted_by: i32) -> u8 {
                 _ if interrupted_by != 0 => format!("interrupted by signal {interrupted_by}"),
                 _ => "aborted".to_owned(),
             };
-            let how = match (r.escalated, r.group_cleared) {
-                (false, true) => "process group terminated",
-                (true, true) => "process group ignored SIGTERM and was SIGKILLed",
-                (_, false) => "some processes of the group could not be killed",
+            let how = match (r.escalated, r.tree_cleared) {
+                (false, true) => "process tree terminated".to_owned(),
+                (true, true) => "process tree ignored SIGTERM and was SIGKILLed".to_owned(),
+                (_, false) => format!(
+                    "{} processes of the tree could not be killed: {}",
+                    r.survivors.len(),
+                    r.survivors
+                        .iter()
+                        .map(|s| format!("pid {} ({})", s.pid, s.command))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
             eprintln!(
                 "keel: killed {}: {why}; {how}",

@@ -19,6 +19,7 @@
 //! * [`time`] — injectable clocks and sleeps, so time-dependent behaviour is tested
 //!   deterministically.
 //!
+//! * [`options`] — one serde type per option set, parsed with errors that name the field.
 //! * [`codes`] — the one vocabulary of stable `KEEL_…` error codes every surface reports.
 //!
 //! Every capability lives in its own module; the C, Node and CLI surfaces are thin
@@ -33,6 +34,7 @@ pub mod codes;
 pub mod credentials;
 pub mod fsx;
 pub mod jobs;
+pub mod options;
 pub mod process;
 pub mod redact;
 pub mod supervisor;

@@ -905,8 +905,13 @@ fn invalid_records_and_options_are_refused_naming_the_field() {
     assert_eq!(o.keyring, KeyringChoice::Memory);
     assert_eq!(o.keyring_timeout_ms, 250);
     assert_eq!(o.key_prefix, "agent-enrollment.");
+    // An unknown field is described (never echoed: a secret may be pasted there).
     let err = EnrollmentStoreOptions::from_json(r#"{"mirorPath":"/x"}"#).unwrap_err();
-    assert!(err.to_string().contains("mirorPath"), "{err}");
+    assert!(
+        err.to_string().contains("did you mean \"mirrorPath\""),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("mirorPath"), "{err}");
     let err = EnrollmentStoreOptions::from_json(r#"{"keyring":"gnome"}"#).unwrap_err();
     assert_eq!(err.code(), "KEEL_INVALID_ARGUMENT");
     for bad in [

@@ -955,3 +955,50 @@ fn surface_building_blocks_on_a_keel_runtime() {
     assert_eq!(view.failure_cause, Some(FailureCause::InactivityTimeout));
     assert!(view.error.unwrap().contains("likely hung in host phase"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_kills_every_escape_form_whole() {
+    // Each form leaves a process outside the leader's group (or orphaned); the
+    // inactivity watchdog fires after `ready`, and nothing carrying the job's mark may
+    // be left anywhere on the machine afterwards.
+    for (name, script) in common::ESCAPES {
+        let mark = common::new_mark();
+        let r = run_command(
+            CommandSpec::new(sh(script).env("KEEL_TREE_MARK", &mark))
+                .limits(WatchdogLimits::default().inactivity(Some(MS(400))))
+                .kill_grace(MS(300)),
+        )
+        .await
+        .unwrap();
+        if *name == "leader calls setsid" {
+            // The leader (setsid) forked and exited at once; the job ended with it and
+            // its leftovers were killed as a tree.
+            assert_eq!(r.exit, ExitClass::Exited { code: 0 }, "{name}: {r:?}");
+        } else {
+            assert_eq!(r.kill_reason, Some(KillReason::InactivityTimeout), "{name}");
+        }
+        assert!(r.tree_cleared, "{name}: {r:?}");
+        assert!(r.group_cleared, "{name}: {r:?}");
+        assert!(r.survivors.is_empty(), "{name}: {r:?}");
+        assert_eq!(common::marked(&mark), Vec::<u32>::new(), "{name}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["treeCleared"], true, "{name}");
+        assert_eq!(json["groupCleared"], true, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_leader_exits_at_once_does_not_leave_its_daemon_behind() {
+    // `keel run -- setsid sleep 3000` used to exit 0 at once and leave the sleep.
+    let mark = common::new_mark();
+    let r = run_command(
+        CommandSpec::new(Command::new(["setsid", "sleep", "3000"]).env("KEEL_TREE_MARK", &mark))
+            .drain_timeout(MS(100))
+            .kill_grace(S(2)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.exit, ExitClass::Exited { code: 0 });
+    assert!(r.tree_cleared, "{r:?}");
+    assert_eq!(common::marked(&mark), Vec::<u32>::new());
+}

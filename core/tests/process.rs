@@ -338,9 +338,9 @@ fn pid_record_validation_names_the_field() {
 }
 
 #[test]
-fn parent_death_signal_fires_when_the_spawning_thread_exits() {
-    // Documents PR_SET_PDEATHSIG's thread semantics: the child dies with the THREAD that
-    // spawned it.
+fn parent_death_signal_fires_when_the_spawning_thread_exits_without_the_shim() {
+    // Documents PR_SET_PDEATHSIG's thread semantics (the only parent-death mechanism
+    // with the shim off): the child dies with the THREAD that spawned it.
     let pid = std::thread::spawn(|| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -348,6 +348,7 @@ fn parent_death_signal_fires_when_the_spawning_thread_exits() {
             .unwrap();
         rt.block_on(async {
             let child = Command::new(["sleep", "30"])
+                .subreaper(false)
                 .stdout(OutputMode::Null)
                 .stderr(OutputMode::Null)
                 .kill_on_drop(false)
@@ -372,6 +373,39 @@ fn parent_death_signal_fires_when_the_spawning_thread_exits() {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("child {pid} survived the death of the thread that spawned it");
+}
+
+#[test]
+fn with_the_shim_a_tree_outlives_its_spawning_thread_but_not_its_handle() {
+    // The shim watches a socket held by the process, not the thread: a job spawned from
+    // a short-lived thread keeps running until its handle is dropped.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let mark = common::new_mark();
+    let m = mark.clone();
+    let child = std::thread::spawn(move || {
+        let _g = handle.enter();
+        Command::new(["sh", "-c", "setsid sleep 30 & exec sleep 30"])
+            .env("KEEL_TREE_MARK", m)
+            .stdout(OutputMode::Null)
+            .stderr(OutputMode::Null)
+            .spawn()
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    let leader = child.pid();
+    std::thread::sleep(Duration::from_millis(300));
+    let tree = common::marked(&mark);
+    assert!(tree.contains(&leader), "{tree:?}");
+    assert_eq!(tree.len(), 2, "the leader and the setsid sleep: {tree:?}");
+    drop(child);
+    common::assert_mark_gone(&mark, Duration::from_secs(5), "after drop");
+    drop(rt);
 }
 
 #[tokio::test]
@@ -441,7 +475,8 @@ async fn kill_process_tree_reaches_the_whole_group_of_a_foreign_pid() {
     let mut child = std::process::Command::new("sh")
         .args([
             "-c",
-            "(trap '' TERM; sleep 60) & sleep 60 & echo ready; wait",
+            // `ready` only once the trap is installed.
+            "(trap '' TERM; echo ready; sleep 60) & sleep 60 & wait",
         ])
         .stdout(std::process::Stdio::piped())
         .process_group(0)
@@ -487,7 +522,8 @@ fn children_get_an_empty_signal_mask() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let out = Command::new(["sh", "-c", "grep SigBlk /proc/$$/status"])
+            // `exec` so that the shell's own blocking around its waits is not measured.
+            let out = Command::new(["sh", "-c", "exec grep SigBlk /proc/self/status"])
                 .spawn()
                 .unwrap()
                 .output(Duration::from_millis(200))
@@ -499,4 +535,143 @@ fn children_get_an_empty_signal_mask() {
     })
     .join()
     .unwrap();
+}
+
+/// Spawn one escape form with a fresh mark; wait until it printed `ready`.
+async fn spawn_escape(script: &str, subreaper: bool) -> (keel_core::process::Child, String) {
+    let mark = common::new_mark();
+    let mut child = Command::new(["sh", "-c", script])
+        .env("KEEL_TREE_MARK", &mark)
+        .subreaper(subreaper)
+        .spawn()
+        .unwrap();
+    wait_for_line(&mut child, "ready").await;
+    (child, mark)
+}
+
+#[tokio::test]
+async fn terminate_reaches_every_escape_form() {
+    for (name, script) in common::ESCAPES {
+        let (mut child, mark) = spawn_escape(script, true).await;
+        assert!(child.has_subreaper());
+        let before = common::marked(&mark);
+        assert!(!before.is_empty(), "{name}: nothing marked is running");
+        let t = child.terminate(Duration::from_millis(300)).await.unwrap();
+        assert!(t.tree_cleared, "{name}: {t:?}");
+        assert!(t.group_cleared, "{name}: {t:?}");
+        assert!(t.survivors.is_empty(), "{name}: {t:?}");
+        assert_eq!(t.escalated, *name == "ignores SIGTERM", "{name}: {t:?}");
+        // tree_cleared means the shim is gone, so nothing marked may be left at all.
+        assert_eq!(common::marked(&mark), Vec::<u32>::new(), "{name}");
+        assert!(!child.tree_alive());
+    }
+}
+
+#[tokio::test]
+async fn the_group_kill_alone_leaves_escapees_behind() {
+    // The old mechanism, kept behind `subreaper(false)` (and the only one off Linux):
+    // documents why the shim exists.
+    let (mut child, mark) = spawn_escape(common::ESCAPES[0].1, false).await;
+    assert!(!child.has_subreaper());
+    let t = child.terminate(Duration::from_millis(300)).await.unwrap();
+    assert!(t.group_cleared);
+    let left = common::marked(&mark);
+    assert_eq!(left.len(), 1, "the setsid'd sleep survives the group kill");
+    for p in left {
+        unsafe { libc::kill(p as i32, libc::SIGKILL) };
+    }
+    common::assert_mark_gone(&mark, Duration::from_secs(5), "cleanup");
+}
+
+#[tokio::test]
+async fn dropping_the_handle_kills_every_escape_form() {
+    for (name, script) in common::ESCAPES {
+        let (child, mark) = spawn_escape(script, true).await;
+        drop(child);
+        common::assert_mark_gone(&mark, Duration::from_secs(5), name);
+    }
+}
+
+#[tokio::test]
+async fn a_leader_that_exits_leaves_a_live_tree_that_terminate_clears() {
+    // `setsid sleep` as the program: setsid forks (a group leader cannot call setsid)
+    // and exits 0 at once; the sleep lives on under the shim.
+    let mark = common::new_mark();
+    let mut child = Command::new(["setsid", "sleep", "3000"])
+        .env("KEEL_TREE_MARK", &mark)
+        .spawn()
+        .unwrap();
+    assert_eq!(child.wait().await.unwrap(), ExitClass::Exited { code: 0 });
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while common::marked(&mark).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(common::marked(&mark).len(), 1);
+    assert!(child.tree_alive());
+    assert_eq!(child.live_processes().len(), 1);
+    let t = child.terminate(Duration::from_secs(5)).await.unwrap();
+    assert!(t.tree_cleared && !t.escalated, "{t:?}");
+    assert_eq!(t.exit, Some(ExitClass::Exited { code: 0 }));
+    assert_eq!(common::marked(&mark), Vec::<u32>::new());
+}
+
+#[tokio::test]
+async fn an_unkillable_survivor_is_reported_by_pid_and_command() {
+    // A stopped process still dies of SIGKILL; what SIGKILL cannot end at once is a
+    // process in uninterruptible sleep, which a test cannot make. So check the report
+    // with a kill_wait of zero: the tree has not been reaped yet when terminate gives up.
+    let mark = common::new_mark();
+    let mut child = Command::new([
+        "sh",
+        "-c",
+        "trap '' TERM; setsid sh -c \"trap '' TERM; echo ready; exec sleep 3000\"; sleep 3000",
+    ])
+    .env("KEEL_TREE_MARK", &mark)
+    .spawn()
+    .unwrap();
+    wait_for_line(&mut child, "ready").await;
+    let t = child
+        .terminate_with(Duration::from_millis(100), Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(t.escalated);
+    if !t.tree_cleared {
+        assert!(!t.survivors.is_empty(), "{t:?}");
+        // A process caught mid-exit may have neither a command line nor a name left.
+        assert!(t.survivors.iter().all(|s| s.pid > 1), "{t:?}");
+    } else {
+        assert!(t.survivors.is_empty());
+    }
+    common::assert_mark_gone(&mark, Duration::from_secs(5), "after SIGKILL");
+}
+
+#[tokio::test]
+async fn kill_process_tree_reaches_descendants_outside_the_group() {
+    // A pid keel did not spawn: its descendants still attached to it are found by a
+    // /proc walk even when they left its process group.
+    let mark = common::new_mark();
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "setsid sleep 3000 & echo ready; sleep 3000"])
+        .env("KEEL_TREE_MARK", &mark)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    // sh (which may exec its last command) and the setsid'd sleep.
+    while common::marked(&mark).len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(common::marked(&mark).len() >= 2);
+    let t = keel_core::process::kill_process_tree(child.id(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(t.tree_cleared, "{t:?}");
+    let _ = child.wait();
+    common::assert_mark_gone(&mark, Duration::from_secs(5), "kill_process_tree");
 }

@@ -89,9 +89,11 @@ fn openai_anthropic_google_aws() {
         "key sk-ant-***",
     );
     masks("AIzaSyA1234567890abcdefghijklmnopqrstu", "AIza***");
-    masks("id AKIAIOSFODNN7EXAMPLE end", "id AKIA*** end");
-    masks("ASIAIOSFODNN7EXAMPLE", "ASIA***");
-    keeps("AKIAIOSFODNN7EXAMPLEX"); // 17 characters: not a key id
+    masks("id AKIA2OGYBAH6TVWZ3XQ7 end", "id AKIA*** end");
+    masks("ASIA2OGYBAH6TVWZ3XQ7", "ASIA***");
+    keeps("AKIA2OGYBAH6TVWZ3XQ7X"); // 17 characters: not a key id
+                                    // AWS's documented example key id is a placeholder and kept (issue 12).
+    keeps("id AKIAIOSFODNN7EXAMPLE end");
     keeps("the task-runner-integration-tests-are-long");
     keeps("sk-short");
 }

@@ -69,12 +69,159 @@ pub fn array<'a, T>(
     }
     // SAFETY: the value was just checked to be an array.
     let arr = unsafe { v.cast::<Array<'a>>() }?;
-    let mut out = Vec::with_capacity(arr.len() as usize);
+    // `new Array(2**32 - 1)` has that length and no elements: never trust the length
+    // for an allocation (the first hole fails the element check anyway).
+    let mut out = Vec::with_capacity((arr.len() as usize).min(PREALLOC_LIMIT));
     for i in 0..arr.len() {
         let item: Unknown<'a> = arr.get_element(i)?;
         out.push(each(&format!("{what}[{i}]"), item)?);
     }
     Ok(out)
+}
+
+/// Most elements reserved up front for an array argument; longer arrays grow as their
+/// elements are checked.
+const PREALLOC_LIMIT: usize = 1024;
+/// Longest array inside an options object.
+pub const MAX_OPTION_ITEMS: u32 = 1 << 24;
+/// Deepest nesting inside an options object.
+const MAX_OPTION_DEPTH: usize = 64;
+
+/// A core options error on its way to JavaScript: a shape error (wrong type, unknown,
+/// missing or misnamed field) is a `TypeError` `KEEL_INVALID_ARGUMENT` — the argument is a
+/// JS value, where C gets `KEEL_INVALID_JSON` for JSON text — and a value out of range a
+/// `RangeError` `KEEL_INVALID_OPTION`, the same code as C.
+pub fn options_error(e: keel_core::options::OptionsError) -> KeelError {
+    use keel_core::options::OptionsErrorKind;
+    match e.kind() {
+        OptionsErrorKind::Range => KeelError::range_error(code::INVALID_OPTION, e.to_string()),
+        _ => KeelError::type_error(code::INVALID_ARGUMENT, e.to_string()),
+    }
+}
+
+/// An options object as core's serde type for it: `None`/`undefined`/`null` give every
+/// default; the JS value is converted to JSON ([`json_value`]) and parsed by
+/// `keel_core::options::from_value`, exactly as C parses JSON text. `skip` names
+/// top-level fields the caller has already taken out (what JSON cannot carry: callbacks,
+/// `Uint8Array`s, class instances).
+pub fn options_as<T: serde::de::DeserializeOwned>(
+    what: &str,
+    v: Option<Unknown<'_>>,
+    skip: &[&str],
+) -> Result<T> {
+    let value = match options_object(what, v)? {
+        None => serde_json::Value::Null,
+        Some(obj) => json_value(what, obj.to_unknown(), skip, 0)?,
+    };
+    keel_core::options::from_value(value, what).map_err(options_error)
+}
+
+/// An options object (`None` when absent or nullish), refused in core's wording when it
+/// is not one (`options is not an object (got an array)`, as C says).
+pub fn options_object<'a>(what: &str, v: Option<Unknown<'a>>) -> Result<Option<Object<'a>>> {
+    let Some(v) = present(v)? else {
+        return Ok(None);
+    };
+    let got = match v.get_type()? {
+        ValueType::Object if v.is_array()? => "an array",
+        ValueType::Object if v.is_buffer()? => "a Buffer",
+        // SAFETY: checked to be an object.
+        ValueType::Object => return Ok(Some(unsafe { v.cast::<Object<'a>>() }?)),
+        ValueType::String => "a string",
+        ValueType::Number => "a number",
+        ValueType::Boolean => "a boolean",
+        _ => type_name(&v)?,
+    };
+    Err(options_error(keel_core::options::OptionsError::shape(
+        what,
+        format!("is not an object (got {got})"),
+    )))
+}
+
+/// A JS value as JSON, like `JSON.stringify` but strict: `undefined` properties are
+/// left out and `undefined` array elements become `null`, while a function, symbol,
+/// bigint, Buffer or non-finite number is an error naming the field (never the value).
+/// Array lengths are checked before anything is allocated.
+pub fn json_value(
+    what: &str,
+    v: Unknown<'_>,
+    skip: &[&str],
+    depth: usize,
+) -> Result<serde_json::Value> {
+    use serde_json::Value;
+    if depth > MAX_OPTION_DEPTH {
+        return Err(KeelError::range_error(
+            code::INVALID_OPTION,
+            format!("{what} is nested more than {MAX_OPTION_DEPTH} levels deep"),
+        ));
+    }
+    Ok(match v.get_type()? {
+        ValueType::Undefined | ValueType::Null => Value::Null,
+        // SAFETY (each cast): the type was just checked.
+        ValueType::Boolean => Value::Bool(unsafe { v.cast::<bool>() }?),
+        ValueType::String => Value::String(unsafe { v.cast::<String>() }?),
+        ValueType::Number => {
+            let n = unsafe { v.cast::<f64>() }?;
+            if !n.is_finite() {
+                return Err(KeelError::range_error(
+                    code::INVALID_OPTION,
+                    format!("{what} is not a finite number"),
+                ));
+            }
+            if n.fract() == 0.0 && n.abs() < 9.0e15 {
+                Value::from(n as i64)
+            } else {
+                serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+            }
+        }
+        ValueType::Object if v.is_array()? => {
+            let arr = unsafe { v.cast::<Array<'_>>() }?;
+            let len = arr.len();
+            if len > MAX_OPTION_ITEMS {
+                return Err(KeelError::range_error(
+                    code::INVALID_OPTION,
+                    format!("{what} has {len} elements, more than {MAX_OPTION_ITEMS}"),
+                ));
+            }
+            let mut out = Vec::with_capacity((len as usize).min(PREALLOC_LIMIT));
+            for i in 0..len {
+                let item: Unknown<'_> = arr.get_element(i)?;
+                out.push(json_value(&format!("{what}[{i}]"), item, &[], depth + 1)?);
+            }
+            Value::Array(out)
+        }
+        ValueType::Object if !v.is_buffer()? => {
+            let obj = unsafe { v.cast::<Object<'_>>() }?;
+            let names = obj.get_property_names()?;
+            // SAFETY: napi_get_property_names returns an array.
+            let names = unsafe { names.to_unknown().cast::<Array<'_>>() }?;
+            let mut map = serde_json::Map::new();
+            for i in 0..names.len() {
+                let name: String = names.get_element(i)?;
+                if depth == 0 && skip.contains(&name.as_str()) {
+                    continue;
+                }
+                let item: Unknown<'_> = obj.get_named_property(&name)?;
+                if item.get_type()? == ValueType::Undefined {
+                    continue;
+                }
+                // A field path that cannot hold a caller's key verbatim (it may be a
+                // secret): core reports unknown keys by length only.
+                let plain = name.len() <= 64
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                let path = if plain {
+                    format!("{what}.{name}")
+                } else {
+                    format!("{what}.<key>")
+                };
+                map.insert(name, json_value(&path, item, &[], depth + 1)?);
+            }
+            Value::Object(map)
+        }
+        _ => return Err(KeelError::invalid_type(what, "JSON data", type_name(&v)?)),
+    })
 }
 
 /// An array of strings.

@@ -6,12 +6,10 @@
 //! JavaScript thread. Failures reject with an `Error` (a `TypeError` for an
 //! argument of the wrong type) whose `code` is a stable `KEEL_*` string.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use keel_core::credentials::{
-    self as core, CredentialError, EnrollmentRecord, EnrollmentStoreOptions, KeyringChoice,
-    MirrorRead, Secret,
+    self as core, CredentialError, EnrollmentRecord, EnrollmentStoreOptions, MirrorRead, Secret,
 };
 use napi::bindgen_prelude::{
     AsyncTask, Function, JsObjectValue, Object, ToNapiValue, TypeName, Unknown,
@@ -260,51 +258,17 @@ fn to_json(text: serde_json::Result<String>) -> Result<Answer, Fail> {
     })
 }
 
-fn timeout_field(obj: &Object<'_>, name: &str) -> Result<Option<u64>, KeelError> {
-    args::field(obj, name)?
-        .map(|v| args::u32_arg(&format!("options.{name}"), v).map(u64::from))
-        .transpose()
-}
-
+/// `new EnrollmentStore(options)`: core's `EnrollmentStoreOptions` (the same schema,
+/// parser and errors as C's `keel_enrollment_store_new`), after taking out `fileStore`
+/// (a class instance, or `null`), which JSON cannot carry.
 fn store_options(options: Option<Unknown<'_>>) -> Result<EnrollmentStoreOptions, KeelError> {
-    let mut o = EnrollmentStoreOptions::default();
-    let Some(obj) = args::options("options", options)? else {
-        return Ok(o);
+    let Some(obj) = args::options_object("options", options)? else {
+        return Ok(EnrollmentStoreOptions::default());
     };
-    if let Some(s) = args::string_field(&obj, "options", "appName")? {
-        o.app_name = s;
-    }
-    o.service_name = match args::string_field(&obj, "options", "service")? {
-        Some(s) => Some(s),
-        None => args::string_field(&obj, "options", "serviceName")?,
-    };
-    if let Some(s) = args::string_field(&obj, "options", "keyPrefix")? {
-        o.key_prefix = s;
-    }
-    if let Some(k) = args::string_field(&obj, "options", "keyring")? {
-        o.keyring = KeyringChoice::from_name(&k).ok_or_else(|| {
-            KeelError::type_error(
-                code::INVALID_ARGUMENT,
-                format!("options.keyring must be one of {}", KeyringChoice::names()),
-            )
-        })?;
-    }
-    let memory = match args::string_field(&obj, "options", "store")?.as_deref() {
-        None | Some("keyring") => false,
-        Some("memory") => true,
-        Some(_) => {
-            return Err(KeelError::type_error(
-                code::INVALID_ARGUMENT,
-                "options.store must be 'keyring' or 'memory'",
-            ))
-        }
-    };
-    if memory {
-        o.keyring = KeyringChoice::Memory;
-    }
-    o.mirror_path = args::string_field(&obj, "options", "mirrorPath")?.map(PathBuf::from);
-    // fileStore: null disables the mirror; a CredentialFileStore names it.
     let file_store: Unknown<'_> = obj.get_named_property("fileStore")?;
+    let mut o: EnrollmentStoreOptions =
+        args::options_as("options", Some(obj.to_unknown()), &["fileStore"])?;
+    // fileStore: null disables the mirror; a CredentialFileStore names it.
     match file_store.get_type()? {
         ValueType::Undefined => {}
         ValueType::Null => o.mirror = false,
@@ -322,30 +286,6 @@ fn store_options(options: Option<Unknown<'_>>) -> Result<EnrollmentStoreOptions,
             }
             o.mirror_path = Some(fs.inner.path().to_path_buf());
         }
-    }
-    if let Some(v) = args::field(&obj, "mirror")? {
-        if v.get_type()? != ValueType::Boolean {
-            return Err(KeelError::invalid_type(
-                "options.mirror",
-                "a boolean",
-                args::type_name(&v)?,
-            ));
-        }
-        // SAFETY: checked to be a boolean.
-        if !unsafe { v.cast::<bool>() }? {
-            o.mirror = false;
-        }
-    }
-    // Like the reference: an injected (in-memory) store without an explicit mirror
-    // never touches the real home directory.
-    if memory && o.mirror_path.is_none() && file_store.get_type()? == ValueType::Undefined {
-        o.mirror = false;
-    }
-    if let Some(ms) = timeout_field(&obj, "keyringTimeoutMs")? {
-        o.keyring_timeout_ms = ms;
-    }
-    if let Some(ms) = timeout_field(&obj, "lockTimeoutMs")? {
-        o.lock_timeout_ms = ms;
     }
     Ok(o)
 }
@@ -377,7 +317,7 @@ impl EnrollmentStore {
     /// `KEEL_KEYRING_UNAVAILABLE`.
     #[napi(
         constructor,
-        ts_args_type = "options?: { service?: string; serviceName?: string; appName?: string; keyPrefix?: string; mirrorPath?: string; store?: 'keyring' | 'memory'; keyring?: 'platform' | 'keyutils' | 'secretService' | 'macosKeychain' | 'windowsCredentialManager' | 'memory'; fileStore?: CredentialFileStore | null; mirror?: boolean; keyringTimeoutMs?: number; lockTimeoutMs?: number }"
+        ts_args_type = "options?: EnrollmentStoreOptions & { fileStore?: CredentialFileStore | null }"
     )]
     pub fn new(env: &Env, options: Option<Unknown>) -> napi::Result<Self> {
         crate::error::guard(env, || {
@@ -534,57 +474,24 @@ pub struct CredentialFileStore {
 impl CredentialFileStore {
     /// `path`: the file; or `homeDir` (default: the user's home) and `appName`
     /// (default `'keel'`): `<homeDir>/.<appName>/agent-enrollment.cred`.
-    #[napi(
-        constructor,
-        ts_args_type = "options?: { path?: string; homeDir?: string; appName?: string; lockTimeoutMs?: number }"
-    )]
+    #[napi(constructor, ts_args_type = "options?: CredentialFileOptions")]
     pub fn new(env: &Env, options: Option<Unknown>) -> napi::Result<Self> {
         crate::error::guard(env, || {
-            let obj = args::options("options", options)?;
-            let get = |name: &str| -> Result<Option<String>, KeelError> {
-                match &obj {
-                    Some(o) => args::string_field(o, "options", name),
-                    None => Ok(None),
-                }
-            };
-            let path = match get("path")? {
-                Some(p) if p.is_empty() => {
-                    return Err(KeelError::type_error(
-                        code::INVALID_ARGUMENT,
-                        "options.path must not be empty",
-                    ))
-                }
-                Some(p) => PathBuf::from(p),
-                None => {
-                    let home = match get("homeDir")? {
-                        Some(h) => PathBuf::from(h),
-                        None => std::env::var_os("HOME").map(PathBuf::from).ok_or_else(|| {
-                            KeelError::type_error(
-                                code::INVALID_ARGUMENT,
-                                "no home directory is known (HOME is unset); give options.path",
-                            )
-                        })?,
-                    };
-                    let app = get("appName")?.unwrap_or_else(|| "keel".into());
-                    if app.is_empty()
-                        || app.contains(['/', '\\', '\0'])
-                        || app == "."
-                        || app == ".."
-                    {
-                        return Err(KeelError::type_error(
-                            code::INVALID_ARGUMENT,
-                            "options.appName must be a plain, non-empty name",
-                        ));
+            let o: core::CredentialFileOptions = args::options_as("options", options, &[])?;
+            let inner = o.into_store().map_err(|e| match e {
+                CredentialError::InvalidInput { field, reason } => KeelError::type_error(
+                    code::INVALID_ARGUMENT,
+                    format!("options.{field} {reason}"),
+                ),
+                other => {
+                    let f = Fail::from(other);
+                    KeelError::Js {
+                        kind: f.kind,
+                        code: f.code,
+                        message: f.message,
                     }
-                    home.join(format!(".{app}")).join(core::MIRROR_FILE_NAME)
                 }
-            };
-            let mut inner = core::CredentialFileStore::new(path);
-            if let Some(o) = &obj {
-                if let Some(ms) = timeout_field(o, "lockTimeoutMs")? {
-                    inner = inner.with_lock_timeout(std::time::Duration::from_millis(ms));
-                }
-            }
+            })?;
             Ok(CredentialFileStore { inner })
         })
     }

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use napi::bindgen_prelude::{Buffer, Either, Unknown};
+use napi::bindgen_prelude::{Buffer, Either, JsObjectValue, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
@@ -87,6 +87,36 @@ fn read_utf8(env: &Env, value: &Unknown<'_>, buf: &mut Vec<u8>) -> Result<bool> 
     Ok(written == units)
 }
 
+/// V8's longest string, in UTF-16 units (`v8::String::kMaxLength` on 64-bit).
+pub const MAX_JS_STRING_LEN: usize = (1 << 29) - 24;
+
+/// UTF-16 units of UTF-8 text (counted only when it could matter).
+fn utf16_len(utf8: &[u8]) -> usize {
+    if utf8.len() <= MAX_JS_STRING_LEN {
+        return utf8.len().min(MAX_JS_STRING_LEN);
+    }
+    String::from_utf8_lossy(utf8)
+        .chars()
+        .map(char::len_utf16)
+        .sum()
+}
+
+/// `KEEL_RESULT_TOO_LARGE` when a result of `units` UTF-16 units cannot be a JS string
+/// (instead of a failed N-API call with an empty message).
+fn fits_in_a_js_string(units: usize) -> Result<()> {
+    if units > MAX_JS_STRING_LEN {
+        return Err(KeelError::range_error(
+            crate::error::code::RESULT_TOO_LARGE,
+            format!(
+                "the redacted text is {units} UTF-16 units, more than a JavaScript string can \
+                 hold ({MAX_JS_STRING_LEN}); redact a Buffer with Redactor#redact or use a \
+                 StreamRedactor"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Redact a JavaScript string. The same JS value comes back when nothing was
 /// masked; an all-ASCII result goes back as Latin-1 (a copy, no transcoding), so
 /// a large log costs little more than the redaction itself.
@@ -120,8 +150,10 @@ fn redact_js_string<'e>(
                 Ok(input)
             } else if redactor.mask().is_ascii() {
                 // ASCII input with an ASCII mask: ASCII output, handed over as Latin-1.
+                fits_in_a_js_string(scratch.output.len())?;
                 Ok(env.create_string_latin1(&scratch.output)?.to_unknown())
             } else {
+                fits_in_a_js_string(utf16_len(&scratch.output))?;
                 Ok(env
                     .create_string(String::from_utf8_lossy(&scratch.output))?
                     .to_unknown())
@@ -136,6 +168,7 @@ fn redact_js_string<'e>(
             if !redactor.redact_str_into(text, known, &mut scratch.output) {
                 Ok(input)
             } else {
+                fits_in_a_js_string(utf16_len(&scratch.output))?;
                 Ok(env
                     .create_string(String::from_utf8_lossy(&scratch.output))?
                     .to_unknown())
@@ -257,74 +290,43 @@ pub fn list_rules() -> Vec<RuleInfo> {
     rule_infos(core::global())
 }
 
-/// A custom rule: every match of `pattern` (Rust `regex` syntax) is masked.
-#[napi(object)]
-pub struct CustomRule {
-    /// Unique name, not one of the built-in rules.
-    pub name: String,
-    /// Regular expression (Rust `regex` syntax).
-    pub pattern: String,
-}
-
-/// Options of `new Redactor(options)` and `createRedactStream(options)`.
-#[napi(object)]
-pub struct RedactorOptions {
-    /// Text replacing each masked span (default `***`, must not be empty).
-    pub mask: Option<String>,
-    /// Known secrets shorter than this many bytes are ignored (default 6, at least 1).
-    pub min_secret_length: Option<u32>,
-    /// Names of built-in rules to turn off (see `listRules()`).
-    pub disable_rules: Option<Vec<String>>,
-    /// Extra rules.
-    pub custom_rules: Option<Vec<CustomRule>>,
-    /// Known secret values.
-    #[napi(ts_type = "ReadonlyArray<string | Uint8Array>")]
-    pub secrets: Option<Vec<String>>,
-    /// Credential blobs: each is a secret and, when JSON, so is every string leaf of
-    /// at least 12 characters.
-    pub json_secrets: Option<Vec<String>>,
-}
-
+/// `new Redactor(options)`: core's `RedactorOptions` (the same schema, parser and errors
+/// as C's `keel_redactor_new`), after taking out `secrets`, which may hold `Uint8Array`s.
 fn build_redactor(options: Option<Unknown>) -> Result<core::Redactor> {
-    let Some(opts) = args::options("options", options)? else {
+    let Some(opts) = args::options_object("options", options)? else {
         return Ok(core::Redactor::new());
     };
-    let mut b = core::Redactor::builder();
-    if let Some(v) = args::field(&opts, "mask")? {
-        b = b.mask(args::string("options.mask", v)?);
-    }
-    if let Some(v) = args::field(&opts, "minSecretLength")? {
-        b = b.min_secret_len(args::u32_arg("options.minSecretLength", v)? as usize);
-    }
-    if let Some(v) = args::field(&opts, "disableRules")? {
-        for name in args::string_array("options.disableRules", v)? {
-            b = b.disable_rule(name);
-        }
-    }
-    if let Some(v) = args::field(&opts, "customRules")? {
-        let rules = args::array("options.customRules", v, |what, item| {
-            let rule = args::object(what, item)?;
-            let name = args::string_field(&rule, what, "name")?.unwrap_or_default();
-            let pattern = args::string_field(&rule, what, "pattern")?.ok_or_else(|| {
-                KeelError::invalid_type(&format!("{what}.pattern"), "a string", "undefined")
-            })?;
-            Ok((name, pattern))
-        })?;
-        for (name, pattern) in rules {
-            b = b.custom_rule(name, pattern);
-        }
-    }
-    if let Some(v) = args::field(&opts, "secrets")? {
-        for t in args::array("options.secrets", v, args::text)? {
-            b = b.secret(t.as_bytes());
-        }
-    }
-    if let Some(v) = args::field(&opts, "jsonSecrets")? {
-        for blob in args::string_array("options.jsonSecrets", v)? {
-            b = b.json_secret(blob);
-        }
+    // Only a list holding bytes is taken out; anything else is core's to judge (and word).
+    let secrets = match args::field(&opts, "secrets")? {
+        Some(v) if holds_bytes(v)? => Some(args::array("options.secrets", v, args::text)?),
+        _ => None,
+    };
+    let skip: &[&str] = if secrets.is_some() { &["secrets"] } else { &[] };
+    let parsed: core::RedactorOptions = args::options_as("options", Some(opts.to_unknown()), skip)?;
+    let mut b = parsed.into_builder();
+    for t in secrets.iter().flatten() {
+        b = b.secret(t.as_bytes());
     }
     Ok(b.build()?)
+}
+
+/// Whether `v` is an array (of a sane length) with a Buffer / Uint8Array in it.
+fn holds_bytes(v: Unknown<'_>) -> Result<bool> {
+    if v.get_type()? != napi::ValueType::Object || !v.is_array()? {
+        return Ok(false);
+    }
+    // SAFETY: checked to be an array.
+    let arr = unsafe { v.cast::<napi::bindgen_prelude::Array<'_>>() }?;
+    if arr.len() > args::MAX_OPTION_ITEMS {
+        return Ok(false); // refused by the JSON conversion, before any allocation
+    }
+    for i in 0..arr.len() {
+        let item: Unknown<'_> = arr.get_element(i)?;
+        if item.get_type()? == napi::ValueType::Object && item.is_buffer()? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// What `Redactor#addSecrets` did with a batch of secrets.
@@ -420,10 +422,11 @@ impl Redactor {
                 return Ok(Either::A(redact_js_string(env, input, &self.inner, &[])?));
             }
             Ok(match args::text("input", input)? {
-                Text::Str(s) => Either::A(
-                    env.create_string(redacted(s, |s| self.inner.redact_str(s)))?
-                        .to_unknown(),
-                ),
+                Text::Str(s) => {
+                    let out = redacted(s, |s| self.inner.redact_str(s));
+                    fits_in_a_js_string(utf16_len(out.as_bytes()))?;
+                    Either::A(env.create_string(out)?.to_unknown())
+                }
                 Text::Bytes(b) => Either::B(Buffer::from(self.inner.redact_bytes(&b).into_owned())),
             })
         })

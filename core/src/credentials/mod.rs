@@ -54,10 +54,11 @@ mod store;
 mod url;
 
 pub use enrollment::{
-    ClearReport, CredentialSource, Diagnosis, EnrollmentKeys, EnrollmentRecord, EnrollmentStore,
-    EnrollmentStoreBuilder, EnrollmentStoreOptions, FieldPresence, JwtDiagnosis, JwtInfo,
-    KeyringChoice, KeyringDiagnosis, MirrorDiagnosis, Problem, Resolved, Severity, WriteReport,
-    DEFAULT_KEY_PREFIX,
+    ClearReport, CredentialFileOptions, CredentialSource, Diagnosis, EnrollmentKeys,
+    EnrollmentRecord, EnrollmentStore, EnrollmentStoreBuilder, EnrollmentStoreOptions,
+    FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, MirrorDiagnosis,
+    Problem, Resolved, Severity, StoreChoice, WriteReport, DEFAULT_APP_NAME, DEFAULT_KEY_PREFIX,
+    DEFAULT_LOCK_TIMEOUT,
 };
 pub use error::CredentialError;
 pub use keyring_store::{KeyringBackend, KeyringStore, DEFAULT_KEYRING_TIMEOUT};

@@ -16,7 +16,7 @@ use super::view::JobResult;
 use super::watchdog::{Watchdog, WatchdogLimits};
 use crate::process::{
     open_output_file, Command, ExitClass, KillReason, OutputMode, ProcessError, StdinMode,
-    DEFAULT_KILL_GRACE, DEFAULT_KILL_WAIT,
+    Survivor, DEFAULT_KILL_GRACE, DEFAULT_KILL_WAIT,
 };
 use crate::redact::{Redactor, StreamRedactor, MAX_CAPTURED_OUTPUT_CHARS};
 use crate::time::{SharedClock, SystemClock};
@@ -277,8 +277,15 @@ pub struct CommandResult {
     pub kill_reason: Option<KillReason>,
     /// SIGTERM was not enough and the group was SIGKILLed.
     pub escalated: bool,
-    /// Every process of the group was gone at the end.
+    /// No process of the leader's process group was left at the end (kept for
+    /// compatibility; see `tree_cleared`).
     pub group_cleared: bool,
+    /// No process of the job's whole tree was left at the end — also none that left the
+    /// process group (Linux subreaper shim; elsewhere the same as `group_cleared`).
+    /// Never true while something of the tree lives.
+    pub tree_cleared: bool,
+    /// What was still alive when keel gave up (pid and redacted command line).
+    pub survivors: Vec<Survivor>,
     /// A pipe was still held open after the drain timeout and reading stopped early.
     pub drain_timed_out: bool,
     /// Bytes read from stdout.
@@ -419,6 +426,8 @@ async fn run(
 
     let mut escalated = false;
     let mut group_cleared = true;
+    let mut tree_cleared = true;
+    let mut survivors = Vec::new();
     let exit = match exited {
         Some(exit) => exit,
         None => {
@@ -434,6 +443,8 @@ async fn run(
                 .map_err(CommandError::Process)?;
             escalated = t.escalated;
             group_cleared = t.group_cleared;
+            tree_cleared = t.tree_cleared;
+            survivors = t.survivors;
             let exit = match t.exit {
                 Some(e) => e,
                 None => child.wait().await.map_err(CommandError::Process)?,
@@ -459,10 +470,10 @@ async fn run(
         }
         states.push(state);
     }
-    if spec.reap_group_on_exit && exited.is_some() && child.group_alive() {
+    if spec.reap_group_on_exit && exited.is_some() && child.tree_alive() {
         tracing::info!(
             pid = child.pid(),
-            "command exited but its process group lives on; terminating the leftovers"
+            "command exited but processes of its tree live on; terminating the leftovers"
         );
         let t = child
             .terminate_with(spec.kill_grace, spec.kill_wait)
@@ -470,8 +481,13 @@ async fn run(
             .map_err(CommandError::Process)?;
         escalated |= t.escalated;
         group_cleared = t.group_cleared;
-    } else if exited.is_some() {
-        group_cleared = !child.group_alive();
+        tree_cleared = t.tree_cleared;
+        survivors = t.survivors;
+    } else if exited.is_some() && child.tree_alive() {
+        let live = child.live_processes();
+        tree_cleared = false;
+        group_cleared = !live.contains(&child.pid());
+        survivors = live.into_iter().map(Survivor::of).collect();
     }
 
     let mut out = None;
@@ -509,6 +525,8 @@ async fn run(
         kill_reason,
         escalated,
         group_cleared,
+        tree_cleared,
+        survivors,
         drain_timed_out,
         stdout_bytes: out.bytes,
         stderr_bytes: err.bytes,

@@ -63,7 +63,7 @@ pub use failure::{
     inactivity_abort_message, max_duration_abort_message, tool_silence_abort_message, FailureCause,
     WorkError,
 };
-pub use options::CommandOptions;
+pub use options::{CommandOptions, RegistryOptions};
 pub use registry::{
     JobContext, JobRegistry, JobRegistryBuilder, JobsError, DEFAULT_ABORT_SETTLE,
     DEFAULT_BUFFER_CAP, DEFAULT_CANCEL_GRACE, DEFAULT_RETENTION,

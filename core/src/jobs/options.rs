@@ -1,13 +1,147 @@
 //! The camelCase option shapes every surface accepts for supervised commands and
-//! registries, as typed values: the C ABI reads them from JSON, the Node addon from JS
-//! objects and `keel run` from flags, and all three turn them into core types here.
+//! registries — THE schema: the C ABI parses JSON text into these types, the Node addon
+//! converts JS objects into them (`crate::options::from_value`) and `keel run` fills
+//! them from flags; all three turn them into core types here.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Deserializer, Serialize};
+
 use super::command::CommandSpec;
+use super::registry::JobRegistryBuilder;
 use super::watchdog::WatchdogLimits;
+use crate::options::{self, OptionsError};
 use crate::process::Command;
+
+/// `null` counts as absent: the default.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
+}
+
+/// `env`: a JSON object of strings, kept in order.
+fn env_map<'de, D>(d: D) -> Result<Vec<(String, String)>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_map(V)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(m.size_hint().unwrap_or(0).min(1024));
+            while let Some((k, v)) = m.next_entry::<String, String>()? {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_option(V)
+}
+
+fn env_ser<S: serde::Serializer>(env: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(env.len()))?;
+    for (k, v) in env {
+        m.serialize_entry(k, v)?;
+    }
+    m.end()
+}
+
+/// A registry's limits object as every surface takes it (camelCase milliseconds): the
+/// reference's `RunnerLimits` (`inactivityMs`, `maxDurationMs`, `toolSilenceMs`,
+/// `coldStartMs` — accepted so a `loadRunnerLimits()` object passes as is, not used)
+/// plus keel's `retentionMs`, `abortSettleMs` and `cancelGraceMs`. Unknown fields are
+/// refused.
+///
+/// ```
+/// use keel_core::jobs::RegistryOptions;
+///
+/// let o = RegistryOptions::from_json(r#"{"inactivityMs":30000,"coldStartMs":120000}"#).unwrap();
+/// assert_eq!(o.inactivity_ms, Some(30_000));
+/// assert!(RegistryOptions::from_json(r#"{"inactivity":5}"#).is_err());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RegistryOptions {
+    /// Inactivity window (absent: 10 min; 0: off).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
+    pub inactivity_ms: Option<u64>,
+    /// Max-duration window (absent: 60 min; 0: off).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
+    pub max_duration_ms: Option<u64>,
+    /// Tool-silence window (absent or 0: off).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
+    pub tool_silence_ms: Option<u64>,
+    /// The reference's cold-start warning window: accepted, not implemented.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
+    pub cold_start_ms: Option<u64>,
+    /// How long a finished job stays readable (default 1 h).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
+    pub retention_ms: Option<u64>,
+    /// How long `abort` waits for the work to settle.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
+    pub abort_settle_ms: Option<u64>,
+    /// How long cancelled work may take to return before it is dropped (default 10 s).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
+    pub cancel_grace_ms: Option<u64>,
+}
+
+impl RegistryOptions {
+    /// Parse limits JSON (empty text or `null`: every default); fields are named under
+    /// `limits`.
+    pub fn from_json(text: &str) -> Result<Self, OptionsError> {
+        options::from_json(text, "limits_json", "limits")
+    }
+
+    /// The watchdog limits these options ask for.
+    pub fn watchdogs(&self) -> WatchdogLimits {
+        WatchdogLimits::from_millis(
+            self.inactivity_ms,
+            self.max_duration_ms,
+            self.tool_silence_ms,
+        )
+    }
+
+    /// Apply these options to a registry builder.
+    pub fn apply<J, R>(&self, b: JobRegistryBuilder<J, R>) -> JobRegistryBuilder<J, R>
+    where
+        J: Send + 'static,
+        R: super::JobResult,
+    {
+        let mut b = b.limits(self.watchdogs());
+        if let Some(ms) = self.retention_ms {
+            b = b.retention(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.abort_settle_ms {
+            b = b.abort_settle(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.cancel_grace_ms {
+            b = b.cancel_grace(Duration::from_millis(ms));
+        }
+        b
+    }
+}
 
 /// A watchdog window in milliseconds as surfaces take it: absent → the default, `0` →
 /// disabled, otherwise that many milliseconds.
@@ -63,27 +197,42 @@ impl WatchdogLimits {
 /// let spec = o.into_spec();
 /// # let _ = spec;
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CommandOptions {
-    /// The program (`argv[0]`), looked up on `PATH` when it has no `/`.
+    /// The program (`argv[0]`), looked up on `PATH` when it has no `/`. Required.
     pub cmd: String,
     /// Its arguments.
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>"))]
     pub args: Vec<String>,
     /// Working directory (default: inherited).
     pub cwd: Option<PathBuf>,
-    /// Variables set on top of the inherited environment.
+    /// Variables set on top of the inherited environment (a JSON object of strings).
+    #[serde(default, deserialize_with = "env_map", serialize_with = "env_ser")]
+    #[cfg_attr(
+        feature = "ts",
+        ts(as = "Option<std::collections::HashMap<String, String>>")
+    )]
     pub env: Vec<(String, String)>,
     /// Inactivity window (absent: 10 min; 0: off). Ignored inside a registry job,
     /// whose own watchdogs apply.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub inactivity_ms: Option<u64>,
     /// Max-duration window (absent: 60 min; 0: off). Ignored inside a registry job.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub max_duration_ms: Option<u64>,
     /// Tool-silence window (absent or 0: off). Ignored inside a registry job.
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub tool_silence_ms: Option<u64>,
     /// Grace between SIGTERM and SIGKILL (absent: 5 s).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub kill_grace_ms: Option<u64>,
     /// Extra secrets to mask (registered process-wide).
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>"))]
     pub known_secrets: Vec<String>,
     /// Characters of output tail to keep (absent: 16,000).
     pub tail_chars: Option<usize>,
@@ -118,6 +267,32 @@ impl std::fmt::Debug for CommandOptions {
 }
 
 impl CommandOptions {
+    /// Parse a spec from JSON (fields named under `spec`) and [`validate`](Self::validate) it.
+    pub fn from_json(text: &str) -> Result<Self, OptionsError> {
+        let o: CommandOptions = options::from_json(text, "spec_json", "spec")?;
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// Check what serde cannot: `cmd` is not empty.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        if self.cmd.is_empty() {
+            return Err(OptionsError::shape("spec.cmd", "is empty"));
+        }
+        Ok(())
+    }
+
+    /// Every secret-bearing string of the spec (`args`, `env` values, `knownSecrets`),
+    /// to mask in error messages about it.
+    pub fn secret_values(&self) -> Vec<&str> {
+        self.args
+            .iter()
+            .chain(self.known_secrets.iter())
+            .chain(self.env.iter().map(|(_, v)| v))
+            .map(String::as_str)
+            .collect()
+    }
+
     /// Options running `cmd` with no arguments and every default.
     pub fn new(cmd: impl Into<String>) -> CommandOptions {
         CommandOptions {

@@ -1,20 +1,29 @@
-//! Process control: process groups, kill escalation, bounded pipe draining, pid records.
+//! Process control: process trees, kill escalation, bounded pipe draining, pid records.
 //!
 //! The primitive every supervised capability in keel uses. A [`Command`] spawns its child
-//! as the **leader of a new process group**, so everything the child forks (a shell tool, a
-//! build, its own git) can be signalled together: [`Child::terminate`] sends `SIGTERM` to
-//! the whole group, waits up to a grace period, escalates to `SIGKILL` for the group, and
-//! then waits (bounded) until no live member of the group is left. Escalation is reported
-//! in [`Termination::escalated`] and logged at `warn` through `tracing`.
+//! as the **leader of a new process group**, and on Linux under a **per-job subreaper
+//! shim** (see [`Command::subreaper`]): every descendant that is orphaned — a
+//! double-forked daemon, a `setsid`'d background shell, anything whose parent died — is
+//! reparented to the shim rather than to init, so the job's tree cannot be escaped by
+//! changing session or process group. [`Child::terminate`] sends `SIGTERM` to every
+//! process of the tree, waits up to a grace period, escalates to `SIGKILL`, and then waits
+//! (bounded) until nothing of the tree is left; [`Termination::tree_cleared`] says so
+//! honestly and [`Termination::survivors`] names whatever lived on. Escalation is logged
+//! at `warn` through `tracing`.
 //!
-//! On Linux the child additionally gets `PR_SET_PDEATHSIG(SIGKILL)` so it dies with its
-//! parent. Its limits, which is why the group stays the main mechanism:
+//! **Nothing outlives keel.** The shim holds one end of a socket whose other end only the
+//! keel process holds; when keel dies — even by `SIGKILL` — or drops the [`Child`], the
+//! shim sees end-of-file and kills the whole tree. This works per process, not per
+//! thread, and inside embedding hosts (Node, a C app) without touching their own child
+//! handling: the shim, not the host, is the subreaper. How the shim works, why it is a
+//! fork that never execs, and its limits: `shim.rs` (module docs) and BENCHMARKS.md.
 //!
-//! * it fires when the **thread** that spawned the child exits, not the process — spawn
-//!   from a long-lived thread (a tokio worker, the main thread), never from a short-lived
-//!   helper thread, or disable it with [`Command::parent_death_signal`];
-//! * it reaches only the direct child: grandchildren are not covered;
-//! * it is cleared when the child execs a set-uid/set-gid program.
+//! **Elsewhere (macOS) and with the shim off** the child is a plain group leader with
+//! `PR_SET_PDEATHSIG(SIGKILL)` (Linux only): kills reach the process group; a descendant
+//! that left the group is not reached, and `tree_cleared` then covers the group only.
+//! `PR_SET_PDEATHSIG` fires when the **thread** that spawned the child exits, reaches only
+//! the direct child, and is cleared by a set-uid exec. macOS has no subreaper; a
+//! `kqueue`/`proc_listchildpids` tracker would be its equivalent (not built).
 //!
 //! [`PidRecord`] pins a process by `(pid, start time)` so a stale pid file can never make
 //! keel signal an unrelated process that reused the pid.
@@ -38,6 +47,9 @@
 //! ```
 
 mod pidrecord;
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+mod shim;
 #[allow(unsafe_code)]
 mod signals;
 #[allow(unsafe_code)]
@@ -354,8 +366,75 @@ pub struct Termination {
     pub exit: Option<ExitClass>,
     /// `SIGTERM` was not enough within the grace and `SIGKILL` was sent to the group.
     pub escalated: bool,
-    /// No live member of the group was left when `terminate` returned.
+    /// No live member of the leader's process group was left when `terminate`
+    /// returned (kept for compatibility; [`tree_cleared`](Termination::tree_cleared) is
+    /// the stronger promise).
     pub group_cleared: bool,
+    /// No live descendant at all was left — whatever session or process group it moved
+    /// to (Linux, with the subreaper shim). Where only the group can be tracked (macOS,
+    /// [`Command::subreaper`] off, a pid keel did not spawn) it covers the group and the
+    /// descendants still attached to the leader.
+    pub tree_cleared: bool,
+    /// The processes still alive when `terminate` gave up (empty when `tree_cleared`).
+    pub survivors: Vec<Survivor>,
+}
+
+impl Termination {
+    pub(crate) fn cleared(exit: Option<ExitClass>, escalated: bool) -> Termination {
+        Termination {
+            exit,
+            escalated,
+            group_cleared: true,
+            tree_cleared: true,
+            survivors: Vec::new(),
+        }
+    }
+}
+
+/// A process that outlived a kill: its pid and its (redacted, bounded) command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Survivor {
+    /// The pid.
+    pub pid: u32,
+    /// `/proc/<pid>/cmdline` with NULs as spaces, redacted, at most 256 characters.
+    pub command: String,
+}
+
+impl Survivor {
+    /// Describe `pid` as found now.
+    pub fn of(pid: u32) -> Survivor {
+        Survivor {
+            pid,
+            command: command_line(pid),
+        }
+    }
+}
+
+/// `/proc/<pid>/cmdline` with NULs as spaces (`[comm]` when a dying process has none left),
+/// redacted through the process-wide redactor, at most 256 characters; empty when
+/// unreadable (or off Linux).
+pub fn command_line(pid: u32) -> String {
+    #[cfg(target_os = "linux")]
+    {
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let mut text = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if text.trim().is_empty() {
+            // An exiting process has no command line left; its name is still there.
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if !comm.trim().is_empty() {
+                text = format!("[{}]", comm.trim());
+            }
+        }
+        let text = crate::redact::global().redact_str(text.trim()).into_owned();
+        text.chars().take(256).collect()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        String::new()
+    }
 }
 
 /// A child-process builder. argv is an array — never a shell string.
@@ -386,6 +465,7 @@ pub struct Command {
     stderr: OutputMode,
     parent_death_signal: bool,
     kill_on_drop: bool,
+    subreaper: bool,
     clock: Option<SharedClock>,
 }
 
@@ -413,6 +493,7 @@ impl fmt::Debug for Command {
             .field("stderr", &self.stderr)
             .field("parent_death_signal", &self.parent_death_signal)
             .field("kill_on_drop", &self.kill_on_drop)
+            .field("subreaper", &self.subreaper)
             .finish()
     }
 }
@@ -436,6 +517,7 @@ impl Command {
             stderr: OutputMode::Piped,
             parent_death_signal: true,
             kill_on_drop: true,
+            subreaper: true,
             clock: None,
         }
     }
@@ -501,6 +583,17 @@ impl Command {
     /// still be alive (default on).
     pub fn kill_on_drop(mut self, on: bool) -> Self {
         self.kill_on_drop = on;
+        self
+    }
+
+    /// Linux: run the child under a per-job subreaper shim (default on), so that a kill
+    /// reaches every descendant — also those that left the process group (`setsid`,
+    /// `setpgid`, double-forked daemons) — and the whole tree dies when keel dies, even
+    /// by `SIGKILL`. Off: the child is a plain process-group leader and kills reach the
+    /// group only (the behaviour before the shim, and the only one off Linux). See the
+    /// [module docs](self).
+    pub fn subreaper(mut self, on: bool) -> Self {
+        self.subreaper = on;
         self
     }
 
@@ -609,8 +702,30 @@ impl Command {
         }
 
         #[cfg(target_os = "linux")]
+        let channels = if self.subreaper {
+            Some(shim::Channels::new().map_err(|source| ProcessError::Spawn {
+                program: program_str.clone(),
+                source,
+            })?)
+        } else {
+            None
+        };
+        #[cfg(target_os = "linux")]
         #[allow(unsafe_code)]
-        if self.parent_death_signal {
+        if let Some(ch) = &channels {
+            use std::os::fd::AsRawFd;
+            let (ctl, status) = (ch.ctl_shim.as_raw_fd(), ch.status_shim.as_raw_fd());
+            let kill_on_parent_death = self.parent_death_signal;
+            // SAFETY: the closure runs between fork and exec; `shim::enter` makes only
+            // async-signal-safe calls on the two descriptors captured here.
+            unsafe {
+                cmd.pre_exec(move || shim::enter(ctl, status, kill_on_parent_death));
+            }
+        }
+
+        #[cfg(target_os = "linux")]
+        #[allow(unsafe_code)]
+        if self.parent_death_signal && !self.subreaper {
             // SAFETY: getpid is async-signal-safe; captured before fork.
             let parent = unsafe { libc::getpid() };
             // SAFETY: the closure runs between fork and exec and only calls the
@@ -641,10 +756,23 @@ impl Command {
                 source: e,
             },
         })?;
-        let pid = child.id().ok_or_else(|| ProcessError::Spawn {
+        let first = child.id().ok_or_else(|| ProcessError::Spawn {
             program: program_str.clone(),
             source: io::Error::other("child exited before its pid could be read"),
         })?;
+        #[cfg(target_os = "linux")]
+        let (pid, shim) = match channels {
+            Some(ch) => {
+                let link = ShimLink::connect(ch, first).map_err(|source| ProcessError::Spawn {
+                    program: program_str.clone(),
+                    source,
+                })?;
+                (link.leader, Some(link))
+            }
+            None => (first, None),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let pid = first;
         let start_time = sys::start_time(pid);
         tracing::debug!(pid, program = %program_str, "spawned process group leader");
         Ok(Child {
@@ -655,6 +783,8 @@ impl Command {
             program: program_str,
             kill_on_drop: self.kill_on_drop,
             clock: self.clock.clone().unwrap_or_else(SystemClock::shared),
+            #[cfg(target_os = "linux")]
+            shim,
         })
     }
 }
@@ -698,9 +828,126 @@ pub struct Output {
     pub drain_timed_out: bool,
 }
 
+/// keel's side of a job's subreaper shim (Linux).
+#[cfg(target_os = "linux")]
+struct ShimLink {
+    /// The control socket: signal bytes; closing it kills the tree.
+    ctl: Option<std::os::fd::OwnedFd>,
+    /// The status pipe (`X` + the leader's wait status).
+    status: tokio::process::ChildStdout,
+    /// Bytes of a status message read so far.
+    partial: Vec<u8>,
+    /// The status pipe reached end-of-file.
+    status_eof: bool,
+    /// The shim's pid (the tokio child).
+    shim_pid: u32,
+    /// The leader's pid.
+    leader: u32,
+}
+
+#[cfg(target_os = "linux")]
+impl ShimLink {
+    /// Read the leader's pid (the shim writes it right after forking) and hand the status
+    /// pipe to tokio.
+    fn connect(ch: shim::Channels, shim_pid: u32) -> io::Result<ShimLink> {
+        use std::io::Read;
+        let shim::Channels {
+            ctl_parent,
+            status_parent,
+            ..
+        } = ch;
+        let mut file = std::fs::File::from(status_parent);
+        let mut msg = [0u8; 5];
+        file.read_exact(&mut msg)?;
+        if msg[0] != shim::TAG_PID {
+            return Err(io::Error::other(
+                "job shim sent an unexpected first message",
+            ));
+        }
+        let leader = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
+        if leader <= 1 {
+            return Err(io::Error::other("job shim reported an invalid leader pid"));
+        }
+        let fd: std::os::fd::OwnedFd = file.into();
+        let status = tokio::process::ChildStdout::from_std(std::process::ChildStdout::from(fd))?;
+        Ok(ShimLink {
+            ctl: Some(ctl_parent),
+            status,
+            partial: Vec::with_capacity(5),
+            status_eof: false,
+            shim_pid,
+            leader: leader as u32,
+        })
+    }
+
+    /// Send one signal byte to the shim. `false` when the shim is gone.
+    fn send(&self, signal: i32) -> bool {
+        use std::os::fd::AsRawFd;
+        let Some(ctl) = &self.ctl else { return false };
+        let b = [signal as u8];
+        #[allow(unsafe_code)]
+        // SAFETY: send on an owned socket; MSG_NOSIGNAL so a dead shim is EPIPE, not
+        // SIGPIPE in the host.
+        let n = unsafe { libc::send(ctl.as_raw_fd(), b.as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+        n == 1
+    }
+
+    /// Feed bytes read from the status pipe; returns the leader's exit once complete.
+    fn feed(&mut self, bytes: &[u8]) -> Option<ExitClass> {
+        use std::os::unix::process::ExitStatusExt;
+        self.partial.extend_from_slice(bytes);
+        if self.partial.len() >= 5 && self.partial[0] == shim::TAG_EXIT {
+            let raw = i32::from_le_bytes([
+                self.partial[1],
+                self.partial[2],
+                self.partial[3],
+                self.partial[4],
+            ]);
+            self.partial.drain(..5);
+            return Some(ExitClass::from_status(std::process::ExitStatus::from_raw(
+                raw,
+            )));
+        }
+        None
+    }
+
+    /// Read the status pipe without blocking (a plain non-blocking `read` on the
+    /// descriptor tokio also watches: its readiness may lag behind the kernel's).
+    fn poll_now(&mut self) -> Option<ExitClass> {
+        use std::os::fd::AsRawFd;
+        while !self.status_eof {
+            let mut buf = [0u8; 16];
+            #[allow(unsafe_code)]
+            // SAFETY: read into a stack buffer from a descriptor we own (non-blocking).
+            let n =
+                unsafe { libc::read(self.status.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                if let Some(e) = self.feed(&buf[..n as usize]) {
+                    return Some(e);
+                }
+                continue;
+            }
+            if n == 0 {
+                self.status_eof = true;
+                break;
+            }
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return None,
+                _ => self.status_eof = true,
+            }
+        }
+        None
+    }
+}
+
 /// A spawned child: the leader of its own process group (pgid == pid).
 ///
-/// Dropping it while any member of the group may be alive sends `SIGKILL` to the group
+/// On Linux it runs under a per-job subreaper shim (see the [module docs](self) and
+/// [`Command::subreaper`]): signals and kills reach every descendant, and
+/// [`Child::tree_alive`] is exact.
+///
+/// Dropping it while anything of the tree may be alive sends `SIGKILL` to the whole tree
 /// (unless [`Command::kill_on_drop`] turned that off).
 pub struct Child {
     child: tokio::process::Child,
@@ -710,6 +957,8 @@ pub struct Child {
     program: String,
     kill_on_drop: bool,
     clock: SharedClock,
+    #[cfg(target_os = "linux")]
+    shim: Option<ShimLink>,
 }
 
 impl fmt::Debug for Child {
@@ -773,6 +1022,30 @@ impl Child {
         if let Some(s) = self.status {
             return Ok(s);
         }
+        #[cfg(target_os = "linux")]
+        if let Some(link) = &mut self.shim {
+            use tokio::io::AsyncReadExt;
+            while !link.status_eof {
+                let mut buf = [0u8; 16];
+                match link.status.read(&mut buf).await {
+                    Ok(0) | Err(_) => link.status_eof = true,
+                    Ok(n) => {
+                        if let Some(e) = link.feed(&buf[..n]) {
+                            self.status = Some(e);
+                            return Ok(e);
+                        }
+                    }
+                }
+            }
+            // The shim died without reporting (someone SIGKILLed it): the leader died
+            // with it (PR_SET_PDEATHSIG).
+            let _ = self.child.wait().await;
+            let class = ExitClass::Signalled {
+                signal: libc::SIGKILL,
+            };
+            self.status = Some(class);
+            return Ok(class);
+        }
         let st = self
             .child
             .wait()
@@ -791,6 +1064,21 @@ impl Child {
         if let Some(s) = self.status {
             return Ok(Some(s));
         }
+        #[cfg(target_os = "linux")]
+        if let Some(link) = &mut self.shim {
+            if let Some(e) = link.poll_now() {
+                self.status = Some(e);
+                return Ok(Some(e));
+            }
+            if link.status_eof && matches!(self.child.try_wait(), Ok(Some(_))) {
+                let class = ExitClass::Signalled {
+                    signal: libc::SIGKILL,
+                };
+                self.status = Some(class);
+                return Ok(Some(class));
+            }
+            return Ok(None);
+        }
         match self.child.try_wait() {
             Ok(Some(st)) => {
                 let class = ExitClass::from_status(st);
@@ -805,19 +1093,82 @@ impl Child {
         }
     }
 
-    /// Whether any live (non-zombie) member of the group is left, the unreaped leader
-    /// included.
-    pub fn group_alive(&mut self) -> bool {
+    /// Whether the job runs under the subreaper shim (Linux, [`Command::subreaper`]).
+    pub fn has_subreaper(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            self.shim.is_some()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
+    /// Whether anything of the job's tree is alive: under the shim, whether the shim
+    /// (which exits only once the leader and every descendant are gone) still runs;
+    /// otherwise whether the leader is unreaped or a live member of its group is left.
+    pub fn tree_alive(&mut self) -> bool {
         let _ = self.try_wait();
+        #[cfg(target_os = "linux")]
+        if self.shim.is_some() {
+            return !matches!(self.child.try_wait(), Ok(Some(_)));
+        }
         self.status.is_none() || sys::group_alive(self.pid)
     }
 
-    /// Send `signal` to the whole group. `Ok(false)` when nobody was left to signal.
+    /// Whether any live (non-zombie) member of the group is left, the unreaped leader
+    /// included. Under the shim this is [`tree_alive`](Child::tree_alive): members that
+    /// left the group count too.
+    pub fn group_alive(&mut self) -> bool {
+        self.tree_alive()
+    }
+
+    /// The live processes of the tree now: under the shim every descendant of the shim;
+    /// otherwise the members of the leader's process group.
+    pub fn live_processes(&mut self) -> Vec<u32> {
+        #[cfg(target_os = "linux")]
+        if let Some(link) = &self.shim {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return Vec::new();
+            }
+            return shim::descendants(link.shim_pid);
+        }
+        #[cfg(target_os = "linux")]
+        {
+            sys::group_members(self.pid)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            if self.tree_alive() {
+                vec![self.pid]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+
+    /// Send `signal` to the whole tree (under the shim: every descendant, whatever group
+    /// it is in; otherwise the process group). `Ok(false)` when nobody was left to signal.
     ///
-    /// The group is signalled only while its number is provably still ours: the leader is
-    /// unreaped (so the pid, and with it the pgid, cannot be reused) or live members of
-    /// the group remain (which also keeps the number allocated).
+    /// Without the shim the group is signalled only while its number is provably still
+    /// ours: the leader is unreaped (so the pid, and with it the pgid, cannot be reused)
+    /// or live members of the group remain (which also keeps the number allocated).
     pub fn signal_group(&mut self, signal: i32) -> Result<bool, ProcessError> {
+        if !(1..=64).contains(&signal) {
+            return Err(ProcessError::Signal {
+                target: format!("process tree {}", self.pid),
+                signal,
+                source: io::Error::from_raw_os_error(libc::EINVAL),
+            });
+        }
+        #[cfg(target_os = "linux")]
+        if self.shim.is_some() {
+            if !self.tree_alive() {
+                return Ok(false);
+            }
+            return Ok(self.shim.as_ref().is_some_and(|l| l.send(signal)));
+        }
         let _ = self.try_wait();
         if self.status.is_some() && !sys::group_alive(self.pid) {
             return Ok(false);
@@ -829,31 +1180,33 @@ impl Child {
         })
     }
 
+    /// [`signal_group`](Child::signal_group) under its tree name.
+    pub fn signal_tree(&mut self, signal: i32) -> Result<bool, ProcessError> {
+        self.signal_group(signal)
+    }
+
     /// [`terminate_with`](Child::terminate_with) with the default post-`SIGKILL` wait.
     pub async fn terminate(&mut self, grace: Duration) -> Result<Termination, ProcessError> {
         self.terminate_with(grace, DEFAULT_KILL_WAIT).await
     }
 
-    /// Terminate the whole group: `SIGTERM`, wait up to `grace` for every member to go,
-    /// then `SIGKILL` the group and wait up to `kill_wait` until no live member is left.
+    /// Terminate the whole tree: `SIGTERM` to every process, wait up to `grace` for all
+    /// of them to go, then `SIGKILL` what is left and wait up to `kill_wait` until
+    /// nothing is left. The result lists any survivor.
     ///
     /// Escalation is logged at `warn`. Safe to call more than once and after the leader
-    /// has exited (grandchildren still in the group are terminated the same way).
+    /// has exited (descendants still alive are terminated the same way).
     pub async fn terminate_with(
         &mut self,
         grace: Duration,
         kill_wait: Duration,
     ) -> Result<Termination, ProcessError> {
-        if !self.group_alive() {
-            return Ok(Termination {
-                exit: self.status,
-                escalated: false,
-                group_cleared: true,
-            });
+        if !self.tree_alive() {
+            return Ok(Termination::cleared(self.status, false));
         }
         self.signal_group(libc::SIGTERM)?;
         let deadline = self.clock.now() + grace;
-        let mut cleared = self.wait_group_gone(deadline).await;
+        let mut cleared = self.wait_tree_gone(deadline).await;
         let mut escalated = false;
         if !cleared {
             escalated = true;
@@ -861,43 +1214,85 @@ impl Child {
                 pid = self.pid,
                 program = %self.program,
                 grace_ms = grace.as_millis() as u64,
-                "process group ignored SIGTERM, escalating to SIGKILL"
+                "process tree ignored SIGTERM, escalating to SIGKILL"
             );
             self.signal_group(libc::SIGKILL)?;
             let deadline = self.clock.now() + kill_wait;
-            cleared = self.wait_group_gone(deadline).await;
-            if !cleared {
-                tracing::warn!(
-                    pid = self.pid,
-                    program = %self.program,
-                    kill_wait_ms = kill_wait.as_millis() as u64,
-                    "process group still has live members after SIGKILL"
-                );
-            }
+            cleared = self.wait_tree_gone(deadline).await;
         }
+        if cleared {
+            return Ok(Termination::cleared(self.status, escalated));
+        }
+        let survivors: Vec<Survivor> = self
+            .live_processes()
+            .into_iter()
+            .map(Survivor::of)
+            .collect();
+        if survivors.is_empty() && self.has_subreaper() {
+            // Every descendant of the shim is gone (the scan is exact under the shim);
+            // only keel's own shim has not exited yet.
+            let _ = self.try_wait();
+            return Ok(Termination::cleared(self.status, escalated));
+        }
+        let group_cleared = {
+            #[cfg(target_os = "linux")]
+            {
+                sys::group_members(self.pid).is_empty()
+            }
+            #[cfg(not(target_os = "linux"))]
+            {
+                false
+            }
+        };
+        tracing::warn!(
+            pid = self.pid,
+            program = %self.program,
+            kill_wait_ms = kill_wait.as_millis() as u64,
+            survivors = survivors.len(),
+            "process tree still has live processes after SIGKILL"
+        );
         Ok(Termination {
             exit: self.status,
             escalated,
-            group_cleared: cleared,
+            group_cleared,
+            tree_cleared: false,
+            survivors,
         })
     }
 
-    /// Poll until the leader is reaped and no live member is left, or `deadline` passes.
-    async fn wait_group_gone(&mut self, deadline: Duration) -> bool {
+    /// Poll until the tree is gone (the leader reaped and, under the shim, the shim
+    /// exited; otherwise no live group member left), or `deadline` passes.
+    async fn wait_tree_gone(&mut self, deadline: Duration) -> bool {
         loop {
-            if self.status.is_none() {
+            let _ = self.try_wait();
+            #[cfg(target_os = "linux")]
+            let shim_running = self.shim.is_some();
+            #[cfg(not(target_os = "linux"))]
+            let shim_running = false;
+            if shim_running || self.status.is_none() {
+                if !self.tree_alive() {
+                    let _ = self.try_wait();
+                    return true;
+                }
                 let now = self.clock.now();
                 if now >= deadline {
                     return false;
                 }
                 let tick = self.clock.sleep((deadline - now).min(GROUP_POLL));
-                tokio::select! {
-                    r = self.child.wait() => {
-                        if let Ok(st) = r {
-                            self.status = Some(ExitClass::from_status(st));
-                        }
+                if shim_running {
+                    tokio::select! {
+                        _ = self.child.wait() => {}
+                        _ = tick => {}
                     }
-                    _ = tick => {}
+                } else {
+                    tokio::select! {
+                        r = self.child.wait() => {
+                            if let Ok(st) = r {
+                                self.status = Some(ExitClass::from_status(st));
+                            }
+                        }
+                        _ = tick => {}
+                    }
                 }
                 continue;
             }
@@ -968,6 +1363,30 @@ async fn read_into<R: tokio::io::AsyncRead + Unpin>(mut r: R, into: Arc<Mutex<Ve
 
 impl Drop for Child {
     fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(link) = &mut self.shim {
+            let ctl = link.ctl.take();
+            if !self.kill_on_drop {
+                // Keep the control socket open for the life of this process: the tree
+                // is left running, and still dies with keel (when the parent-death
+                // signal is on).
+                if let Some(fd) = ctl {
+                    let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
+                }
+                return;
+            }
+            if !matches!(self.child.try_wait(), Ok(Some(_))) {
+                tracing::debug!(
+                    pid = self.pid,
+                    "child handle dropped: killing its process tree"
+                );
+                link.ctl = ctl;
+                link.send(libc::SIGKILL);
+                // Closing the socket is the kill order too, should the byte be lost.
+                link.ctl = None;
+            }
+            return;
+        }
         if !self.kill_on_drop {
             return;
         }

@@ -1,14 +1,14 @@
 //! Killing a process tree that keel did not spawn: the reference's `killChildProcess`
 //! (SIGTERM, grace, SIGKILL) over a bare pid, reaching the whole process group when the
-//! pid leads one.
+//! pid leads one and every descendant still attached to it (a `/proc` walk).
 
 use std::time::Duration;
 
-use super::{sys, PidRecord, ProcessError, Termination, DEFAULT_KILL_WAIT, GROUP_POLL};
+use super::{sys, PidRecord, ProcessError, Survivor, Termination, DEFAULT_KILL_WAIT, GROUP_POLL};
 use crate::time::{SharedClock, SystemClock};
 
-/// Terminate `pid` and — when it leads a process group (a child spawned `detached` by
-/// Node, or by keel) — every process of that group: `SIGTERM`, wait up to `grace` for them
+/// Terminate `pid`, its descendants and — when it leads a process group (a child spawned
+/// `detached` by Node, or by keel) — every process of that group: `SIGTERM`, wait up to `grace` for them
 /// to go, then `SIGKILL` and wait (bounded, 2 s) until none is left.
 ///
 /// The process is pinned by its start time before it is signalled, so a pid that is
@@ -43,68 +43,132 @@ pub async fn kill_process_tree_with(
     if pid <= 1 || pid > i32::MAX as u32 {
         return Err(ProcessError::InvalidPid { pid });
     }
-    let gone = Termination {
-        exit: None,
-        escalated: false,
-        group_cleared: true,
-    };
     let record = match PidRecord::capture(pid) {
         Ok(r) => r,
-        Err(ProcessError::NoSuchProcess { .. }) => return Ok(gone),
+        Err(ProcessError::NoSuchProcess { .. }) => return Ok(Termination::cleared(None, false)),
         Err(e) => return Err(e),
     };
     let leader = sys::pgid_of(pid) == Some(pid);
-    let record = PidRecord::from_parts(pid, record.start_time, leader.then_some(pid), None);
-    let alive = |record: &PidRecord| {
-        if leader {
-            record.is_alive() || sys::group_alive(pid)
-        } else {
-            record.is_alive()
-        }
-    };
-    // Signal the group while the number is provably still ours: the pinned leader is
-    // alive, or live members keep the group id allocated.
-    let signal = |record: &PidRecord, sig: i32| -> Result<bool, ProcessError> {
-        if leader {
-            if record.signal_group(sig)? {
-                return Ok(true);
-            }
-            if sys::group_alive(pid) {
-                return sys::kill_group(pid, sig).map_err(|source| ProcessError::Signal {
-                    target: format!("process group {pid}"),
-                    signal: sig,
-                    source,
-                });
-            }
-            Ok(false)
-        } else {
-            record.signal(sig)
-        }
-    };
-    if !signal(&record, libc::SIGTERM)? {
-        return Ok(gone);
+    let mut tree = Tracked::new(PidRecord::from_parts(
+        pid,
+        record.start_time,
+        leader.then_some(pid),
+        None,
+    ));
+    tree.discover();
+    if !tree.signal(libc::SIGTERM)? {
+        return Ok(Termination::cleared(None, false));
     }
-    if wait_gone(&clock, grace, || alive(&record)).await {
-        return Ok(gone);
+    if wait_gone(&clock, grace, &mut tree).await {
+        return Ok(Termination::cleared(None, false));
     }
     tracing::warn!(
         pid,
         grace_ms = grace.as_millis() as u64,
         "process tree ignored SIGTERM, escalating to SIGKILL"
     );
-    signal(&record, libc::SIGKILL)?;
-    let cleared = wait_gone(&clock, kill_wait, || alive(&record)).await;
+    tree.discover();
+    tree.signal(libc::SIGKILL)?;
+    if wait_gone(&clock, kill_wait, &mut tree).await {
+        return Ok(Termination::cleared(None, true));
+    }
+    let survivors: Vec<Survivor> = tree.live().into_iter().map(Survivor::of).collect();
     Ok(Termination {
         exit: None,
         escalated: true,
-        group_cleared: cleared,
+        group_cleared: !(leader && sys::group_alive(pid)),
+        tree_cleared: false,
+        survivors,
     })
 }
 
-async fn wait_gone(clock: &SharedClock, within: Duration, alive: impl Fn() -> bool) -> bool {
+/// The processes of a tree keel did not spawn: the root, pinned by start time, its
+/// process group when it leads one, and every descendant seen by a walk of `/proc`
+/// (Linux), each pinned by its own start time when first seen. A descendant that was
+/// orphaned (reparented to init) before the first walk cannot be found; for trees keel
+/// spawns, the subreaper shim covers those.
+struct Tracked {
+    root: PidRecord,
+    leader: bool,
+    seen: Vec<PidRecord>,
+}
+
+impl Tracked {
+    fn new(root: PidRecord) -> Self {
+        let leader = root.pgid.is_some();
+        Tracked {
+            root,
+            leader,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Add descendants of every live tracked process not yet seen.
+    fn discover(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            let mut roots = vec![self.root.pid];
+            roots.extend(self.seen.iter().filter(|r| r.is_alive()).map(|r| r.pid));
+            if !self.root.is_alive() {
+                roots.remove(0);
+            }
+            for r in roots {
+                for d in super::shim::descendants(r) {
+                    if d != self.root.pid && !self.seen.iter().any(|s| s.pid == d) {
+                        if let Ok(rec) = PidRecord::capture(d) {
+                            self.seen.push(rec);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Signal everything; `Ok(false)` when nothing was left to signal.
+    fn signal(&self, sig: i32) -> Result<bool, ProcessError> {
+        let mut any = false;
+        // The group while its number is provably still ours: the pinned leader is
+        // alive, or live members keep the group id allocated.
+        if self.leader {
+            let pid = self.root.pid;
+            if self.root.signal_group(sig)? {
+                any = true;
+            } else if sys::group_alive(pid) {
+                any |= sys::kill_group(pid, sig).map_err(|source| ProcessError::Signal {
+                    target: format!("process group {pid}"),
+                    signal: sig,
+                    source,
+                })?;
+            }
+        } else {
+            any |= self.root.signal(sig)?;
+        }
+        for r in &self.seen {
+            any |= r.signal(sig).unwrap_or(false);
+        }
+        Ok(any)
+    }
+
+    fn live(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        if self.root.is_alive() {
+            out.push(self.root.pid);
+        }
+        #[cfg(target_os = "linux")]
+        if self.leader {
+            out.extend(sys::group_members(self.root.pid));
+        }
+        out.extend(self.seen.iter().filter(|r| r.is_alive()).map(|r| r.pid));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+async fn wait_gone(clock: &SharedClock, within: Duration, tree: &mut Tracked) -> bool {
     let deadline = clock.now() + within;
     loop {
-        if !alive() {
+        if tree.live().is_empty() {
             return true;
         }
         let now = clock.now();

@@ -52,6 +52,7 @@ mod capture;
 mod encode;
 mod engine;
 mod known;
+mod options;
 mod rules;
 mod simd;
 
@@ -61,6 +62,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use capture::{capture_redacted_output, secrets_to_redact, MAX_CAPTURED_OUTPUT_CHARS};
+pub use options::{CustomRuleOptions, RedactorOptions};
 pub use rules::{BuiltinRule, CustomRule, LOOKBEHIND, MAX_JWT, MAX_PEM, MAX_TOKEN, MAX_VALUE};
 
 use engine::{Snapshot, StreamCore};
@@ -81,13 +83,19 @@ pub const DEFAULT_CUSTOM_MAX_LEN: usize = 1024;
 #[non_exhaustive]
 pub enum RedactError {
     /// A rule name passed to `disable_rule` is not a built-in rule.
-    #[error("unknown redaction rule {name:?} (the rule list names every built-in rule)")]
+    #[error(
+        "unknown redaction rule {} (the rule list names every built-in rule)",
+        options::shown_name(name)
+    )]
     UnknownRule {
         /// The name that was given.
         name: String,
     },
     /// A custom rule's regex does not compile.
-    #[error("custom redaction rule {name:?} has an invalid pattern: {reason}")]
+    #[error(
+        "custom redaction rule {} has an invalid pattern: {reason}",
+        options::shown_name(name)
+    )]
     InvalidPattern {
         /// The rule's name.
         name: String,
@@ -95,7 +103,10 @@ pub enum RedactError {
         reason: String,
     },
     /// A custom rule's name is empty or taken by a built-in rule.
-    #[error("custom redaction rule name {name:?} is empty or already used")]
+    #[error(
+        "custom redaction rule name {} is empty or already used",
+        options::shown_name(name)
+    )]
     InvalidRuleName {
         /// The name that was given.
         name: String,

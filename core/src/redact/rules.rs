@@ -185,6 +185,9 @@ enum Body {
     UpperExact(usize),
     Jwt,
     Pem,
+    /// `("KEY", "value")` after a setter (`System.setProperty(`, `os.Setenv(`):
+    /// masked when `KEY` names a credential and the value looks like one.
+    CallPair,
 }
 
 struct Prefix {
@@ -398,6 +401,27 @@ const PREFIXES: &[Prefix] = &[
         body: Body::Dashed(16),
     },
     Prefix {
+        lit: "setProperty(",
+        skip: 1,
+        rule: BuiltinRule::CredentialAssignment,
+        keep: 12,
+        body: Body::CallPair,
+    },
+    Prefix {
+        lit: "Setenv(",
+        skip: 1,
+        rule: BuiltinRule::CredentialAssignment,
+        keep: 7,
+        body: Body::CallPair,
+    },
+    Prefix {
+        lit: "setenv(",
+        skip: 1,
+        rule: BuiltinRule::CredentialAssignment,
+        keep: 7,
+        body: Body::CallPair,
+    },
+    Prefix {
         lit: "eyJ",
         skip: 0,
         rule: BuiltinRule::Jwt,
@@ -413,7 +437,7 @@ const PREFIXES: &[Prefix] = &[
     },
 ];
 
-const MAX_PREFIX: usize = 11;
+const MAX_PREFIX: usize = 12;
 
 /// The compiled shape rules of one redactor.
 pub(crate) struct RuleSet {
@@ -672,12 +696,19 @@ impl RuleSet {
         want_keyed: bool,
     ) -> Check {
         let n = buf.len();
+        if buf[a] == b'>' {
+            return if want_keyed && self.is_enabled(BuiltinRule::CredentialAssignment) {
+                self.xml_element(buf, a, eof)
+            } else {
+                Check::None
+            };
+        }
         if buf[a] == b':' && want_url && (a + 1 >= n || buf[a + 1] == b'/') {
             match url_userinfo(buf, a, eof, &self.mask) {
                 Check::None if want_keyed => self.keyed(buf, a, eof),
                 c => c,
             }
-        } else if want_keyed && credential_ending(buf, key_end(buf, a)) {
+        } else if want_keyed && credential_ending(buf, assign_key_end(buf, a)) {
             self.keyed(buf, a, eof)
         } else {
             Check::None
@@ -695,24 +726,39 @@ impl RuleSet {
 
     /// `key = value`, `key: value`, headers and `x-access-token:`.
     fn keyed(&self, buf: &[u8], a: usize, eof: bool) -> Check {
+        if !eof && a + 1 >= buf.len() {
+            return Check::Undecided;
+        }
         let n = buf.len();
         let is_colon = buf[a] == b':';
-        // `==`, `=>`, `!=`, `<=`, `>=`, `::` are operators, not assignments.
-        if a + 1 < n && matches!(buf[a + 1], b'=' | b'>') && !is_colon {
+        // `==`, `!=`, `<=`, `>=`, `::` are operators, not assignments; `:=`, `::=`,
+        // `?=`, `.=`, `+=` are assignments decided at their `=`; `=>` (PHP, Ruby,
+        // logstash) assigns.
+        if a + 1 < n && buf[a + 1] == b'=' && !is_colon {
             return Check::None;
         }
-        if is_colon && a + 1 < n && buf[a + 1] == b':' {
+        if is_colon && a + 1 < n && matches!(buf[a + 1], b':' | b'=') {
             return Check::None;
         }
-        if a > 0 && matches!(buf[a - 1], b'=' | b'!' | b'<' | b'>' | b':') {
+        if a > 0 && matches!(buf[a - 1], b'=' | b'!' | b'<' | b'>') {
             return Check::None;
         }
-        if !credential_ending(buf, key_end(buf, a)) {
+        if is_colon && a > 0 && buf[a - 1] == b':' {
             return Check::None;
         }
-        let Some(key) = key_before(buf, a) else {
+        let arrow = !is_colon && a + 1 < n && buf[a + 1] == b'>';
+        let vstart = if arrow { a + 2 } else { a + 1 };
+        let e = assign_key_end(buf, a);
+        if !credential_ending(buf, e) {
+            return Check::None;
+        }
+        let Some(key) = key_from_end(buf, e) else {
             return Check::None;
         };
+        // `<add key="Password" value="…">`: the value's key is the quoted name before it.
+        if buf[key.start..key.end].eq_ignore_ascii_case(b"value") {
+            return self.key_value_pair(buf, key.start, vstart, eof);
+        }
         // A key glued to a mask was longer before redaction; judging the shorter
         // remainder could mask what the first pass kept (not idempotent).
         if buf[..key.start].ends_with(&self.mask) {
@@ -722,7 +768,7 @@ impl RuleSet {
         if !quick_keyword(ident) {
             return Check::None;
         }
-        if !eof && a + 1 >= n {
+        if !eof && vstart >= n {
             return Check::Undecided;
         }
         if is_colon
@@ -749,7 +795,7 @@ impl RuleSet {
         if (segs.compact_ends_with("secretaccesskey") || segs.compact_eq("awssecretkey"))
             && self.is_enabled(BuiltinRule::AwsSecretKey)
         {
-            match value_at(buf, a + 1, eof, key.query) {
+            match value_at(buf, vstart, eof, key.query) {
                 Value::Undecided => return Check::Undecided,
                 Value::None => return Check::None,
                 Value::At(s) => {
@@ -773,7 +819,7 @@ impl RuleSet {
         if class == KeyClass::None {
             return Check::None;
         }
-        match value_at(buf, a + 1, eof, key.query) {
+        match value_at(buf, vstart, eof, key.query) {
             Value::Undecided => Check::Undecided,
             Value::None => Check::None,
             Value::At(s) => {
@@ -783,6 +829,110 @@ impl RuleSet {
                     Check::None
                 }
             }
+        }
+    }
+
+    /// `<dbPassword>value</dbPassword>`, also with the value on its own line.
+    fn xml_element(&self, buf: &[u8], a: usize, eof: bool) -> Check {
+        let n = buf.len();
+        if !credential_ending(buf, a) {
+            return Check::None;
+        }
+        let mut s = a;
+        while s > 0
+            && a - s < MAX_KEY
+            && (is_dashed(buf[s - 1]) || matches!(buf[s - 1], b'.' | b':'))
+        {
+            s -= 1;
+        }
+        if s == 0 || buf[s - 1] != b'<' || a - s < 3 || buf[..s - 1].ends_with(&self.mask) {
+            return Check::None;
+        }
+        let tag = &buf[s..a];
+        let class = classify_key(&Segments::new(tag));
+        if class == KeyClass::None {
+            return Check::None;
+        }
+        // The value: after spaces and at most one line break, up to `<`.
+        let (ws, open) = run(buf, a + 1, 64, is_space);
+        if open && !eof {
+            return Check::Undecided;
+        }
+        let v = a + 1 + ws;
+        let (len, open) = run(buf, v, MAX_VALUE, |b| b != b'<' && b != b'\n' && b != b'\r');
+        if open && !eof {
+            return Check::Undecided;
+        }
+        let mut end = v + len;
+        while end > v && is_space(buf[end - 1]) {
+            end -= 1;
+        }
+        // Then the closing tag, after spaces.
+        let (ws2, open) = run(buf, v + len, 64, is_space);
+        if open && !eof {
+            return Check::Undecided;
+        }
+        let close = v + len + ws2;
+        if close + 2 + tag.len() > n {
+            return if eof { Check::None } else { Check::Undecided };
+        }
+        if &buf[close..close + 2] != b"</" || &buf[close + 2..close + 2 + tag.len()] != tag {
+            return Check::None;
+        }
+        if end > v && plausible_secret(&buf[v..end], class, &self.mask) {
+            Check::Span(Span::new(v, end))
+        } else {
+            Check::None
+        }
+    }
+
+    /// `key="Password" value="…"` / `name="db_password" value="…"` (XML config
+    /// attributes): classify the quoted name before `value`, mask the value.
+    fn key_value_pair(&self, buf: &[u8], value_key: usize, vstart: usize, eof: bool) -> Check {
+        if !self.is_enabled(BuiltinRule::CredentialAssignment) {
+            return Check::None;
+        }
+        // Back over spaces to a closing quote, then the quoted name.
+        let mut e = value_key;
+        while e > 0 && value_key - e < 8 && matches!(buf[e - 1], b' ' | b'\t') {
+            e -= 1;
+        }
+        if e == 0 || !matches!(buf[e - 1], b'"' | b'\'') {
+            return Check::None;
+        }
+        let q = buf[e - 1];
+        let name_end = e - 1;
+        let mut s = name_end;
+        while s > 0
+            && name_end - s < MAX_KEY
+            && buf[s - 1] != q
+            && is_dashed(buf[s - 1]) | (buf[s - 1] == b'.')
+        {
+            s -= 1;
+        }
+        if s == 0 || buf[s - 1] != q || s + 3 > name_end {
+            return Check::None;
+        }
+        let attr = &buf[s.saturating_sub(8)..s - 1];
+        let attr = trim_end_eq(attr);
+        if !(attr.ends_with(b"key")
+            || attr.ends_with(b"name")
+            || attr.ends_with(b"Key")
+            || attr.ends_with(b"Name"))
+        {
+            return Check::None;
+        }
+        let class = classify_key(&Segments::new(&buf[s..name_end]));
+        if class == KeyClass::None {
+            return Check::None;
+        }
+        match value_at(buf, vstart, eof, false) {
+            Value::Undecided => Check::Undecided,
+            Value::None => Check::None,
+            Value::At(sp) if plausible_secret(&buf[sp.start..sp.end], class, &self.mask) => {
+                Check::Span(sp)
+            }
+            Value::At(_) => Check::None,
         }
     }
 
@@ -828,7 +978,7 @@ impl RuleSet {
     }
 }
 
-/// Call `f` with the position of every `=` and `:` at or after `from`, in order,
+/// Call `f` with the position of every `=`, `:` and `>` at or after `from`, in order,
 /// until it returns `false`. Anchors are dense in logs (JSON, timestamps: one in
 /// ~30 bytes), so instead of restarting a search per hit, each 64-byte block is
 /// turned into a bitmask (the compiler vectorises the comparison) and its set bits
@@ -850,7 +1000,7 @@ fn for_each_anchor(buf: &[u8], from: usize, mut f: impl FnMut(usize) -> bool) {
         i += 64;
     }
     for (j, &b) in buf[i..].iter().enumerate() {
-        if (b == b'=' || b == b':') && !f(i + j) {
+        if (b == b'=' || b == b':' || b == b'>') && !f(i + j) {
             return;
         }
     }
@@ -873,9 +1023,11 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
             Body::Jwt => is_b64url(prev) || prev == b'.',
             _ => is_word(prev),
         };
-        // A token glued to a word is not a token; nor is one glued to a mask, which
-        // is where a word stood before redaction (this keeps redaction idempotent).
-        if glued || buf[..m].ends_with(mask) {
+        // A token glued to a word (or to `word-`: `2018-250-xoxo-indieweb-1.jpg`) is
+        // not a token; nor is one glued to a mask, which is where a word stood
+        // before redaction (this keeps redaction idempotent).
+        let dash_glued = prev == b'-' && !matches!(p.body, Body::Jwt);
+        if glued || dash_glued || buf[..m].ends_with(mask) {
             return Check::None;
         }
     }
@@ -891,7 +1043,10 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
             if open && !eof {
                 return Check::Undecided;
             }
-            if len < min {
+            if len < min || placeholder_body(&buf[body..body + len]) {
+                return Check::None;
+            }
+            if p.rule == BuiltinRule::SlackToken && !slack_body(p.lit, &buf[body..body + len]) {
                 return Check::None;
             }
             Check::Span(Span::new(m + p.keep, body + len))
@@ -910,10 +1065,85 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
             if after < n && buf[after].is_ascii_alphanumeric() {
                 return Check::None;
             }
+            if placeholder_body(&buf[body..after]) {
+                return Check::None;
+            }
             Check::Span(Span::new(m + p.keep, after))
         }
         Body::Jwt => jwt(buf, m, eof),
         Body::Pem => pem(buf, m, eof, mask),
+        Body::CallPair => call_pair(buf, body, eof, mask),
+    }
+}
+
+/// A token body that is a placeholder or a documented example: `ghp_xxxx…`,
+/// `AKIAXXXXXXXXXXXXXXXX`, `glpat-XXXX…`, `AKIAIOSFODNN7EXAMPLE`, `ghp_<your token>`
+/// (cut at `<`), `sk-your-key-here`.
+fn placeholder_body(body: &[u8]) -> bool {
+    let alnum = body.iter().filter(|b| b.is_ascii_alphanumeric()).count();
+    let xs = body.iter().filter(|&&b| b == b'x' || b == b'X').count();
+    // (`ghs_x` stays masked, as the reference does: four `x` make a placeholder.)
+    if alnum == 0 || (xs >= 4 && xs * 2 >= alnum) {
+        return true;
+    }
+    let has = |w: &[u8]| memchr::memmem::find(body, w).is_some();
+    has(b"EXAMPLE")
+        || has(b"example")
+        || body.starts_with(b"your")
+        || body.starts_with(b"YOUR")
+        || has(b"-here")
+        || has(b"_here")
+        || has(b"xxxx")
+        || has(b"XXXX")
+}
+
+/// Slack tokens number their parts: `xoxb-1234…`, `xoxe-1-…`, `xapp-1-…`; legacy
+/// `xoxa-` / `xoxr-` tokens at least hold a digit.
+fn slack_body(lit: &str, body: &[u8]) -> bool {
+    match lit {
+        "xoxa-" | "xoxr-" => body.iter().any(u8::is_ascii_digit),
+        _ => body.first().is_some_and(u8::is_ascii_digit),
+    }
+}
+
+/// `("KEY", "value")` at `at` (just after the setter's `(`).
+fn call_pair(buf: &[u8], at: usize, eof: bool, mask: &[u8]) -> Check {
+    let n = buf.len();
+    let need = |i: usize| i >= n;
+    let (ws, _) = run(buf, at, 8, |b| b == b' ');
+    let q = at + ws;
+    if need(q) {
+        return if eof { Check::None } else { Check::Undecided };
+    }
+    if !matches!(buf[q], b'"' | b'\'') {
+        return Check::None;
+    }
+    let quote = buf[q];
+    let (kl, open) = run(buf, q + 1, MAX_KEY, |b| is_dashed(b) || b == b'.');
+    let ke = q + 1 + kl;
+    if open || need(ke) {
+        return if eof { Check::None } else { Check::Undecided };
+    }
+    if buf[ke] != quote || kl < 3 {
+        return Check::None;
+    }
+    let class = classify_key(&Segments::new(&buf[q + 1..ke]));
+    if class == KeyClass::None {
+        return Check::None;
+    }
+    let (ws, _) = run(buf, ke + 1, 8, |b| b == b' ');
+    let c = ke + 1 + ws;
+    if need(c) {
+        return if eof { Check::None } else { Check::Undecided };
+    }
+    if buf[c] != b',' {
+        return Check::None;
+    }
+    match value_at(buf, c + 1, eof, false) {
+        Value::Undecided => Check::Undecided,
+        Value::None => Check::None,
+        Value::At(s) if plausible_secret(&buf[s.start..s.end], class, mask) => Check::Span(s),
+        Value::At(_) => Check::None,
     }
 }
 
@@ -1048,6 +1278,10 @@ fn url_userinfo(buf: &[u8], a: usize, eof: bool, mask: &[u8]) -> Check {
     }
 }
 
+/// `Authorization: <scheme> <credentials>` (RFC 9110): the scheme (`Bearer`,
+/// `Basic`, `Api-Token`, `SSWS`, …) stays, the credentials are masked. A single
+/// word is masked unless it is a scheme name alone. Placeholders (`$API_KEY`,
+/// `$(gcloud auth …)`, `<your token>`, `${TOKEN}`) are kept.
 fn authorization(buf: &[u8], at: usize, eof: bool) -> Check {
     let n = buf.len();
     let (ws, open) = run(buf, at, 8, |b| b == b' ' || b == b'\t');
@@ -1055,37 +1289,56 @@ fn authorization(buf: &[u8], at: usize, eof: bool) -> Check {
         return Check::Undecided;
     }
     let word_at = at + ws;
-    let (wl, open) = run(buf, word_at, 16, |b| b.is_ascii_alphabetic());
+    let (wl, open) = run(buf, word_at, 32, |b| {
+        b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+    });
     if open && !eof {
         return Check::Undecided;
     }
-    let word = buf[word_at..word_at + wl].to_ascii_lowercase();
-    let schemes: [&[u8]; 6] = [
+    let schemes: [&[u8]; 8] = [
         b"bearer",
         b"basic",
         b"token",
         b"digest",
         b"negotiate",
         b"apikey",
+        b"api-token",
+        b"ssws",
     ];
-    let value_at = if wl > 0
+    let word = &buf[word_at..word_at + wl];
+    let is_scheme = schemes.iter().any(|s| s.eq_ignore_ascii_case(word));
+    let mut value_at = word_at;
+    if wl > 0
+        && wl < 32
         && word_at + wl < n
         && buf[word_at + wl] == b' '
-        && schemes.contains(&&word[..])
+        && word[0].is_ascii_alphabetic()
     {
         let (ws2, open) = run(buf, word_at + wl, 8, |b| b == b' ');
         if open && !eof {
             return Check::Undecided;
         }
-        word_at + wl + ws2
-    } else {
-        word_at
-    };
+        let v = word_at + wl + ws2;
+        if v < n && !is_space(buf[v]) && !matches!(buf[v], b'"' | b'\'') {
+            value_at = v;
+        } else if is_scheme {
+            return Check::None;
+        }
+    } else if is_scheme
+        && (word_at + wl >= n
+            || is_space(buf[word_at + wl])
+            || matches!(buf[word_at + wl], b'"' | b'\''))
+    {
+        return Check::None;
+    }
     let (len, open) = run(buf, value_at, MAX_VALUE, |b| {
         !is_space(b) && b != b'"' && b != b'\''
     });
     if open && !eof {
         return Check::Undecided;
+    }
+    if is_placeholder(&buf[value_at..value_at + len]) {
+        return Check::None;
     }
     span_if(value_at, len)
 }
@@ -1113,6 +1366,90 @@ fn key_end(buf: &[u8], a: usize) -> usize {
         }
     }
     e
+}
+
+/// `attr=` with spaces around `=` trimmed: the bytes before the `=`.
+fn trim_end_eq(b: &[u8]) -> &[u8] {
+    let mut e = b.len();
+    while e > 0 && matches!(b[e - 1], b' ' | b'\t') {
+        e -= 1;
+    }
+    if e > 0 && b[e - 1] == b'=' {
+        e -= 1;
+    }
+    while e > 0 && matches!(b[e - 1], b' ' | b'\t') {
+        e -= 1;
+    }
+    &b[..e]
+}
+
+/// Where the key of the assignment whose operator ends at anchor `a` ends: the
+/// operator (`:=`, `::=`, `:::=`, `?=`, `??=`, `.=`, `+=`, `||=`) and spaces, a
+/// closing quote and a type between key and operator (`var tok string = …`,
+/// `val tok: String = …`) skipped.
+#[inline(always)]
+fn assign_key_end(buf: &[u8], a: usize) -> usize {
+    let mut op = a;
+    if buf[a] == b'=' && a > 0 {
+        match buf[a - 1] {
+            b':' => {
+                while op > 0 && a - op < 3 && buf[op - 1] == b':' {
+                    op -= 1;
+                }
+            }
+            b'?' | b'.' | b'+' | b'|' => {
+                op -= 1;
+                if op > 0 && buf[op - 1] == buf[a - 1] && buf[op - 1] != b'.' {
+                    op -= 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let e = key_end(buf, op);
+    skip_type(buf, e)
+}
+
+/// `tok string` / `tok: String` / `tok: str` before an `=`: the end of `tok`.
+#[cold]
+fn skip_type_slow(buf: &[u8], e: usize) -> usize {
+    const TYPES: [&[u8]; 6] = [b"string", b"String", b"str", b"&str", b"[]byte", b"text"];
+    for ty in TYPES {
+        if e > ty.len() && buf[..e].ends_with(ty) {
+            let mut k = e - ty.len();
+            let mut sp = 0;
+            while k > 0 && matches!(buf[k - 1], b' ' | b'\t') && sp < 4 {
+                k -= 1;
+                sp += 1;
+            }
+            if k > 0 && buf[k - 1] == b':' {
+                k -= 1;
+                while k > 0 && matches!(buf[k - 1], b' ' | b'\t') && sp < 8 {
+                    k -= 1;
+                    sp += 1;
+                }
+            } else if sp == 0 {
+                return e;
+            }
+            if k > 0 && is_word(buf[k - 1]) {
+                return k;
+            }
+            return e;
+        }
+    }
+    e
+}
+
+#[inline(always)]
+fn skip_type(buf: &[u8], e: usize) -> usize {
+    if e > 3
+        && matches!(buf[e - 1], b'g' | b'r' | b'e' | b't')
+        && matches!(buf[e - 2], b'n' | b't' | b'y' | b'x')
+    {
+        skip_type_slow(buf, e)
+    } else {
+        e
+    }
 }
 
 /// Last two letters (either case) of the credential words a key can end with:
@@ -1159,11 +1496,18 @@ fn quick_candidate(buf: &[u8], a: usize) -> bool {
         return true;
     }
     let (p1, p2, p3) = (buf[a - 1], buf[a - 2], buf[a - 3]);
+
     let url = (buf[a] == b':') & (buf[a + 1] == b'/');
     let space = (p1 == b' ') | (p1 == b'\t');
     let quote = (p1 == b'"') | (p1 == b'\'');
     let escaped = quote & (p2 == b'\\');
-    url | space | escaped | ending_bit(p2, p1) | (quote & ending_bit(p3, p2))
+    // `:=`, `?=`, `.=`, `+=`, `||=`: the key is before the operator.
+    let op = (buf[a] == b'=')
+        & ((p1 == b':') | (p1 == b'?') | (p1 == b'.') | (p1 == b'+') | (p1 == b'|'));
+    // `<…password>` / `<…Token>`: an XML start tag naming a credential (only the
+    // ending counts there).
+    let gt = buf[a] == b'>';
+    (!gt & (url | space | escaped | op | (quote & ending_bit(p3, p2)))) | ending_bit(p2, p1)
 }
 
 /// O(1) prefilter on the last letters of a key: only keys ending like a
@@ -1205,15 +1549,6 @@ fn credential_word_ending(buf: &[u8], e: usize) -> bool {
         [x, b'p', b'w'] => !x.is_ascii_alphanumeric(),
         _ => false,
     }
-}
-
-/// The identifier before an `=` / `:` anchor, skipping spaces and a closing quote.
-fn key_before(buf: &[u8], a: usize) -> Option<Key> {
-    let e = key_end(buf, a);
-    if e == 0 {
-        return None;
-    }
-    key_from_end(buf, e)
 }
 
 fn key_from_end(buf: &[u8], e: usize) -> Option<Key> {
@@ -1593,6 +1928,7 @@ fn value_at(buf: &[u8], at: usize, eof: bool, query: bool) -> Value {
     let (quote, qlen): (&[u8], usize) = match buf[v] {
         b'"' => (b"\"", 1),
         b'\'' => (b"'", 1),
+        b'`' => (b"`", 1),
         b'\\' if v + 1 < n && buf[v + 1] == b'"' => (b"\\\"", 2),
         b'\\' if v + 1 >= n && !eof => return Value::Undecided,
         _ => (b"", 0),
@@ -1736,9 +2072,61 @@ fn is_placeholder(v: &[u8]) -> bool {
     )
 }
 
+/// First parts of dotted references that are code, not a dotted password:
+/// `process.env.X`, `self.password`, `config.db.password`, `secrets.X`, …
+fn is_code_root(w: &[u8]) -> bool {
+    const ROOTS: [&[u8]; 40] = [
+        b"process",
+        b"this",
+        b"self",
+        b"config",
+        b"cfg",
+        b"conf",
+        b"settings",
+        b"env",
+        b"os",
+        b"sys",
+        b"options",
+        b"opts",
+        b"args",
+        b"argv",
+        b"params",
+        b"req",
+        b"request",
+        b"res",
+        b"resp",
+        b"response",
+        b"ctx",
+        b"context",
+        b"props",
+        b"state",
+        b"secrets",
+        b"vars",
+        b"inputs",
+        b"steps",
+        b"needs",
+        b"github",
+        b"matrix",
+        b"values",
+        b"window",
+        b"global",
+        b"module",
+        b"app",
+        b"data",
+        b"credentials",
+        b"import",
+        b"auth",
+    ];
+    let w: &[u8] = w.strip_prefix(b"$").unwrap_or(w);
+    ROOTS.iter().any(|r| r.eq_ignore_ascii_case(w)) || w == b"Values"
+}
+
 /// Source code rather than a value: a dotted reference (`process.env.X`,
-/// `runnerToken.token`, `this.secret`) or a type name with several humps
+/// `runnerToken.token`, `this.secret`), a call or index (`getpass()`,
+/// `params[:password]`) or a type name with several humps
 /// (`AgentEnrollmentCredentials)`), optionally followed by `,`, `;`, `:` or `)`.
+/// Dotted values that are not code (`Summer.Breeze2024`,
+/// `correct.horse.battery.staple`, `ya29.a0AfH6…`) are values.
 fn is_code_reference(v: &[u8]) -> bool {
     let mut v = v;
     while let Some(b',' | b';' | b')' | b':') = v.last() {
@@ -1753,12 +2141,69 @@ fn is_code_reference(v: &[u8]) -> bool {
             && p.iter()
                 .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
     };
-    let parts = v.split(|&b| b == b'.').count();
-    if parts >= 2 && v.split(|&b| b == b'.').all(ident_part) {
+    // `name(` / `name[`: a call or an index.
+    let head = v
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.')))
+        .unwrap_or(v.len());
+    // (`value_at` trims the closing `)` / `]`, so only the opening one is looked at.)
+    if head >= 2 && head < v.len() && matches!(v[head], b'(' | b'[') && ident_part(&v[..1]) {
         return true;
     }
-    let humps = v.iter().filter(|b| b.is_ascii_uppercase()).count();
-    v[0].is_ascii_uppercase() && humps >= 3 && v.iter().all(u8::is_ascii_alphabetic)
+    let parts = v.split(|&b| b == b'.').count();
+    if parts >= 2 && v.split(|&b| b == b'.').all(ident_part) {
+        let first = v.split(|&b| b == b'.').next().unwrap_or(b"");
+        let last = v.rsplit(|&b| b == b'.').next().unwrap_or(b"");
+        if is_code_root(first) || first.starts_with(b"$") {
+            return true;
+        }
+        // `runnerToken.token`, `db.password`, `foo.apiKey`: the last part names a credential.
+        let segs = Segments::new(last);
+        if !last.iter().any(u8::is_ascii_digit) && classify_key(&segs) != KeyClass::None {
+            return true;
+        }
+        // `obj.method`, `user.name`: short lowercase or camelCase identifiers with
+        // no digit, two parts.
+        let codeish = |p: &[u8]| {
+            p[0].is_ascii_lowercase() && p.iter().all(|&b| b.is_ascii_alphabetic() || b == b'_')
+        };
+        if parts == 2
+            && v.split(|&b| b == b'.').all(codeish)
+            && v.iter().any(u8::is_ascii_uppercase)
+        {
+            return true;
+        }
+        return false;
+    }
+    is_type_name(v)
+}
+
+/// `AgentEnrollmentCredentials`, `HTTPServerConfig`: words of an uppercase letter (or
+/// an acronym) and two or more lowercase letters. A letters-only password with
+/// several capitals (`QISDarSQgMdXPe`) has one-letter lowercase runs and more
+/// capitals than lowercase letters.
+fn is_type_name(v: &[u8]) -> bool {
+    if !v[0].is_ascii_uppercase() || !v.iter().all(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    let upper = v.iter().filter(|b| b.is_ascii_uppercase()).count();
+    let lower = v.len() - upper;
+    if upper < 3 || upper > lower {
+        return false;
+    }
+    // every lowercase run except the last is at least two letters long
+    let mut run = 0;
+    for (k, &b) in v.iter().enumerate() {
+        if b.is_ascii_lowercase() {
+            run += 1;
+        } else {
+            if run == 1 && k > 1 {
+                return false;
+            }
+            run = 0;
+        }
+    }
+    true
 }
 
 /// Value heuristics: is this plausibly a secret rather than a setting?
@@ -1772,6 +2217,10 @@ fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
         return false;
     }
     if is_placeholder(v) || is_code_reference(v) {
+        return false;
+    }
+    // SOPS-encrypted values (`ENC[AES256_GCM,data:…,type:str]`) are ciphertext.
+    if v.starts_with(b"ENC[") {
         return false;
     }
     if v.len() <= 12 {

@@ -1,9 +1,9 @@
-//! The one vector kernel of the redactor: a 64-bit mask of the `=` and `:` bytes
-//! of a 64-byte block. SSE2 is part of the x86-64 baseline, so no runtime
+//! The one vector kernel of the redactor: a 64-bit mask of the `=`, `:` and `>`
+//! bytes of a 64-byte block (`>` ends an XML start tag: `<password>…`). SSE2 is part of the x86-64 baseline, so no runtime
 //! detection is needed; other targets use the portable loop.
 #![allow(unsafe_code)]
 
-/// Bit `j` is set when `block[j]` is `=` or `:`.
+/// Bit `j` is set when `block[j]` is `=`, `:` or `>`.
 #[inline]
 pub(crate) fn anchor_mask(block: &[u8; 64]) -> u64 {
     #[cfg(target_arch = "x86_64")]
@@ -17,10 +17,14 @@ pub(crate) fn anchor_mask(block: &[u8; 64]) -> u64 {
         unsafe {
             let eq = _mm_set1_epi8(b'=' as i8);
             let colon = _mm_set1_epi8(b':' as i8);
+            let gt = _mm_set1_epi8(b'>' as i8);
             let mut mask = 0u64;
             for k in 0..4 {
                 let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast::<__m128i>());
-                let hit = _mm_or_si128(_mm_cmpeq_epi8(v, eq), _mm_cmpeq_epi8(v, colon));
+                let hit = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, eq), _mm_cmpeq_epi8(v, colon)),
+                    _mm_cmpeq_epi8(v, gt),
+                );
                 mask |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
             }
             mask
@@ -30,7 +34,7 @@ pub(crate) fn anchor_mask(block: &[u8; 64]) -> u64 {
     {
         let mut mask = 0u64;
         for (j, &b) in block.iter().enumerate() {
-            mask |= u64::from((b == b'=') | (b == b':')) << j;
+            mask |= u64::from((b == b'=') | (b == b':') | (b == b'>')) << j;
         }
         mask
     }
@@ -48,11 +52,13 @@ mod tests {
                 *b = b':';
             } else if j % 5 == 0 {
                 *b = b'=' + 128;
+            } else if j % 13 == 0 {
+                *b = b'>';
             }
         }
         let mut want = 0u64;
         for (j, &b) in block.iter().enumerate() {
-            if b == b'=' || b == b':' {
+            if b == b'=' || b == b':' || b == b'>' {
                 want |= 1 << j;
             }
         }

@@ -142,3 +142,167 @@ pub fn live_group_members(pgid: u32) -> Vec<u32> {
     }
     out
 }
+
+/// Live (non-zombie) descendants of `root`, by an independent scan of every
+/// `/proc/<pid>/stat` (field 4, the parent pid) — not keel's own walk.
+#[allow(dead_code)]
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut parent = HashMap::new();
+    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if fields[0] == "Z" || fields[0] == "X" {
+            continue;
+        }
+        parent.insert(pid, fields[1].parse::<u32>().unwrap_or(0));
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        for (&c, &pp) in &parent {
+            if pp == p && !out.contains(&c) {
+                out.push(c);
+                todo.push(c);
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// A fresh marker for [`marked`]: put `KEEL_TREE_MARK=<it>` in a job's environment.
+#[allow(dead_code)]
+pub fn new_mark() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!(
+        "m{}x{}x{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// Every live (non-zombie) process on the machine whose environment carries
+/// `KEEL_TREE_MARK=<mark>` — wherever it was reparented to, whatever its session or
+/// group: the check that nothing of a job escaped.
+#[allow(dead_code)]
+pub fn marked(mark: &str) -> Vec<u32> {
+    let needle = format!("KEEL_TREE_MARK={mark}");
+    let mut out = Vec::new();
+    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if !env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
+            continue;
+        }
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rfind(')')
+                    .and_then(|c| s[c + 1..].split_whitespace().next().map(str::to_owned))
+            });
+        if !matches!(state.as_deref(), Some("Z") | Some("X") | None) {
+            out.push(pid);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Wait (bounded) until no process carries `mark`; panic naming the survivors (and
+/// SIGKILL them so a failing test leaves nothing behind).
+#[allow(dead_code)]
+pub fn assert_mark_gone(mark: &str, within: std::time::Duration, what: &str) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left = marked(mark);
+        if left.is_empty() {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            let desc: Vec<String> = left
+                .iter()
+                .map(|p| {
+                    let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                    format!("{p} {}", String::from_utf8_lossy(&cmd).replace('\0', " "))
+                })
+                .collect();
+            for p in &left {
+                // SAFETY: killing leftovers of this test.
+                unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+            }
+            panic!("{what}: processes survived: {desc:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Wait (bounded) until every pid in `pids` is gone or a zombie; panic naming the rest.
+#[allow(dead_code)]
+pub fn wait_until_gone(pids: &[u32], within: std::time::Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        s.rfind(')')
+                            .and_then(|c| s[c + 1..].split_whitespace().next().map(|st| st != "Z"))
+                    })
+                    .unwrap_or(false)
+            })
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            panic!("still alive: {left:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The escape forms a job's tree kill must reach, as `(name, sh script)`: each leaves a
+/// marked `sleep` (or a TERM-ignoring one) outside the leader's process group, or
+/// orphaned. Scripts print `ready` once everything is started.
+#[allow(dead_code)]
+pub const ESCAPES: &[(&str, &str)] = &[
+    (
+        "setsid",
+        "setsid sleep 3000 & sleep 0.2; echo ready; sleep 3000",
+    ),
+    (
+        "setpgid",
+        "perl -e 'setpgrp(0,0); exec \"sleep\", \"3000\"' & sleep 0.2; echo ready; sleep 3000",
+    ),
+    (
+        "double-fork daemon",
+        "(setsid sh -c 'sleep 3000 & exit 0' &); sleep 0.2; echo ready; sleep 3000",
+    ),
+    (
+        "leader calls setsid",
+        "exec setsid sh -c 'setsid sleep 3000 & sleep 0.2; echo ready; sleep 3000'",
+    ),
+    (
+        "ignores SIGTERM",
+        "trap '' TERM; setsid sleep 3000 & sleep 0.2; echo ready; sleep 3000",
+    ),
+];
