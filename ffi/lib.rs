@@ -42,6 +42,7 @@ pub mod jobs;
 mod json;
 pub mod redact;
 pub mod string;
+pub mod supervisor;
 
 use std::ffi::c_char;
 

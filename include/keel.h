@@ -309,6 +309,12 @@ typedef struct keel_redactor keel_redactor;
 typedef struct keel_stream_redactor keel_stream_redactor;
 
 /**
+ * A supervisor over a cycle of C callbacks. Made by `keel_supervisor_new`, released by
+ * `keel_supervisor_free`.
+ */
+typedef struct keel_supervisor keel_supervisor;
+
+/**
  * An owned string or byte buffer returned by keel. Read `data` and `len`; release
  * it with `keel_string_free`. Do not modify it.
  *
@@ -352,6 +358,54 @@ typedef void (*keel_finalizer_fn)(void *userdata);
  * return `KEEL_IO`.
  */
 typedef int (*keel_write_fn)(void *userdata, const uint8_t *data, size_t len);
+
+/**
+ * Obtain a registration for `slot`. Return 0 and (optionally) store an opaque
+ * registration in `*registration`, which is handed to `run`; any other value is a
+ * failed registration (the supervisor backs off, capped exponential).
+ */
+typedef int32_t (*keel_supervisor_register_fn)(void *userdata,
+                                               struct keel_supervisor *supervisor,
+                                               uint32_t slot,
+                                               void **registration);
+
+/**
+ * Run the worker for `slot` with its registration until it ends; return its exit
+ * code (0 success; anything else is a failed run and backs off). Must return soon
+ * after shutdown is requested: poll `keel_supervisor_wait_shutdown`. A run that has not
+ * returned within the stop grace + 2 s after shutdown is abandoned (its thread is not
+ * waited for).
+ */
+typedef int32_t (*keel_supervisor_run_fn)(void *userdata,
+                                          struct keel_supervisor *supervisor,
+                                          uint32_t slot,
+                                          void *registration);
+
+/**
+ * A status change as JSON (`{"slot":0,"at":1700000000000,"state":"backing-off",
+ * "attempt":1,"delayMs":2000,"reason":"…"}`), `len` bytes, NUL-terminated, valid only
+ * during the call.
+ */
+typedef void (*keel_supervisor_status_fn)(void *userdata, const char *json, size_t len);
+
+/**
+ * The cycle's callbacks. `register_fn` and `run_fn` are required; `status_fn` may be
+ * NULL.
+ */
+typedef struct keel_supervisor_cycle {
+    /**
+     * See `keel_supervisor_register_fn`.
+     */
+    keel_supervisor_register_fn register_fn;
+    /**
+     * See `keel_supervisor_run_fn`.
+     */
+    keel_supervisor_run_fn run_fn;
+    /**
+     * See `keel_supervisor_status_fn`.
+     */
+    keel_supervisor_status_fn status_fn;
+} keel_supervisor_cycle;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1129,6 +1183,78 @@ enum keel_result keel_redactor_short_secrets_ignored(const struct keel_redactor 
  * pointer to NULL after freeing it.
  */
 void keel_string_free(struct keel_string *s);
+
+/**
+ * Create a supervisor. `options_json` (`len` 0 for defaults) is `SupervisorOptions`:
+ * `{"backoffBaseMs":2000,"backoffMaxMs":30000,"jitter":0.2,"stableAfterMs":60000,
+ * "runFailure":"fixed","runFailureBackoffMs":2000,"minCycleMs":1000,
+ * "burst":{"failures":5,"windowMs":60000},"stopGraceMs":5000,
+ * "installSignalHandlers":false,"systemdNotify":true,"watchdogIntervalMs":null,
+ * "pool":1,"workDir":null}` (all optional). `cycle` is copied; `userdata` is handed to
+ * every callback; `finalizer` (may be NULL) is called with it once, when the
+ * supervisor is freed.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON` /
+ * `KEEL_INVALID_OPTION` (naming the field), `KEEL_INVALID_ARGUMENT` (a required
+ * callback is NULL). On error the finalizer is not called.
+ *
+ * # Safety
+ * `options_json` must point to `len` readable bytes (or be NULL with 0); `cycle` must
+ * point to a `keel_supervisor_cycle`; `out` must be valid for writing a pointer.
+ */
+enum keel_result keel_supervisor_new(const char *options_json,
+                                     size_t len,
+                                     const struct keel_supervisor_cycle *cycle,
+                                     void *userdata,
+                                     keel_finalizer_fn finalizer,
+                                     struct keel_supervisor **out);
+
+/**
+ * Run until shutdown (`keel_supervisor_shutdown`, or SIGTERM/SIGINT with
+ * `installSignalHandlers`). Blocks the calling thread. Writes the drain exit code (0)
+ * to `exit_code` (may be NULL). The status ends `offline` on every path.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT` (not a live handle),
+ * `KEEL_SUPERVISOR_ALREADY_RUNNING` (run is called once per handle),
+ * `KEEL_SIGNAL_HANDLERS`.
+ */
+enum keel_result keel_supervisor_run(struct keel_supervisor *supervisor, int32_t *exit_code);
+
+/**
+ * Request shutdown: a sleeping backoff wakes at once; `keel_supervisor_wait_shutdown`
+ * returns true. Idempotent; any thread.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+ */
+enum keel_result keel_supervisor_shutdown(struct keel_supervisor *supervisor);
+
+/**
+ * Wait up to `timeout_ms` for shutdown; `*requested` is true once it was requested.
+ * A run callback polls this to know when to stop its worker.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+ */
+enum keel_result keel_supervisor_wait_shutdown(struct keel_supervisor *supervisor,
+                                               uint64_t timeout_ms,
+                                               bool *requested);
+
+/**
+ * The status snapshot as JSON (`{"version":1,"status":{"state":"running"},
+ * "startedAt":…,"at":…,"ready":true,"slots":[{"slot":0,"status":…,"cycles":3,
+ * "registrations":3,"registrationFailures":0,"runFailures":0,…}]}`), freed with
+ * `keel_string_free`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`.
+ */
+enum keel_result keel_supervisor_status(struct keel_supervisor *supervisor,
+                                        struct keel_string **out);
+
+/**
+ * Release a supervisor (requesting shutdown first) and call its finalizer. Do not free
+ * it while `keel_supervisor_run` is still running on another thread: shut it down and
+ * let `_run` return first. NULL and already-freed pointers are ignored.
+ */
+void keel_supervisor_free(struct keel_supervisor *supervisor);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -290,10 +290,29 @@ export interface CommandResult {
 }
 
 /**
+ * The doctor verdict on a `ServiceHealth`: `{ name, status: 'pass' | 'warn' | 'fail',
+ * message, fix }` (a non-zero last exit code fails, `spawn scheduled` warns).
+ */
+export declare function doctorCheck(health: { loaded: boolean; state: 'running' | 'waiting' | 'spawn-scheduled' | 'starting' | 'stopped' | 'failed' | 'unknown'; rawState: string | null; lastExitCode: number | null; lastSignal: number | null; pid: number | null; manager: 'launchd' | 'systemd' }): { name: string; status: 'pass' | 'warn' | 'fail'; message: string; fix: string | null }
+
+/**
  * Every error `code` keel can throw (core's vocabulary, the same names as the C
  * ABI's `keel_result` values, `KEEL_OK` aside).
  */
 export declare function errorCodes(): Array<string>
+
+/**
+ * A launchd property list for the supervisor: KeepAlive, RunAtLoad, ThrottleInterval,
+ * `PATH=/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`, HOME and
+ * UserName in system mode, log paths; every value XML-escaped.
+ */
+export declare function generateLaunchdPlist(options: { programArguments: string[]; label?: string; mode?: 'user' | 'system'; workingDirectory?: string; stdoutPath?: string; stderrPath?: string; logDir?: string; userName?: string; homeDir?: string; throttleIntervalMs?: number; exitTimeoutMs?: number; environment?: Record<string, string> }): string
+
+/**
+ * A systemd unit for the supervisor: Type=notify + WatchdogSec, Restart=always,
+ * RestartSec, RestartSteps/RestartMaxDelaySec, KillMode=control-group, TimeoutStopSec.
+ */
+export declare function generateSystemdUnit(options: { execStart: string[]; description?: string; mode?: 'user' | 'system'; user?: string; workingDirectory?: string; environment?: Record<string, string>; restartSecMs?: number; restartSteps?: number; restartMaxDelayMs?: number; timeoutStopMs?: number; watchdogMs?: number | null }): string
 
 /** The logger of `opts.log`. */
 export interface JobLogger {
@@ -362,6 +381,15 @@ export declare function loadRunnerLimitsNative(env: Record<string, string | unde
 
 /** Cap on captured command output kept by `captureRedactedOutput`, in characters. */
 export declare const MAX_CAPTURED_OUTPUT_CHARS: number
+
+/**
+ * Parse `launchctl print <domain>/<label>` output into `ServiceHealth` (the top-level
+ * `state`, multi-word `spawn scheduled` included; `last exit code`; `pid`).
+ */
+export declare function parseLaunchctlPrint(output: string): { loaded: boolean; state: 'running' | 'waiting' | 'spawn-scheduled' | 'starting' | 'stopped' | 'failed' | 'unknown'; rawState: string | null; lastExitCode: number | null; lastSignal: number | null; pid: number | null; manager: 'launchd' | 'systemd' }
+
+/** Parse `systemctl show UNIT` output into `ServiceHealth`. */
+export declare function parseSystemctlShow(output: string): { loaded: boolean; state: 'running' | 'waiting' | 'spawn-scheduled' | 'starting' | 'stopped' | 'failed' | 'unknown'; rawState: string | null; lastExitCode: number | null; lastSignal: number | null; pid: number | null; manager: 'launchd' | 'systemd' }
 
 /**
  * Strip credentials out of a string: the shape rules, every secret registered

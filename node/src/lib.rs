@@ -12,3 +12,4 @@ pub mod credentials;
 pub mod error;
 pub mod jobs;
 pub mod redact;
+pub mod supervisor;

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -201,5 +202,76 @@ impl CycleContext {
                 Ok(o)
             }
         }
+    }
+}
+
+type RegisterFn<R> = dyn Fn(&CycleContext) -> Result<R, CycleError> + Send + Sync;
+type RunFn<R> = dyn Fn(R, &CycleContext) -> Result<RunOutcome, CycleError> + Send + Sync;
+
+/// A cycle over two **blocking** functions (C callbacks, synchronous host code), each
+/// call run on tokio's blocking pool so the supervisor's loop, its backoffs and its
+/// watchdog pings stay responsive. `run` must return soon after
+/// [`CycleContext::is_shutdown`] turns true; one that does not is abandoned after the
+/// stop grace + 2 s.
+///
+/// ```
+/// use keel_core::supervisor::{BlockingCycle, CycleError, RunOutcome};
+/// let c = BlockingCycle::new(
+///     |_ctx| Ok::<_, CycleError>(42u32),
+///     |reg, _ctx| Ok(RunOutcome::exited(if reg == 42 { 0 } else { 1 })),
+/// );
+/// # let _ = c;
+/// ```
+pub struct BlockingCycle<R> {
+    register: Arc<RegisterFn<R>>,
+    run: Arc<RunFn<R>>,
+}
+
+impl<R> std::fmt::Debug for BlockingCycle<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlockingCycle")
+    }
+}
+
+impl<R: Send + 'static> BlockingCycle<R> {
+    /// A cycle over these functions.
+    pub fn new(
+        register: impl Fn(&CycleContext) -> Result<R, CycleError> + Send + Sync + 'static,
+        run: impl Fn(R, &CycleContext) -> Result<RunOutcome, CycleError> + Send + Sync + 'static,
+    ) -> Self {
+        BlockingCycle {
+            register: Arc::new(register),
+            run: Arc::new(run),
+        }
+    }
+}
+
+impl<R: Send + 'static> Cycle for BlockingCycle<R> {
+    type Registration = R;
+
+    fn register<'a>(&'a self, ctx: &'a CycleContext) -> BoxFuture<'a, Result<R, CycleError>> {
+        let f = self.register.clone();
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&ctx))
+                .await
+                .map_err(|_| CycleError::new("register panicked"))?
+        })
+    }
+
+    fn run<'a>(
+        &'a self,
+        reg: R,
+        ctx: &'a CycleContext,
+    ) -> BoxFuture<'a, Result<RunOutcome, CycleError>> {
+        let f = self.run.clone();
+        let c = ctx.clone();
+        Box::pin(async move {
+            let mut o = tokio::task::spawn_blocking(move || f(reg, &c))
+                .await
+                .map_err(|_| CycleError::new("run panicked"))??;
+            o.stopped = o.stopped || ctx.is_shutdown();
+            Ok(o)
+        })
     }
 }

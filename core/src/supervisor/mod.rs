@@ -95,7 +95,7 @@ use crate::time::{SharedClock, SystemClock};
 
 pub use backoff::Backoff;
 pub use command::{CommandCycle, CommandCycleOptions};
-pub use cycle::{BoxFuture, Cycle, CycleContext, CycleError, RunOutcome};
+pub use cycle::{BlockingCycle, BoxFuture, Cycle, CycleContext, CycleError, RunOutcome};
 pub use error::{sample_codes, SupervisorError};
 pub use notify::{watchdog_interval_from_env, Notifier};
 pub use options::{
@@ -389,7 +389,10 @@ impl<C: Cycle> Supervisor<C> {
             .enable_all()
             .build()
             .map_err(|e| SupervisorError::Runtime(e.to_string()))?;
-        rt.block_on(self.run())
+        let r = rt.block_on(self.run());
+        // A blocking cycle call that ignored shutdown is abandoned, not waited for.
+        rt.shutdown_timeout(Duration::from_millis(100));
+        r
     }
 
     /// Run every slot until shutdown. Call once; a second call is
