@@ -230,3 +230,49 @@ fn every_rule_has_a_name_and_a_description() {
 fn hides_is_used() {
     hides(&format!("token: {SECRET}"), SECRET);
 }
+
+// ------------------------------------------------------------ the catalogue
+
+#[test]
+fn catalogue_prefix_families() {
+    for (input, want) in [
+        ("glrt-abcdefghij0123456789", "glrt-***"),
+        ("glptt-abcdefghij0123456789ab", "glptt-***"),
+        ("glft-abcdefghij0123456789", "glft-***"),
+        ("gldt-abcdefghij0123456789", "gldt-***"),
+        ("gloas-abcdefghij0123456789", "gloas-***"),
+        ("xoxe-1-abcdefghijklmnopqrstuvwxyz", "xoxe-***"),
+        ("sk_prod_abcdef0123456789", "sk_prod_***"),
+        ("rk_prod_abcdef0123456789", "rk_prod_***"),
+        ("sgp_0123456789abcdef0123456789abcdef01234567", "sgp_***"),
+        (
+            "ntn_123456789012abcdefghijklmnopqrstuvwxyzABCDEFGH",
+            "ntn_***",
+        ),
+        ("p8e-abcdefghijklmnopqrstuvwxyz012345", "p8e-***"),
+        ("id LTAI5tQk9hZbX7yWmN3pR2sd end", "id LTAI*** end"),
+        (
+            "https://hooks.slack.com/services/T00000000/B00000000/abcdefghijklmnopqrstuvwx",
+            "https://hooks.slack.com/***",
+        ),
+        (
+            "https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuvwxyz",
+            "https://discord.com/api/webhooks/***",
+        ),
+    ] {
+        masks(input, want);
+    }
+}
+
+#[test]
+fn catalogue_negatives() {
+    keeps("the dp.x value and hf_ok");
+    keeps("- (id)hf_requiredCharacteristicTypesForDisplayMetadata;");
+    keeps("&hf_servingcellpriorityparametersdescription_h_prio");
+    keeps("ntn_123456789012345678901234567890123456789012345678901234567890");
+    keeps("sgp_local_d45b6G86aBb0F2Cee943902dbaDBCFCFDD1dA089");
+    keeps("xoxe.xoxp-1-SlackAppConfigurationAccessTokenHere");
+    keeps("xoxb-12345-abcd234");
+    keeps("see https://hooks.slack.com/ for details");
+    keeps("A3-B4 is a paper size");
+}

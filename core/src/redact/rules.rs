@@ -43,15 +43,16 @@ pub enum BuiltinRule {
     XAccessToken,
     /// GitHub tokens: `ghp_ gho_ ghu_ ghs_ ghr_ github_pat_`.
     GithubToken,
-    /// GitLab personal access tokens: `glpat-`.
+    /// GitLab tokens: `glpat-`, `glrt-`, `glptt-`, `glft-`, `glcbt-`, `gldt-`, `glimt-`,
+    /// `glagent-`, `gloas-`, `glsoat-`, `glffct-`.
     GitlabToken,
     /// AWS access key ids: `AKIA ASIA ABIA ACCA` + 16.
     AwsAccessKeyId,
     /// AWS secret access keys in assignments (`aws_secret_access_key = …`).
     AwsSecretKey,
-    /// Slack tokens: `xoxa- xoxb- xoxp- xoxo- xoxs- xoxr-`, `xapp-`.
+    /// Slack tokens: `xoxa- xoxb- xoxp- xoxo- xoxs- xoxr- xoxe-`, `xapp-`.
     SlackToken,
-    /// Stripe keys: `sk_live_ sk_test_ rk_live_ rk_test_`.
+    /// Stripe keys: `sk_live_ sk_test_ sk_prod_ rk_live_ rk_test_ rk_prod_`.
     StripeKey,
     /// OpenAI keys: `sk-`, `sk-proj-`.
     OpenaiKey,
@@ -63,12 +64,34 @@ pub enum BuiltinRule {
     NpmToken,
     /// PyPI tokens: `pypi-`.
     PypiToken,
-    /// JSON Web Tokens: `eyJ….eyJ….…`.
+    /// JSON Web Tokens: `eyJ….eyJ….…`, and base64-encoded ones (`ZXlKaGJHY2lPaU…`).
     Jwt,
     /// `Authorization: Bearer|Basic|Token …` (and `Proxy-Authorization`).
     AuthorizationHeader,
     /// PEM private-key blocks (`-----BEGIN … PRIVATE KEY-----` … `-----END`).
     PrivateKey,
+    /// Sourcegraph access tokens: `sgp_`.
+    SourcegraphToken,
+    /// Notion integration tokens: `ntn_`.
+    NotionToken,
+    /// Doppler tokens: `dp.pt.`, `dp.st.`, `dp.ct.`, `dp.sa.`, `dp.scim.`, `dp.audit.`.
+    DopplerToken,
+    /// Dynatrace API tokens: `dt0c01.`.
+    DynatraceToken,
+    /// Facebook (Meta) page and user access tokens: `EAA` + 100 or more.
+    FacebookToken,
+    /// Adobe client secrets: `p8e-`.
+    AdobeClientSecret,
+    /// Alibaba Cloud access key ids: `LTAI`.
+    AlibabaAccessKeyId,
+    /// JFrog Artifactory API keys (`AKCp`) and reference tokens (`cmVmd`).
+    ArtifactoryToken,
+    /// 1Password secret keys (`A3-XXXXXX-…`) and service-account tokens (`ops_eyJ…`).
+    OnePasswordKey,
+    /// Hugging Face tokens: `hf_`, `api_org_`.
+    HuggingfaceToken,
+    /// Chat webhook URLs: Slack `hooks.slack.com/…`, Microsoft Teams `….webhook.office.com/…`, Discord `discord.com/api/webhooks/…`.
+    WebhookUrl,
     /// `KEY=value`, `KEY: value`, `"key": "value"` where the key names a password,
     /// secret, token, key or credential and the value looks like one.
     CredentialAssignment,
@@ -76,7 +99,7 @@ pub enum BuiltinRule {
 
 impl BuiltinRule {
     /// Every built-in rule, in documentation order.
-    pub const ALL: [BuiltinRule; 17] = [
+    pub const ALL: [BuiltinRule; 28] = [
         BuiltinRule::UrlUserinfo,
         BuiltinRule::XAccessToken,
         BuiltinRule::GithubToken,
@@ -93,6 +116,17 @@ impl BuiltinRule {
         BuiltinRule::Jwt,
         BuiltinRule::AuthorizationHeader,
         BuiltinRule::PrivateKey,
+        BuiltinRule::SourcegraphToken,
+        BuiltinRule::NotionToken,
+        BuiltinRule::DopplerToken,
+        BuiltinRule::DynatraceToken,
+        BuiltinRule::FacebookToken,
+        BuiltinRule::AdobeClientSecret,
+        BuiltinRule::AlibabaAccessKeyId,
+        BuiltinRule::ArtifactoryToken,
+        BuiltinRule::OnePasswordKey,
+        BuiltinRule::HuggingfaceToken,
+        BuiltinRule::WebhookUrl,
         BuiltinRule::CredentialAssignment,
     ];
 
@@ -115,6 +149,17 @@ impl BuiltinRule {
             BuiltinRule::Jwt => "jwt",
             BuiltinRule::AuthorizationHeader => "authorization-header",
             BuiltinRule::PrivateKey => "private-key",
+            BuiltinRule::SourcegraphToken => "sourcegraph-token",
+            BuiltinRule::NotionToken => "notion-token",
+            BuiltinRule::DopplerToken => "doppler-token",
+            BuiltinRule::DynatraceToken => "dynatrace-token",
+            BuiltinRule::FacebookToken => "facebook-token",
+            BuiltinRule::AdobeClientSecret => "adobe-client-secret",
+            BuiltinRule::AlibabaAccessKeyId => "alibaba-access-key-id",
+            BuiltinRule::ArtifactoryToken => "artifactory-token",
+            BuiltinRule::OnePasswordKey => "1password-key",
+            BuiltinRule::HuggingfaceToken => "huggingface-token",
+            BuiltinRule::WebhookUrl => "webhook-url",
             BuiltinRule::CredentialAssignment => "credential-assignment",
         }
     }
@@ -125,11 +170,11 @@ impl BuiltinRule {
             BuiltinRule::UrlUserinfo => "userinfo in URLs: scheme://user:pass@host -> scheme://***@host",
             BuiltinRule::XAccessToken => "x-access-token:<token>",
             BuiltinRule::GithubToken => "GitHub tokens (ghp_ gho_ ghu_ ghs_ ghr_ github_pat_), prefix kept",
-            BuiltinRule::GitlabToken => "GitLab tokens (glpat-), prefix kept",
+            BuiltinRule::GitlabToken => "GitLab tokens (glpat- glrt- glptt- glft- glcbt- gldt- glimt- glagent- gloas- glsoat- glffct-), prefix kept",
             BuiltinRule::AwsAccessKeyId => "AWS access key ids (AKIA ASIA ABIA ACCA + 16), prefix kept",
             BuiltinRule::AwsSecretKey => "AWS secret access keys assigned to aws_secret_access_key and alike",
-            BuiltinRule::SlackToken => "Slack tokens (xox[abposr]-, xapp-), prefix kept",
-            BuiltinRule::StripeKey => "Stripe keys (sk_/rk_ live/test), prefix kept",
+            BuiltinRule::SlackToken => "Slack tokens (xox[abposre]-, xapp-), prefix kept",
+            BuiltinRule::StripeKey => "Stripe keys (sk_/rk_ live/test/prod), prefix kept",
             BuiltinRule::OpenaiKey => "OpenAI keys (sk-, sk-proj-), prefix kept",
             BuiltinRule::AnthropicKey => "Anthropic keys (sk-ant-), prefix kept",
             BuiltinRule::GoogleApiKey => "Google API keys (AIza...), prefix kept",
@@ -138,6 +183,17 @@ impl BuiltinRule {
             BuiltinRule::Jwt => "JSON Web Tokens (eyJ...eyJ...sig)",
             BuiltinRule::AuthorizationHeader => "Authorization: Bearer|Basic|Token <credential>, scheme kept",
             BuiltinRule::PrivateKey => "PEM private-key blocks, BEGIN/END lines kept",
+            BuiltinRule::SourcegraphToken => "Sourcegraph access tokens (sgp_...), prefix kept",
+            BuiltinRule::NotionToken => "Notion tokens (ntn_...), prefix kept",
+            BuiltinRule::DopplerToken => "Doppler tokens (dp.pt. ...): no prefix search yet, caught in assignments",
+            BuiltinRule::DynatraceToken => "Dynatrace API tokens (dt0c01....), prefix kept",
+            BuiltinRule::FacebookToken => "Facebook tokens (EAA...): no prefix search yet, caught in assignments",
+            BuiltinRule::AdobeClientSecret => "Adobe client secrets (p8e-...), prefix kept",
+            BuiltinRule::AlibabaAccessKeyId => "Alibaba Cloud access key ids (LTAI...), prefix kept",
+            BuiltinRule::ArtifactoryToken => "JFrog Artifactory API keys (AKCp...), prefix kept",
+            BuiltinRule::OnePasswordKey => "1Password service-account tokens (ops_eyJ...), prefix kept",
+            BuiltinRule::HuggingfaceToken => "Hugging Face tokens (hf_, api_org_): no prefix search yet, caught in assignments",
+            BuiltinRule::WebhookUrl => "Slack, Microsoft Teams and Discord webhook URLs: the path after the host is masked",
             BuiltinRule::CredentialAssignment => {
                 "KEY=value / KEY: value / \"key\": \"value\" where KEY names a password, secret, token, key or credential"
             }
@@ -187,6 +243,18 @@ enum Body {
     UpperExact(usize),
     Jwt,
     Pem,
+    /// `[A-Za-z0-9+/=_-]` run of at least `min` (base64 of either alphabet).
+    Base64(usize),
+    /// `[A-Z0-9-]` run of at least `min` with at least three dashes (1Password).
+    #[allow(dead_code)] // for `A3-` once prefixes get a second-level dispatch
+    UpperDashed(usize),
+    /// `[A-Za-z0-9.]` run of at least `min` (Dynatrace: `dt0c01.<24>.<64>`).
+    DottedAlnum(usize),
+    /// `<kind>.` then an alphanumeric run of at least `min` (Doppler: `dp.pt.…`).
+    #[allow(dead_code)] // for `dp.` once prefixes get a second-level dispatch
+    KindDot(usize),
+    /// A URL path of at least `min` bytes (`[A-Za-z0-9_/+@.-]`): webhooks.
+    UrlPath(usize),
     /// `("KEY", "value")` after a setter (`System.setProperty(`, `os.Setenv(`):
     /// masked when `KEY` names a credential and the value looks like one.
     CallPair,
@@ -403,6 +471,167 @@ const PREFIXES: &[Prefix] = &[
         body: Body::Dashed(16),
     },
     Prefix {
+        lit: "glrt-",
+        skip: 0,
+        rule: BuiltinRule::GitlabToken,
+        keep: 5,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "glptt-",
+        skip: 0,
+        rule: BuiltinRule::GitlabToken,
+        keep: 6,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "glft-",
+        skip: 0,
+        rule: BuiltinRule::GitlabToken,
+        keep: 5,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "glcbt-",
+        skip: 0,
+        rule: BuiltinRule::GitlabToken,
+        keep: 6,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "gldt-",
+        skip: 0,
+        rule: BuiltinRule::GitlabToken,
+        keep: 5,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "glimt-",
+        skip: 1,
+        rule: BuiltinRule::GitlabToken,
+        keep: 6,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "glagent-",
+        skip: 1,
+        rule: BuiltinRule::GitlabToken,
+        keep: 8,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "gloas-",
+        skip: 2,
+        rule: BuiltinRule::GitlabToken,
+        keep: 6,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "glsoat-",
+        skip: 0,
+        rule: BuiltinRule::GitlabToken,
+        keep: 7,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "glffct-",
+        skip: 0,
+        rule: BuiltinRule::GitlabToken,
+        keep: 7,
+        body: Body::Dashed(16),
+    },
+    Prefix {
+        lit: "xoxe-",
+        skip: 0,
+        rule: BuiltinRule::SlackToken,
+        keep: 5,
+        body: Body::Dashed(8),
+    },
+    Prefix {
+        lit: "sk_prod_",
+        skip: 0,
+        rule: BuiltinRule::StripeKey,
+        keep: 8,
+        body: Body::Alnum(8),
+    },
+    Prefix {
+        lit: "rk_prod_",
+        skip: 1,
+        rule: BuiltinRule::StripeKey,
+        keep: 8,
+        body: Body::Alnum(8),
+    },
+    Prefix {
+        lit: "sgp_",
+        skip: 1,
+        rule: BuiltinRule::SourcegraphToken,
+        keep: 4,
+        body: Body::Word(40),
+    },
+    Prefix {
+        lit: "ntn_",
+        skip: 1,
+        rule: BuiltinRule::NotionToken,
+        keep: 4,
+        body: Body::Alnum(40),
+    },
+    Prefix {
+        lit: "dt0c01.",
+        skip: 1,
+        rule: BuiltinRule::DynatraceToken,
+        keep: 7,
+        body: Body::DottedAlnum(80),
+    },
+    Prefix {
+        lit: "p8e-",
+        skip: 0,
+        rule: BuiltinRule::AdobeClientSecret,
+        keep: 4,
+        body: Body::Alnum(32),
+    },
+    Prefix {
+        lit: "LTAI",
+        skip: 1,
+        rule: BuiltinRule::AlibabaAccessKeyId,
+        keep: 4,
+        body: Body::Alnum(20),
+    },
+    Prefix {
+        lit: "AKCp",
+        skip: 1,
+        rule: BuiltinRule::ArtifactoryToken,
+        keep: 4,
+        body: Body::Alnum(60),
+    },
+    Prefix {
+        lit: "ops_eyJ",
+        skip: 3,
+        rule: BuiltinRule::OnePasswordKey,
+        keep: 4,
+        body: Body::Base64(100),
+    },
+    Prefix {
+        lit: "hooks.slack.com/",
+        skip: 5,
+        rule: BuiltinRule::WebhookUrl,
+        keep: 16,
+        body: Body::UrlPath(20),
+    },
+    Prefix {
+        lit: "webhook.office.com/",
+        skip: 7,
+        rule: BuiltinRule::WebhookUrl,
+        keep: 19,
+        body: Body::UrlPath(20),
+    },
+    Prefix {
+        lit: "discord.com/api/webhooks/",
+        skip: 15,
+        rule: BuiltinRule::WebhookUrl,
+        keep: 25,
+        body: Body::UrlPath(20),
+    },
+    Prefix {
         lit: "setProperty(",
         skip: 1,
         rule: BuiltinRule::CredentialAssignment,
@@ -439,7 +668,7 @@ const PREFIXES: &[Prefix] = &[
     },
 ];
 
-const MAX_PREFIX: usize = 12;
+const MAX_PREFIX: usize = 25;
 
 /// The compiled shape rules of one redactor.
 pub(crate) struct RuleSet {
@@ -1026,7 +1255,11 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
             if len < min || placeholder_body(&buf[body..body + len]) {
                 return Check::None;
             }
-            if p.rule == BuiltinRule::SlackToken && !slack_body(p.lit, &buf[body..body + len]) {
+            let v = &buf[body..body + len];
+            if p.rule == BuiltinRule::SlackToken && (len < 20 || !slack_body(p.lit, v)) {
+                return Check::None;
+            }
+            if !family_body(p.rule, v, buf.get(body + len).copied()) {
                 return Check::None;
             }
             Check::Span(Span::new(m + p.keep, body + len))
@@ -1053,6 +1286,58 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
         Body::Jwt => jwt(buf, m, eof),
         Body::Pem => pem(buf, m, eof, mask),
         Body::CallPair => call_pair(buf, body, eof, mask),
+        Body::Base64(min)
+        | Body::UpperDashed(min)
+        | Body::DottedAlnum(min)
+        | Body::UrlPath(min) => {
+            let pred: fn(u8) -> bool = match p.body {
+                Body::Base64(_) => |b: u8| is_dashed(b) || matches!(b, b'+' | b'/' | b'='),
+                Body::UpperDashed(_) => {
+                    |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-'
+                }
+                Body::DottedAlnum(_) => |b: u8| b.is_ascii_alphanumeric() || b == b'.',
+                _ => |b: u8| is_dashed(b) || matches!(b, b'/' | b'+' | b'@' | b'.'),
+            };
+            let (len, open) = run(buf, body, MAX_TOKEN, pred);
+            if open && !eof {
+                return Check::Undecided;
+            }
+            let v = &buf[body..body + len];
+            if len < min || placeholder_body(v) {
+                return Check::None;
+            }
+            if matches!(p.body, Body::UpperDashed(_))
+                && v.iter().filter(|&&b| b == b'-').count() < 3
+            {
+                return Check::None;
+            }
+            Check::Span(Span::new(m + p.keep, body + len))
+        }
+        Body::KindDot(min) => {
+            let (kl, open) = run(buf, body, 6, |b| b.is_ascii_lowercase());
+            if open && !eof {
+                return Check::Undecided;
+            }
+            let dot = body + kl;
+            if !(2..=5).contains(&kl) || dot >= n {
+                return if dot >= n && !eof {
+                    Check::Undecided
+                } else {
+                    Check::None
+                };
+            }
+            if buf[dot] != b'.' {
+                return Check::None;
+            }
+            let (len, open) = run(buf, dot + 1, MAX_TOKEN, |b| b.is_ascii_alphanumeric());
+            if open && !eof {
+                return Check::Undecided;
+            }
+            if len < min || placeholder_body(&buf[dot + 1..dot + 1 + len]) {
+                return Check::None;
+            }
+            Check::Span(Span::new(dot + 1, dot + 1 + len))
+        }
     }
 }
 
@@ -1071,10 +1356,30 @@ fn placeholder_body(body: &[u8]) -> bool {
         || has(b"example")
         || body.starts_with(b"your")
         || body.starts_with(b"YOUR")
+        || body.ends_with(b"Here")
+        || body.ends_with(b"HERE")
+        || body.ends_with(b"here")
         || has(b"-here")
         || has(b"_here")
         || has(b"xxxx")
         || has(b"XXXX")
+}
+
+/// Per-family shape checks beyond the character class and length.
+fn family_body(rule: BuiltinRule, v: &[u8], next: Option<u8>) -> bool {
+    match rule {
+        // `hf_` + 34 letters; not an identifier such as `hf_requiredCharacteristicTypes…`
+        // or `hf_field_name`.
+        BuiltinRule::HuggingfaceToken => v.len() <= 40 && next != Some(b'_'),
+        // `ntn_` + 11 digits + 35 alphanumerics.
+        BuiltinRule::NotionToken => v.iter().any(u8::is_ascii_alphabetic),
+        // `sgp_[local_]<hex>`
+        BuiltinRule::SourcegraphToken => {
+            let v = v.strip_prefix(b"local_").unwrap_or(v);
+            v.iter().all(|&b| b.is_ascii_hexdigit() || b == b'_')
+        }
+        _ => true,
+    }
 }
 
 /// Slack tokens number their parts: `xoxb-1234…`, `xoxe-1-…`, `xapp-1-…`; legacy
