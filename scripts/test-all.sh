@@ -20,6 +20,7 @@ command -v python3 >/dev/null || missing+=(python3)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v systemd-analyze >/dev/null || missing+=(systemd)   # the supervisor tests verify the generated unit
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing Debian packages: ${missing[*]}"
     sudo_cmd=""

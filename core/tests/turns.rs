@@ -351,7 +351,6 @@ async fn a_grandchild_holding_stdout_does_not_hang_the_turn_and_is_killed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the process-tree issue's descendant kill (a grandchild that left the group)"]
 async fn a_grandchild_that_escaped_the_group_is_killed_too() {
     let e = env();
     let mut o = opts(&e, "escape", Runtime::Claude);
