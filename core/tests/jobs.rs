@@ -782,7 +782,7 @@ async fn registry_job_running_a_command_is_killed_by_tool_silence() {
     assert!(v
         .error
         .unwrap()
-        .starts_with("Aborted: the agent produced output but completed no tool call for 0s"));
+        .starts_with("Aborted: the agent produced output but completed no tool call for 300ms"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,28 +79,46 @@ pub(crate) fn round_secs(ms: u64) -> u64 {
     ms.saturating_add(500) / 1000
 }
 
+/// A watchdog window as the messages print it: whole seconds the way the reference
+/// rounds them (`600s`), except that a window under one second is printed with its real
+/// value (`300ms`) — the reference rounds those to a misleading `0s`.
+///
+/// ```
+/// use keel_core::jobs::format_window;
+/// assert_eq!(format_window(600_000), "600s");
+/// assert_eq!(format_window(1_400), "1s");
+/// assert_eq!(format_window(300), "300ms");
+/// ```
+pub fn format_window(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", round_secs(ms))
+    }
+}
+
 /// `Aborted: no agent activity for 600s` — the inactivity message prefix (the registry
 /// appends `(likely hung in <phase> phase; <breadcrumb>)`).
 pub fn inactivity_abort_message(inactivity_ms: u64) -> String {
     format!(
-        "Aborted: no agent activity for {}s",
-        round_secs(inactivity_ms)
+        "Aborted: no agent activity for {}",
+        format_window(inactivity_ms)
     )
 }
 
 /// `Aborted: exceeded max duration of 3600s`.
 pub fn max_duration_abort_message(max_duration_ms: u64) -> String {
     format!(
-        "Aborted: exceeded max duration of {}s",
-        round_secs(max_duration_ms)
+        "Aborted: exceeded max duration of {}",
+        format_window(max_duration_ms)
     )
 }
 
 /// `Aborted: the agent produced output but completed no tool call for 1800s`.
 pub fn tool_silence_abort_message(tool_silence_ms: u64) -> String {
     format!(
-        "Aborted: the agent produced output but completed no tool call for {}s",
-        round_secs(tool_silence_ms)
+        "Aborted: the agent produced output but completed no tool call for {}",
+        format_window(tool_silence_ms)
     )
 }
 

@@ -60,8 +60,8 @@ pub use command::{
 };
 pub use external::{external_work, ExternalWork, WorkCompleter};
 pub use failure::{
-    inactivity_abort_message, max_duration_abort_message, tool_silence_abort_message, FailureCause,
-    WorkError,
+    format_window, inactivity_abort_message, max_duration_abort_message,
+    tool_silence_abort_message, FailureCause, WorkError,
 };
 pub use options::{
     CommandOptions, RegistryOptions, RunnerLimits, DEFAULT_COLD_START, ENV_COLD_START_MS,

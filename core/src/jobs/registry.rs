@@ -15,8 +15,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::failure::{
-    inactivity_abort_message, max_duration_abort_message, round_secs, tool_silence_abort_message,
-    FailureCause, WorkError,
+    format_window, inactivity_abort_message, max_duration_abort_message, round_secs,
+    tool_silence_abort_message, FailureCause, WorkError,
 };
 use super::view::{
     CallMetric, ColdStart, Dropped, JobResult, JobState, JobView, Progress, ToolSpan,
@@ -1031,8 +1031,8 @@ fn record_cold_start(sh: &Shared) {
         .unwrap_or(0);
     let mut st = lock(&sh.state);
     let message = sh.redact(&format!(
-        "agent produced no output {}s after start; possible onboarding/auth wedge (phase: {})",
-        round_secs(ms),
+        "agent produced no output {} after start; possible onboarding/auth wedge (phase: {})",
+        format_window(ms),
         st.phase
     ));
     tracing::warn!(job_id = %sh.id, after_ms = ms, phase = %st.phase, "cold-start: no agent output");
