@@ -532,7 +532,13 @@ async fn empty_input_is_a_no_op() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn turn_pid_is_published_during_the_turn_and_removed_after() {
     let e = env();
-    let o = opts(&e, "ok", Runtime::Claude);
+    // "slow" pauses 1 s after its init event, so the CLI is certainly alive when the
+    // SessionStart callback reads turn.pid (with "ok" it may already have exited).
+    let mut o = opts(&e, "slow", Runtime::Claude);
+    let intervals = e.state.parent().unwrap().join("intervals.log");
+    o.env
+        .insert("FAKE_INTERVALS".into(), intervals.display().to_string());
+    o.env.insert("FAKE_SLEEP".into(), "1.0".into());
     let pid_path = e.state.join("agents/bob/turn.pid");
     let seen: Arc<Mutex<Option<(PidRecord, bool)>>> = Arc::default();
     let s = seen.clone();
