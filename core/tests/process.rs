@@ -490,6 +490,12 @@ async fn kill_process_tree_reaches_the_whole_group_of_a_foreign_pid() {
     )
     .unwrap();
     assert_eq!(line.trim(), "ready");
+    // `ready` comes before the subshell's sleep and the second `sleep &` are forked:
+    // wait (bounded) until the group has its members.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while live_group_members(pid).len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(live_group_members(pid).len() >= 3);
     let t = keel_core::process::kill_process_tree(pid, Duration::from_millis(300))
         .await
