@@ -39,7 +39,7 @@
 //! let view = registry.get("hung").unwrap();
 //! assert_eq!(view.state, JobState::Failed);
 //! assert_eq!(view.failure_cause, Some(FailureCause::InactivityTimeout));
-//! assert!(view.error.unwrap().starts_with("Aborted: no agent activity for 0s (likely hung in run phase"));
+//! assert!(view.error.unwrap().starts_with("Aborted: no agent activity for 200ms (likely hung in run phase"));
 //! # Ok::<(), keel_core::jobs::JobsError>(())
 //! # }).unwrap();
 //! ```
