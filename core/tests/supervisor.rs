@@ -695,7 +695,11 @@ fn runner_options_are_validated_by_field() {
             r#"{"runnerDir":"/x","url":"https://x","labels":["a,b"]}"#,
             "labels",
         ),
-        (r#"{"runnerDir":"/x","url":"https://x","bogus":1}"#, "bogus"),
+        // an unknown key is described, never echoed (a secret may be pasted there)
+        (
+            r#"{"runnerDir":"/x","url":"https://x","bogus":1}"#,
+            "unknown field (5 characters",
+        ),
     ] {
         let e = ActionsRunnerOptions::from_json(json).unwrap_err();
         assert!(

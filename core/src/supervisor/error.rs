@@ -85,6 +85,17 @@ impl SupervisorError {
         }
     }
 
+    /// From the shared options parser (`crate::options`): its field path without the
+    /// `options.` root, and its value-free description of the problem.
+    pub(crate) fn from_options(e: crate::options::OptionsError) -> Self {
+        let path = e.path();
+        let field = path.strip_prefix("options.").unwrap_or(path);
+        SupervisorError::InvalidJson {
+            field: field.chars().take(64).collect(),
+            reason: e.problem().to_string(),
+        }
+    }
+
     pub(crate) fn json(field: &str) -> Self {
         SupervisorError::InvalidJson {
             field: field.chars().take(64).collect(),

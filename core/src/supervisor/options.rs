@@ -125,17 +125,8 @@ impl SupervisorOptions {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let o: Self = serde_json::from_str(text).map_err(|e| {
-            // serde's message may quote a value; keep only the field name when it has one.
-            let msg = e.to_string();
-            let field = msg
-                .split('`')
-                .nth(1)
-                .filter(|f| f.len() <= 64)
-                .unwrap_or("options")
-                .to_string();
-            SupervisorError::json(&field)
-        })?;
+        let o: Self = crate::options::from_json(text, "options_json", "options")
+            .map_err(SupervisorError::from_options)?;
         o.validate()?;
         Ok(o)
     }

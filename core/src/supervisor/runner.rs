@@ -90,16 +90,8 @@ impl ActionsRunnerOptions {
 
     /// Parse from JSON (errors name the field, never a value).
     pub fn from_json(text: &str) -> Result<Self, SupervisorError> {
-        let o: Self = serde_json::from_str(text).map_err(|e| {
-            let msg = e.to_string();
-            let field = msg
-                .split('`')
-                .nth(1)
-                .filter(|f| f.len() <= 64)
-                .unwrap_or("options")
-                .to_string();
-            SupervisorError::json(&field)
-        })?;
+        let o: Self = crate::options::from_json(text, "options_json", "options")
+            .map_err(SupervisorError::from_options)?;
         o.validate()?;
         Ok(o)
     }
