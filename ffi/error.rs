@@ -121,6 +121,16 @@ pub enum keel_result {
     KEEL_SERVICE_MANAGER_FAILED = 405,
     /// Supervisor: an installed service did not start cleanly.
     KEEL_SERVICE_NOT_STARTED = 406,
+    /// Server: the job server could not bind its listening address.
+    KEEL_SERVER_BIND = 600,
+    /// Server: a request lacked the right `x-harness-secret` (HTTP 401).
+    KEEL_SERVER_UNAUTHORIZED = 601,
+    /// Server: no such route, job or job kind (HTTP 404).
+    KEEL_SERVER_NOT_FOUND = 602,
+    /// Server: a request body was too large (HTTP 413).
+    KEEL_SERVER_BODY_TOO_LARGE = 603,
+    /// Server: a request took too long (HTTP 408).
+    KEEL_SERVER_TIMEOUT = 604,
     /// Turns: another turn of the same agent held its turn lock for the whole wait.
     KEEL_TURN_LOCK_TIMEOUT = 700,
     /// Turns: the turn store (SQLite) failed or has a newer schema.
@@ -171,12 +181,17 @@ impl keel_result {
             KEEL_REGISTRATION_FAILED => "KEEL_REGISTRATION_FAILED\0",
             KEEL_SERVICE_MANAGER_FAILED => "KEEL_SERVICE_MANAGER_FAILED\0",
             KEEL_SERVICE_NOT_STARTED => "KEEL_SERVICE_NOT_STARTED\0",
+            KEEL_SERVER_BIND => "KEEL_SERVER_BIND\0",
+            KEEL_SERVER_UNAUTHORIZED => "KEEL_SERVER_UNAUTHORIZED\0",
+            KEEL_SERVER_NOT_FOUND => "KEEL_SERVER_NOT_FOUND\0",
+            KEEL_SERVER_BODY_TOO_LARGE => "KEEL_SERVER_BODY_TOO_LARGE\0",
+            KEEL_SERVER_TIMEOUT => "KEEL_SERVER_TIMEOUT\0",
             KEEL_TURN_LOCK_TIMEOUT => "KEEL_TURN_LOCK_TIMEOUT\0",
             KEEL_TURN_STORE => "KEEL_TURN_STORE\0",
         }
     }
 
-    const ALL: [keel_result; 40] = [
+    const ALL: [keel_result; 45] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -215,6 +230,11 @@ impl keel_result {
         KEEL_REGISTRATION_FAILED,
         KEEL_SERVICE_MANAGER_FAILED,
         KEEL_SERVICE_NOT_STARTED,
+        KEEL_SERVER_BIND,
+        KEEL_SERVER_UNAUTHORIZED,
+        KEEL_SERVER_NOT_FOUND,
+        KEEL_SERVER_BODY_TOO_LARGE,
+        KEEL_SERVER_TIMEOUT,
         KEEL_TURN_LOCK_TIMEOUT,
         KEEL_TURN_STORE,
     ];

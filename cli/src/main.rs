@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod cred;
 mod redact;
 mod run;
+#[cfg(feature = "server")]
+mod serve;
 mod service;
 mod supervise;
 mod turn;
@@ -35,6 +37,9 @@ enum Command {
     Supervise(supervise::Args),
     /// Service files for the supervisor (launchd plist, systemd unit) and its health.
     Service(service::Args),
+    /// The job HTTP server: POST/GET/DELETE /jobs over keel's job registry, /metrics, /openapi.json.
+    #[cfg(feature = "server")]
+    Serve(serve::Args),
     /// Run one headless agent CLI turn (claude | codex) with durable state; exit 124 on a stall kill.
     Turn(turn::Args),
 }
@@ -59,6 +64,8 @@ fn main() -> ExitCode {
         Command::Supervise(args) => supervise::run(args),
         Command::Service(args) => service::run(args),
         Command::Turn(args) => turn::run(args),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,
