@@ -126,7 +126,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             let scale = 10u128.pow(digits as u32);
             let num = f * per;
             let mut frac_ns = num / scale;
-            if num % scale != 0 || tail.bytes().any(|b| b != b'0') {
+            if !num.is_multiple_of(scale) || tail.bytes().any(|b| b != b'0') {
                 frac_ns += 1;
             }
             ns = ns.checked_add(frac_ns).ok_or(DurationError::OutOfRange)?;
