@@ -121,6 +121,12 @@ pub enum keel_result {
     KEEL_SERVICE_MANAGER_FAILED = 405,
     /// Supervisor: an installed service did not start cleanly.
     KEEL_SERVICE_NOT_STARTED = 406,
+    /// Services: a managed-spawn spec was refused by the validator.
+    KEEL_SERVICE_SPEC_INVALID = 500,
+    /// Services: no managed service has this name.
+    KEEL_SERVICE_NOT_FOUND = 501,
+    /// Services: a managed service did not pass its first healthcheck in time.
+    KEEL_SERVICE_UNHEALTHY = 502,
     /// Server: the job server could not bind its listening address.
     KEEL_SERVER_BIND = 600,
     /// Server: a request lacked the right `x-harness-secret` (HTTP 401).
@@ -181,6 +187,9 @@ impl keel_result {
             KEEL_REGISTRATION_FAILED => "KEEL_REGISTRATION_FAILED\0",
             KEEL_SERVICE_MANAGER_FAILED => "KEEL_SERVICE_MANAGER_FAILED\0",
             KEEL_SERVICE_NOT_STARTED => "KEEL_SERVICE_NOT_STARTED\0",
+            KEEL_SERVICE_SPEC_INVALID => "KEEL_SERVICE_SPEC_INVALID\0",
+            KEEL_SERVICE_NOT_FOUND => "KEEL_SERVICE_NOT_FOUND\0",
+            KEEL_SERVICE_UNHEALTHY => "KEEL_SERVICE_UNHEALTHY\0",
             KEEL_SERVER_BIND => "KEEL_SERVER_BIND\0",
             KEEL_SERVER_UNAUTHORIZED => "KEEL_SERVER_UNAUTHORIZED\0",
             KEEL_SERVER_NOT_FOUND => "KEEL_SERVER_NOT_FOUND\0",
@@ -191,7 +200,7 @@ impl keel_result {
         }
     }
 
-    const ALL: [keel_result; 45] = [
+    const ALL: [keel_result; 48] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -230,6 +239,9 @@ impl keel_result {
         KEEL_REGISTRATION_FAILED,
         KEEL_SERVICE_MANAGER_FAILED,
         KEEL_SERVICE_NOT_STARTED,
+        KEEL_SERVICE_SPEC_INVALID,
+        KEEL_SERVICE_NOT_FOUND,
+        KEEL_SERVICE_UNHEALTHY,
         KEEL_SERVER_BIND,
         KEEL_SERVER_UNAUTHORIZED,
         KEEL_SERVER_NOT_FOUND,

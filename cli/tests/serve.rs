@@ -98,10 +98,8 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 
 fn read_pid(path: &Path) -> u32 {
     for _ in 0..400 {
-        if let Ok(p) = std::fs::read_to_string(path).map(|s| s.trim().parse()) {
-            if let Ok(p) = p {
-                return p;
-            }
+        if let Ok(Ok(p)) = std::fs::read_to_string(path).map(|s| s.trim().parse()) {
+            return p;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
