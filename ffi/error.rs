@@ -121,6 +121,10 @@ pub enum keel_result {
     KEEL_SERVICE_MANAGER_FAILED = 405,
     /// Supervisor: an installed service did not start cleanly.
     KEEL_SERVICE_NOT_STARTED = 406,
+    /// Exit cause: the process to watch is not running.
+    KEEL_EXIT_CAUSE_NOT_RUNNING = 580,
+    /// Exit cause: the watcher process did not start or did not report readiness.
+    KEEL_EXIT_CAUSE_WATCHER_FAILED = 581,
     /// Turns: another turn of the same agent held its turn lock for the whole wait.
     KEEL_TURN_LOCK_TIMEOUT = 700,
     /// Turns: the turn store (SQLite) failed or has a newer schema.
@@ -171,12 +175,14 @@ impl keel_result {
             KEEL_REGISTRATION_FAILED => "KEEL_REGISTRATION_FAILED\0",
             KEEL_SERVICE_MANAGER_FAILED => "KEEL_SERVICE_MANAGER_FAILED\0",
             KEEL_SERVICE_NOT_STARTED => "KEEL_SERVICE_NOT_STARTED\0",
+            KEEL_EXIT_CAUSE_NOT_RUNNING => "KEEL_EXIT_CAUSE_NOT_RUNNING\0",
+            KEEL_EXIT_CAUSE_WATCHER_FAILED => "KEEL_EXIT_CAUSE_WATCHER_FAILED\0",
             KEEL_TURN_LOCK_TIMEOUT => "KEEL_TURN_LOCK_TIMEOUT\0",
             KEEL_TURN_STORE => "KEEL_TURN_STORE\0",
         }
     }
 
-    const ALL: [keel_result; 40] = [
+    const ALL: [keel_result; 42] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -215,6 +221,8 @@ impl keel_result {
         KEEL_REGISTRATION_FAILED,
         KEEL_SERVICE_MANAGER_FAILED,
         KEEL_SERVICE_NOT_STARTED,
+        KEEL_EXIT_CAUSE_NOT_RUNNING,
+        KEEL_EXIT_CAUSE_WATCHER_FAILED,
         KEEL_TURN_LOCK_TIMEOUT,
         KEEL_TURN_STORE,
     ];

@@ -120,6 +120,11 @@ codes! {
     SERVICE_MANAGER_FAILED = 405;
     /// An installed service did not start cleanly (crashed, not loaded, failed).
     SERVICE_NOT_STARTED = 406;
+    // ---- services 500–599 (exit-cause recorder: 580–599) ----
+    /// The process an exit-cause watcher should watch is not running.
+    EXIT_CAUSE_NOT_RUNNING = 580;
+    /// The exit-cause watcher process did not start or did not report readiness.
+    EXIT_CAUSE_WATCHER_FAILED = 581;
     // ---- turns 700–799 ----
     /// Another turn of the same agent held its turn lock for the whole bounded wait.
     TURN_LOCK_TIMEOUT = 700;
@@ -293,6 +298,7 @@ pub fn sample_codes() -> Vec<&'static str> {
         v.push(e.code());
     }
     v.extend(crate::supervisor::sample_codes());
+    v.extend(crate::exit_cause::sample_codes());
     for e in [
         TurnError::LockTimeout {
             agent: "a".into(),
