@@ -120,7 +120,14 @@ codes! {
     SERVICE_MANAGER_FAILED = 405;
     /// An installed service did not start cleanly (crashed, not loaded, failed).
     SERVICE_NOT_STARTED = 406;
-    // ---- services 500–599 (exit-cause recorder: 580–599) ----
+    // ---- services 500–599 ----
+    /// A managed-spawn spec was refused by the validator (the message is its reason).
+    SERVICE_SPEC_INVALID = 500;
+    /// No managed service has this name.
+    SERVICE_NOT_FOUND = 501;
+    /// A managed service did not pass its first healthcheck in time.
+    SERVICE_UNHEALTHY = 502;
+    // ---- exit-cause recorder (services block, 580–599) ----
     /// The process an exit-cause watcher should watch is not running.
     EXIT_CAUSE_NOT_RUNNING = 580;
     /// The exit-cause watcher process did not start or did not report readiness.
@@ -298,6 +305,7 @@ pub fn sample_codes() -> Vec<&'static str> {
         v.push(e.code());
     }
     v.extend(crate::supervisor::sample_codes());
+    v.extend(crate::services::sample_codes());
     v.extend(crate::exit_cause::sample_codes());
     for e in [
         TurnError::LockTimeout {
