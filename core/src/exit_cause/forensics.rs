@@ -291,7 +291,7 @@ fn top_rss(out: &mut String, top: usize) {
                 rows.push((rss * page_kb, pid, ppid, cmd));
             }
         }
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
         let _ = writeln!(out, "{:>8} {:>8} {:>10} COMMAND", "PID", "PPID", "RSS_KB");
         for (rss, pid, ppid, cmd) in rows.into_iter().take(top) {
             let cmd: String = cmd.chars().take(MAX_CMDLINE).collect();
@@ -343,7 +343,7 @@ fn crash_files(out: &mut String, dirs: &[PathBuf]) {
             }
         }
     }
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
     if files.is_empty() {
         let _ = writeln!(out, "(none in {} directories)", dirs.len());
     }

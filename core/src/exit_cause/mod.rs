@@ -832,7 +832,7 @@ impl Armed {
             };
         }
         #[cfg(target_os = "linux")]
-        {
+        let death = {
             if let Some(fd) = &self.pidfd {
                 loop {
                     match sys::wait_readable(fd.as_raw_fd(), -1) {
@@ -847,18 +847,18 @@ impl Armed {
             } else {
                 self.poll_until_gone();
             }
-            let at_ms = now_ms();
-            return self.read_status(at_ms);
-        }
+            self.read_status(now_ms())
+        };
         #[cfg(not(target_os = "linux"))]
-        {
+        let death = {
             self.poll_until_gone();
             Death {
                 status: ExitStatus::Unknown,
                 source: "unsupported",
                 at_ms: now_ms(),
             }
-        }
+        };
+        death
     }
 
     fn poll_until_gone(&self) {
