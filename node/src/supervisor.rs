@@ -381,6 +381,14 @@ impl SupervisorNative {
             // SAFETY: checked to be a function.
             let f: Function<'_, FnArgs<(&'static str, f64, String)>, ()> = unsafe { host.cast() }?;
             let tsfn: Host = f.build_threadsafe_function().build()?;
+            // When this environment ends while the supervisor runs (a worker thread is
+            // terminated, the process exits), stop the keel thread too: its calls into
+            // JavaScript could never be answered again.
+            env.add_env_cleanup_hook(Arc::downgrade(&self.backend), |b| {
+                if let Some(b) = b.upgrade() {
+                    b.shutdown(None);
+                }
+            })?;
             *lock(&self.host) = Some(tsfn);
             let backend = self.backend.clone();
             let shared = self.host.clone();
