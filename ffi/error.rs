@@ -127,6 +127,10 @@ pub enum keel_result {
     KEEL_SERVICE_NOT_FOUND = 501,
     /// Services: a managed service did not pass its first healthcheck in time.
     KEEL_SERVICE_UNHEALTHY = 502,
+    /// Exit cause: the process to watch is not running.
+    KEEL_EXIT_CAUSE_NOT_RUNNING = 580,
+    /// Exit cause: the watcher process did not start or did not report readiness.
+    KEEL_EXIT_CAUSE_WATCHER_FAILED = 581,
     /// Server: the job server could not bind its listening address.
     KEEL_SERVER_BIND = 600,
     /// Server: a request lacked the right `x-harness-secret` (HTTP 401).
@@ -190,6 +194,8 @@ impl keel_result {
             KEEL_SERVICE_SPEC_INVALID => "KEEL_SERVICE_SPEC_INVALID\0",
             KEEL_SERVICE_NOT_FOUND => "KEEL_SERVICE_NOT_FOUND\0",
             KEEL_SERVICE_UNHEALTHY => "KEEL_SERVICE_UNHEALTHY\0",
+            KEEL_EXIT_CAUSE_NOT_RUNNING => "KEEL_EXIT_CAUSE_NOT_RUNNING\0",
+            KEEL_EXIT_CAUSE_WATCHER_FAILED => "KEEL_EXIT_CAUSE_WATCHER_FAILED\0",
             KEEL_SERVER_BIND => "KEEL_SERVER_BIND\0",
             KEEL_SERVER_UNAUTHORIZED => "KEEL_SERVER_UNAUTHORIZED\0",
             KEEL_SERVER_NOT_FOUND => "KEEL_SERVER_NOT_FOUND\0",
@@ -200,7 +206,7 @@ impl keel_result {
         }
     }
 
-    const ALL: [keel_result; 48] = [
+    const ALL: [keel_result; 50] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -242,6 +248,8 @@ impl keel_result {
         KEEL_SERVICE_SPEC_INVALID,
         KEEL_SERVICE_NOT_FOUND,
         KEEL_SERVICE_UNHEALTHY,
+        KEEL_EXIT_CAUSE_NOT_RUNNING,
+        KEEL_EXIT_CAUSE_WATCHER_FAILED,
         KEEL_SERVER_BIND,
         KEEL_SERVER_UNAUTHORIZED,
         KEEL_SERVER_NOT_FOUND,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cred;
+mod exit_cause;
 mod redact;
 mod run;
 #[cfg(feature = "server")]
@@ -37,6 +38,9 @@ enum Command {
     Supervise(supervise::Args),
     /// Service files for the supervisor (launchd plist, systemd unit) and its health.
     Service(service::Args),
+    /// Record a service's dirty death (ev=server-exit + forensics) from a detached watcher: ensure, disarm, status, tail.
+    #[command(name = "exit-cause")]
+    ExitCause(exit_cause::Args),
     /// The job HTTP server: POST/GET/DELETE /jobs over keel's job registry, /metrics, /openapi.json.
     #[cfg(feature = "server")]
     Serve(serve::Args),
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Supervise(args) => supervise::run(args),
         Command::Service(args) => service::run(args),
         Command::Turn(args) => turn::run(args),
+        Command::ExitCause(args) => exit_cause::run(args),
         #[cfg(feature = "server")]
         Command::Serve(args) => serve::run(args),
     };
