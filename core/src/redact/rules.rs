@@ -1828,7 +1828,9 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
         Body::Pem => pem(buf, m, eof, mask),
         Body::CallPair => call_pair(buf, body, eof, mask),
         Body::FlagValue => flag_value(buf, body, eof, mask),
-        Body::CliCommand(flag, spaced) => cli_command(buf, body, flag, spaced, eof, mask),
+        Body::CliCommand(flag, spaced) => {
+            cli_command(buf, body, p.lit.as_bytes(), flag, spaced, eof, mask)
+        }
         Body::KeyId => key_id(buf, body, eof),
         Body::AzureSecret | Body::CurlUser => Check::None,
         Body::Base64(min)
@@ -2110,7 +2112,17 @@ fn flag_value(buf: &[u8], at: usize, eof: bool, mask: &[u8]) -> Check {
 /// its password flag later on the same command line (up to `;`, `|`, `&` or the
 /// line's end, within [`MAX_VALUE`]) is masked — `-pSECRET` glued, and with
 /// `spaced` also `-p SECRET`. `mysql -p` alone (a prompt) and `-P 3306` are kept.
-fn cli_command(buf: &[u8], at: usize, flag: u8, spaced: bool, eof: bool, mask: &[u8]) -> Check {
+/// The scan also stops where the command word `lit` appears again (that
+/// occurrence scans on by itself), so `mysql mysql mysql …` costs linear time.
+fn cli_command(
+    buf: &[u8],
+    at: usize,
+    lit: &[u8],
+    flag: u8,
+    spaced: bool,
+    eof: bool,
+    mask: &[u8],
+) -> Check {
     let n = buf.len();
     // `mysql` + `dump` / `admin` / `sh` …, then a space.
     let (tail, open) = run(buf, at, 16, |b| b.is_ascii_lowercase());
@@ -2125,6 +2137,9 @@ fn cli_command(buf: &[u8], at: usize, flag: u8, spaced: bool, eof: bool, mask: &
     while i < limit {
         let b = buf[i];
         if matches!(b, b'\n' | b'\r' | b';' | b'|' | b'&') {
+            return Check::None;
+        }
+        if b == lit[0] && buf[i..].starts_with(lit) {
             return Check::None;
         }
         if matches!(b, b' ' | b'\t') && i + 2 < n && buf[i + 1] == b'-' && buf[i + 2] == flag {
