@@ -16,6 +16,10 @@
 //!   OpenSSH-style permission checks and locked JSON state files.
 //! * [`supervisor`] — keep an ephemeral worker registered and running forever (backoff,
 //!   shutdown, status, systemd notify, pools, the actions/runner cycle, service files).
+//! * [`services`] — managed long-running services (minions' managed-spawn): spec
+//!   validator, detached spawn, healthchecks, TTL sweep, the `managed-processes.json` state.
+//! * [`exit_cause`] — a detached watcher outside a service that records its dirty
+//!   death (`ev=server-exit` + a forensics snapshot) and stays silent on a deliberate stop.
 //! * [`time`] — injectable clocks and sleeps, so time-dependent behaviour is tested
 //!   deterministically.
 //!
@@ -32,11 +36,13 @@
 
 pub mod codes;
 pub mod credentials;
+pub mod exit_cause;
 pub mod fsx;
 pub mod jobs;
 pub mod options;
 pub mod process;
 pub mod redact;
+pub mod services;
 pub mod supervisor;
 pub mod time;
 pub mod turns;
