@@ -12,6 +12,7 @@ mod exit_cause;
 mod redact;
 mod run;
 mod service;
+mod services;
 mod supervise;
 mod turn;
 
@@ -39,6 +40,8 @@ enum Command {
     /// Record a service's dirty death (ev=server-exit + forensics) from a detached watcher: ensure, disarm, status, tail.
     #[command(name = "exit-cause")]
     ExitCause(exit_cause::Args),
+    /// Managed long-running services (minions' managed-spawn): validate, up, ls, restart, sweep, down.
+    Services(services::Args),
     /// Run one headless agent CLI turn (claude | codex) with durable state; exit 124 on a stall kill.
     Turn(turn::Args),
 }
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Supervise(args) => supervise::run(args),
         Command::Service(args) => service::run(args),
         Command::Turn(args) => turn::run(args),
+        Command::Services(args) => services::run(args),
         Command::ExitCause(args) => exit_cause::run(args),
     };
     match result {
