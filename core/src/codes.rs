@@ -328,7 +328,7 @@ pub fn sample_codes() -> Vec<&'static str> {
             op: "open",
             detail: "x".into(),
         },
-        TurnError::InvalidJson { reason: "x".into() },
+        TurnError::Options(crate::options::OptionsError::shape("options", "x")),
         TurnError::InvalidOption {
             field: "x",
             reason: "x".into(),
