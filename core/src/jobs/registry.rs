@@ -1434,3 +1434,84 @@ fn breadcrumb(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct SetOnDrop(Arc<AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    async fn eventually(cond: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "timed out");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The registry's timer outlives the registry until every job has settled: work that
+    /// ignores cancellation is still dropped after the cancel grace.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_registry_still_abandons_stubborn_work() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = dropped.clone();
+        let registry = JobRegistry::builder(move |(): (), _ctx: JobContext| {
+            let guard = SetOnDrop(flag.clone());
+            async move {
+                let _guard = guard;
+                tokio::time::sleep(Duration::from_secs(60)).await; // ignores cancellation
+                Ok::<_, WorkError>(())
+            }
+        })
+        .cancel_grace(Duration::from_millis(100))
+        .build()
+        .unwrap();
+        registry.start("stubborn", ()).unwrap();
+        let timer = registry.inner.timer.clone();
+        drop(registry);
+        eventually(|| dropped.load(Ordering::SeqCst)).await;
+        // Then the timer stops, dropping what it held.
+        eventually(|| Arc::strong_count(&timer) == 1).await;
+    }
+
+    /// An abort reaches the on_event hook through the timer, and a window opened with a
+    /// deadline earlier than the one the timer sleeps towards is honoured.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_earlier_deadline_wakes_the_timer() {
+        let cancelled = Arc::new(AtomicUsize::new(0));
+        let seen = cancelled.clone();
+        let registry = JobRegistry::builder(|(): (), ctx: JobContext| async move {
+            let window = ctx.begin_tool_window();
+            loop {
+                tokio::select! {
+                    _ = ctx.cancelled() => return Err::<(), _>(WorkError::agent("cancelled")),
+                    _ = tokio::time::sleep(Duration::from_millis(10)) => ctx.activity(),
+                }
+                let _ = &window;
+            }
+        })
+        .limits(
+            WatchdogLimits::default()
+                .inactivity(Some(Duration::from_secs(600)))
+                .tool_silence(Some(Duration::from_millis(300))),
+        )
+        .explicit_tool_windows(true)
+        .on_event(move |_ctx, ev| {
+            if ev == JobEvent::Cancelled {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+        registry.start("chatty", ()).unwrap();
+        eventually(|| registry.running_count() == 0).await;
+        let view = registry.get("chatty").unwrap();
+        assert_eq!(view.failure_cause, Some(FailureCause::NoToolProgress));
+        assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+    }
+}
