@@ -19,7 +19,8 @@ const EXIT_KILLED: u8 = 124;
 /// Options of `keel run`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
-Durations: 500ms, 30s, 10m, 1h (a bare number is seconds); 0 turns a watchdog off.
+Durations: 500ms, 30s, 10m, 1h, 1h30m, 250us (a bare number is seconds); values are
+rounded up to whole milliseconds, so only 0 turns a watchdog off.
 
 Exit status: the command's own; 128+N when a signal N it did not get from keel ended
 it; 124 when a watchdog killed it (the reason goes to stderr); 125 when keel itself
@@ -58,50 +59,15 @@ pub struct Args {
     command: Vec<String>,
 }
 
-/// `500ms`, `30s`, `10m`, `1h`, `2d`; a bare number is seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 10m, 1h)"))?;
-    let ms = match unit {
-        "ms" => n,
-        "" | "s" => n * 1e3,
-        "m" => n * 60e3,
-        "h" => n * 3600e3,
-        "d" => n * 86_400e3,
-        _ => return Err(format!("{s:?} has an unknown unit (use ms, s, m, h or d)")),
-    };
-    if !ms.is_finite() || !(0.0..=1e15).contains(&ms) {
-        return Err(format!("{s:?} is out of range"));
-    }
-    Ok(Duration::from_millis(ms.round() as u64))
-}
+use keel_core::time::millis_ceil;
+/// keel's one duration syntax (`500ms`, `30s`, `10m`, `1h30m`, `250us`; a bare number is
+/// seconds), shared by every subcommand's flags: whole milliseconds, rounded up, so only
+/// an explicit `0` is zero.
+pub(crate) use keel_core::time::parse_duration;
 
-/// `10m`, `1h30m`, `1.5s` — for messages.
+/// A window as kill messages print it (`600s`, `300ms`): the one core formatter.
 fn human(d: Duration) -> String {
-    let ms = d.as_millis() as u64;
-    if !ms.is_multiple_of(1000) {
-        return format!("{}ms", ms);
-    }
-    let s = ms / 1000;
-    match (s / 3600, (s % 3600) / 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, 0) => format!("{m}m"),
-        (0, m, s) => format!("{m}m{s}s"),
-        (h, 0, 0) => format!("{h}h"),
-        (h, m, 0) => format!("{h}h{m}m"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
-    }
-}
-
-fn window_ms(d: Duration) -> Option<u64> {
-    // 0 disables the watchdog (CommandOptions: Some(0) = off).
-    Some(d.as_millis() as u64)
+    keel_core::jobs::format_window(millis_ceil(d))
 }
 
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
@@ -115,9 +81,11 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut argv = args.command.into_iter();
     let mut options = CommandOptions::new(argv.next().unwrap_or_default());
     options.args = argv.collect();
-    options.inactivity_ms = window_ms(args.inactivity);
-    options.max_duration_ms = window_ms(args.max_duration);
-    options.kill_grace_ms = Some(args.grace.as_millis() as u64);
+    // 0 disables a watchdog (CommandOptions: Some(0) = off); anything else is at least
+    // 1 ms (parse_duration rounds up), so a tiny window never turns one off.
+    options.inactivity_ms = Some(millis_ceil(args.inactivity));
+    options.max_duration_ms = Some(millis_ceil(args.max_duration));
+    options.kill_grace_ms = Some(millis_ceil(args.grace));
     let mut secrets = args.secrets;
     for path in &args.secrets_files {
         let text = match std::fs::read_to_string(path) {
@@ -270,17 +238,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
+    fn durations_come_from_core() {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("0.2ms").unwrap(), Duration::from_millis(1));
         assert!(parse_duration("10x").is_err());
-        assert!(parse_duration("").is_err());
         assert!(parse_duration("-1s").is_err());
-        assert_eq!(human(Duration::from_secs(600)), "10m");
+        assert_eq!(human(Duration::from_secs(600)), "600s");
         assert_eq!(human(Duration::from_millis(300)), "300ms");
-        assert_eq!(human(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(human(Duration::from_micros(300)), "1ms");
     }
 }

@@ -339,3 +339,50 @@ fn marked(mark: &str) -> Vec<u32> {
     }
     out
 }
+
+#[test]
+fn a_sub_millisecond_window_is_honoured_never_turned_off() {
+    // `0.4ms` rounds UP to 1 ms (keel's windows are whole milliseconds): the watchdog
+    // fires at once instead of being silently disabled by rounding to 0.
+    let t = Instant::now();
+    let out = keel_run(&[
+        "--inactivity",
+        "0.4ms",
+        "--grace",
+        "1s",
+        "--",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(out.status.code(), Some(124), "{}", text(&out.stderr));
+    assert!(t.elapsed() < Duration::from_secs(20));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no output for 1ms (inactivity-timeout)"),
+        "{err}"
+    );
+    // The same through every unit spelling of the core parser.
+    let out = keel_run(&["--max-duration", "250us", "--", "sleep", "30"]);
+    assert_eq!(out.status.code(), Some(124), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("exceeded the max duration of 1ms"));
+    // An explicit 0 is off.
+    let out = keel_run(&["--inactivity", "0", "--", "sh", "-c", "sleep 0.3; echo ok"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ok\n");
+}
+
+#[test]
+fn a_bad_duration_names_the_flag_without_a_panic() {
+    for (flag, bad) in [
+        ("--inactivity", "10x"),
+        ("--grace", "1h30"),
+        ("--max-duration", "-5s"),
+    ] {
+        let out = keel_run(&[&format!("{flag}={bad}"), "--", "true"]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {bad}");
+        let err = text(&out.stderr);
+        assert!(err.contains(flag), "{flag}: {err}");
+        assert!(err.contains("duration"), "{flag}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

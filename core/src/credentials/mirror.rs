@@ -44,7 +44,10 @@ pub enum MirrorRead {
 ///
 /// Writes are [`fsx::write_atomic`] under the exclusive lock `<path>.lock`; reads are
 /// [`fsx::read_private`] under the shared lock, so a group- or world-readable file, a
-/// symlink or a directory at the path is refused with an explained error. A file that
+/// symlink or a directory at the path is refused with an explained error. Reads and
+/// writes apply the same directory check ([`fsx::check_secret_dir`]): a directory that
+/// group or others can write into (and that is not sticky), or that another user (not
+/// root) owns, is refused both ways. A file that
 /// does not parse, or lacks a required field, reads as [`MirrorRead::Invalid`].
 ///
 /// Reading accepts exactly what the reference's reader accepts: `jwt`, `agentId`,
@@ -131,6 +134,20 @@ impl CredentialFileStore {
     }
 
     pub(crate) fn read_unlocked(&self) -> Result<MirrorRead, CredentialError> {
+        // The same directory check as a write (`fsx::ensure_private_dir`): a mirror in a
+        // directory another user can write into or owns could have been planted or
+        // swapped, so it is refused on read too. A missing directory is simply absent.
+        if let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            match fsx::check_secret_dir(dir) {
+                Ok(()) => {}
+                Err(FsxError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    return Ok(MirrorRead::Absent)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         match fsx::read_private(&self.path, fsx::DEFAULT_MAX_SECRET_FILE_LEN) {
             Ok(None) => Ok(MirrorRead::Absent),
             Ok(Some(bytes)) => Ok(Self::parse(&bytes)),
@@ -253,5 +270,99 @@ impl CredentialFileStore {
             },
             notes,
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::fsx::InsecureKind;
+
+    fn record() -> EnrollmentRecord {
+        EnrollmentRecord {
+            jwt: Secret::new("eyJhbGciOiJIUzI1NiJ9.e30.mirror-dir-test-signature"),
+            jwt_expires_at_unix: 1_767_225_600,
+            agent_id: "agent-1".into(),
+            tenant_id: "tenant-1".into(),
+            platform_url: "https://platform.example.com".into(),
+        }
+    }
+
+    fn insecure_kind(e: CredentialError) -> InsecureKind {
+        let text = e.to_string();
+        match e {
+            CredentialError::InsecureFile { kind, .. } => kind,
+            other => panic!("expected an insecure-directory refusal, got {other:?} ({text})"),
+        }
+    }
+
+    /// A mirror written into a safe directory, then the directory is made unsafe.
+    fn written(mode: u32) -> (tempfile::TempDir, CredentialFileStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("app");
+        let store = CredentialFileStore::new(dir.join(MIRROR_FILE_NAME));
+        store.write(&record()).unwrap();
+        assert!(matches!(store.read().unwrap(), MirrorRead::Valid { .. }));
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        (tmp, store)
+    }
+
+    #[test]
+    fn a_world_writable_directory_is_refused_on_read_and_on_write() {
+        for mode in [0o777, 0o770, 0o722] {
+            let (_tmp, store) = written(mode);
+            let read = insecure_kind(store.read().unwrap_err());
+            assert_eq!(read, InsecureKind::DirectoryWritableByOthers { mode });
+            let write = insecure_kind(store.write(&record()).unwrap_err());
+            assert_eq!(read, write, "read and write apply the same check");
+            let msg = store.read().unwrap_err().to_string();
+            assert!(msg.contains("chmod go-w"), "{msg}");
+            assert!(!msg.contains("mirror-dir-test-signature"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_sticky_world_writable_directory_is_accepted_both_ways() {
+        let (_tmp, store) = written(0o1777);
+        assert!(matches!(store.read().unwrap(), MirrorRead::Valid { .. }));
+        store.write(&record()).unwrap();
+        let (_tmp, store) = written(0o755);
+        assert!(matches!(store.read().unwrap(), MirrorRead::Valid { .. }));
+        store.write(&record()).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_reads_as_absent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = CredentialFileStore::new(tmp.path().join("nope/x/").join(MIRROR_FILE_NAME));
+        assert_eq!(store.read().unwrap(), MirrorRead::Absent);
+    }
+
+    #[test]
+    fn a_directory_owned_by_another_user_is_refused_on_read_and_on_write() {
+        if crate::fsx::current_euid() != 0 {
+            // Only root can hand a directory to another user; CI runs as root.
+            eprintln!("skipped: needs root to chown a directory to another user");
+            return;
+        }
+        let (tmp, store) = written(0o700);
+        let dir = tmp.path().join("app");
+        // The mirror file stays ours; only the directory changes hands.
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        let expected = InsecureKind::WrongOwner {
+            owner: 65534,
+            expected: 0,
+        };
+        assert_eq!(insecure_kind(store.read().unwrap_err()), expected);
+        assert_eq!(insecure_kind(store.write(&record()).unwrap_err()), expected);
+        let msg = store.read().unwrap_err().to_string();
+        assert!(msg.contains("owned by uid 65534"), "{msg}");
+        // Owned by root (this process's user here): accepted again.
+        std::os::unix::fs::chown(&dir, Some(0), Some(0)).unwrap();
+        assert!(matches!(store.read().unwrap(), MirrorRead::Valid { .. }));
+        store.write(&record()).unwrap();
     }
 }

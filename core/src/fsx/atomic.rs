@@ -35,9 +35,10 @@ pub(crate) fn split_target(path: &Path) -> Result<(PathBuf, String), FsxError> {
 
 /// Create `dir` (and missing parents) with mode `0700` if it does not exist.
 ///
-/// An existing directory is not modified, but it is refused when group or others may
-/// write into it (unless it is sticky, like `/tmp`), because they could then replace
-/// files in it, and when the path exists but is not a directory.
+/// An existing directory is not modified, but it is refused ([`super::check_secret_dir`])
+/// when group or others may write into it (unless it is sticky, like `/tmp`), because
+/// they could then replace files in it, when it belongs to another user (not this
+/// process's effective user, not root), and when the path exists but is not a directory.
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
@@ -75,29 +76,8 @@ fn not_a_directory_errno() -> i32 {
 }
 
 fn check_existing_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), FsxError> {
-    if !meta.is_dir() {
-        return Err(FsxError::Insecure {
-            path: dir.to_path_buf(),
-            kind: InsecureKind::NotADirectory,
-            fix: format!(
-                "move {} away so keel can create a directory there",
-                shell_quote(dir)
-            ),
-        });
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
-            return Err(FsxError::Insecure {
-                path: dir.to_path_buf(),
-                kind: InsecureKind::DirectoryWritableByOthers { mode },
-                fix: format!("chmod go-w {}", shell_quote(dir)),
-            });
-        }
-    }
-    Ok(())
+    // The one directory check, shared with reads of secret files (`check_secret_dir`).
+    super::checked::check_dir_meta(dir, meta)
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), FsxError> {

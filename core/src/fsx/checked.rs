@@ -150,6 +150,70 @@ pub(crate) fn check_private_facts(path: &Path, facts: &FileFacts) -> Result<(), 
     Ok(())
 }
 
+/// The directory check for a directory that holds (or will hold) a secret file — the
+/// same for reading and for writing: refused when it is not a directory
+/// ([`InsecureKind::NotADirectory`]), when group or others can write into it and it is not
+/// sticky ([`InsecureKind::DirectoryWritableByOthers`]: they could replace the file), or
+/// when it belongs to another user than this process's effective user or root
+/// ([`InsecureKind::WrongOwner`]: its owner can replace the file and change the
+/// directory's permissions at any time). A final symlink is followed (a link to a safe
+/// directory is fine; the file inside is opened without following links).
+///
+/// ```
+/// use std::os::unix::fs::PermissionsExt;
+/// # let tmp = tempfile::tempdir().unwrap();
+/// let dir = tmp.path().join("shared");
+/// std::fs::create_dir(&dir).unwrap();
+/// std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+/// let err = keel_core::fsx::check_secret_dir(&dir).unwrap_err();
+/// assert_eq!(err.code(), "KEEL_INSECURE_FILE");
+/// std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap(); // like /tmp
+/// keel_core::fsx::check_secret_dir(&dir).unwrap();
+/// ```
+pub fn check_secret_dir(dir: &Path) -> Result<(), FsxError> {
+    let meta = fs::metadata(dir).map_err(|e| FsxError::io("inspect directory", dir, e))?;
+    check_dir_meta(dir, &meta)
+}
+
+/// [`check_secret_dir`] on metadata already read (following links).
+pub(crate) fn check_dir_meta(dir: &Path, meta: &fs::Metadata) -> Result<(), FsxError> {
+    let q = shell_quote(dir);
+    if !meta.is_dir() {
+        return Err(FsxError::Insecure {
+            path: dir.to_path_buf(),
+            kind: InsecureKind::NotADirectory,
+            fix: format!("move {q} away so keel can create a directory there"),
+        });
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(FsxError::Insecure {
+                path: dir.to_path_buf(),
+                kind: InsecureKind::DirectoryWritableByOthers { mode },
+                fix: format!("chmod go-w {q}"),
+            });
+        }
+        let euid = super::current_euid();
+        let owner = meta.uid();
+        if owner != euid && owner != 0 {
+            return Err(FsxError::Insecure {
+                path: dir.to_path_buf(),
+                kind: InsecureKind::WrongOwner {
+                    owner,
+                    expected: euid,
+                },
+                fix: format!(
+                    "use a directory of your own, or sudo chown {euid} {q} if it should be yours"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn open_no_follow(path: &Path) -> io::Result<File> {
     let mut opts = OpenOptions::new();
     opts.read(true);

@@ -4,7 +4,9 @@
 //!   file is created next to the target with `O_EXCL` and mode `0600`, written,
 //!   `fsync`ed, renamed over the target, and the directory is `fsync`ed. A failed
 //!   write removes its temp file before returning.
-//! * [`ensure_private_dir`]: creates missing directories with mode `0700`.
+//! * [`ensure_private_dir`]: creates missing directories with mode `0700`, and checks an
+//!   existing one with [`check_secret_dir`] (no group/other write without the sticky bit,
+//!   owned by this user or root) — the same check a reader of a secret file applies.
 //! * [`FileLock`]: an advisory `flock(2)` lock on a sibling `.lock` file, shared or
 //!   exclusive, acquired with a timeout, so a CLI and a daemon never interleave writes.
 //! * [`read_private`]: the checked open for secret files. Like OpenSSH with private keys,
@@ -51,7 +53,9 @@ pub use atomic::{
     clean_stale_temps, ensure_private_dir, remove_file_and_temps, temp_files_of, write_atomic,
     RemoveReport,
 };
-pub use checked::{inspect, read_private, FileFacts, FileKind, DEFAULT_MAX_SECRET_FILE_LEN};
+pub use checked::{
+    check_secret_dir, inspect, read_private, FileFacts, FileKind, DEFAULT_MAX_SECRET_FILE_LEN,
+};
 pub use lock::{lock_path_for, FileLock, LockMode};
 pub use state::JsonStateFile;
 

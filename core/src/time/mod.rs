@@ -14,6 +14,11 @@
 //!
 //! and offers one way to wait: [`Clock::sleep_until`].
 //!
+//! [`parse_duration`] is keel's one duration syntax (`500ms`, `30s`, `1h30m`, `250us`),
+//! used by every CLI flag that takes a duration: values are whole milliseconds, rounded
+//! up, so only an explicit zero is zero (a sub-millisecond watchdog window is 1 ms, never
+//! off). [`millis_ceil`] converts any `Duration` for a `…Ms` field the same way.
+//!
 //! ```
 //! use std::time::Duration;
 //! use keel_core::time::{Clock, ManualClock};
@@ -26,6 +31,10 @@
 //! assert_eq!(clock.now(), Duration::from_secs(60));
 //! # });
 //! ```
+
+mod duration;
+
+pub use duration::{millis_ceil, parse_duration, DurationError, MAX_DURATION_MS};
 
 use std::fmt;
 use std::future::Future;
