@@ -717,7 +717,7 @@ where
             running: running.clone(),
             closed: AtomicBool::new(false),
         });
-        runtime.spawn(run_timer(timer.clone(), jobs.clone()));
+        runtime.spawn(run_timer(ShutOnDrop(timer.clone()), jobs.clone()));
         Ok(JobRegistry {
             inner: Arc::new(Inner {
                 jobs,
@@ -1029,16 +1029,8 @@ impl<R> Future for CatchUnwind<R> {
 /// The registry's one timer task: sleeps until the earliest deadline of any job, then
 /// services every job that is due (watchdogs, the end of a cancel grace, eviction).
 /// Runs until the registry is dropped and every job has settled, or the runtime stops.
-async fn run_timer<R: JobResult>(sched: Arc<Scheduler>, jobs: Arc<Jobs<R>>) {
-    /// Drops what is queued when the task ends, also when the runtime drops it (the
-    /// queue holds the jobs, which hold the timer).
-    struct Shut(Arc<Scheduler>);
-    impl Drop for Shut {
-        fn drop(&mut self) {
-            self.0.timer.shut();
-        }
-    }
-    let _shut = Shut(sched.clone());
+async fn run_timer<R: JobResult>(shut: ShutOnDrop, jobs: Arc<Jobs<R>>) {
+    let sched = &shut.0;
     loop {
         let now = nanos(sched.clock.now());
         while let Some((at, shared)) = sched.timer.pop_due(now) {
@@ -1063,6 +1055,16 @@ async fn run_timer<R: JobResult>(sched: Arc<Scheduler>, jobs: Arc<Jobs<R>>) {
             }
             None => sched.timer.woken().await,
         }
+    }
+}
+
+/// Drops what the timer has queued when its task ends — also when the runtime drops the
+/// task, polled or not (the queue holds jobs, which hold the timer: a cycle otherwise).
+struct ShutOnDrop(Arc<Scheduler>);
+
+impl Drop for ShutOnDrop {
+    fn drop(&mut self) {
+        self.0.timer.shut();
     }
 }
 
