@@ -1034,7 +1034,7 @@ async fn run_timer<R: JobResult>(shut: ShutOnDrop, jobs: Arc<Jobs<R>>) {
     loop {
         let now = nanos(sched.clock.now());
         while let Some((at, shared)) = sched.timer.pop_due(now) {
-            service(&sched, &jobs, at, shared, now);
+            service(sched, &jobs, at, shared, now);
         }
         if sched.closed.load(Ordering::Acquire) {
             // Nothing is evicted from a dropped registry: forget settled jobs.
