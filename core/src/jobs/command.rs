@@ -39,7 +39,8 @@ pub enum OutputStream {
 }
 
 /// Receives redacted output text. Runs on a tokio worker thread, once per redacted chunk
-/// (whole lines, except an overlong line or the stream's tail), in stream order per stream.
+/// (whole lines, except an overlong line, the stream's tail, or what an idle flush
+/// ([`CommandSpec::idle_flush`]) emits of a partial line), in stream order per stream.
 pub type OutputCallback = Arc<dyn Fn(OutputStream, &str) + Send + Sync>;
 
 /// Where a stream's redacted output goes (its tail is captured regardless).
