@@ -121,6 +121,12 @@ pub enum keel_result {
     KEEL_SERVICE_MANAGER_FAILED = 405,
     /// Supervisor: an installed service did not start cleanly.
     KEEL_SERVICE_NOT_STARTED = 406,
+    /// Services: a managed-spawn spec was refused by the validator.
+    KEEL_SERVICE_SPEC_INVALID = 500,
+    /// Services: no managed service has this name.
+    KEEL_SERVICE_NOT_FOUND = 501,
+    /// Services: a managed service did not pass its first healthcheck in time.
+    KEEL_SERVICE_UNHEALTHY = 502,
     /// Turns: another turn of the same agent held its turn lock for the whole wait.
     KEEL_TURN_LOCK_TIMEOUT = 700,
     /// Turns: the turn store (SQLite) failed or has a newer schema.
@@ -171,12 +177,15 @@ impl keel_result {
             KEEL_REGISTRATION_FAILED => "KEEL_REGISTRATION_FAILED\0",
             KEEL_SERVICE_MANAGER_FAILED => "KEEL_SERVICE_MANAGER_FAILED\0",
             KEEL_SERVICE_NOT_STARTED => "KEEL_SERVICE_NOT_STARTED\0",
+            KEEL_SERVICE_SPEC_INVALID => "KEEL_SERVICE_SPEC_INVALID\0",
+            KEEL_SERVICE_NOT_FOUND => "KEEL_SERVICE_NOT_FOUND\0",
+            KEEL_SERVICE_UNHEALTHY => "KEEL_SERVICE_UNHEALTHY\0",
             KEEL_TURN_LOCK_TIMEOUT => "KEEL_TURN_LOCK_TIMEOUT\0",
             KEEL_TURN_STORE => "KEEL_TURN_STORE\0",
         }
     }
 
-    const ALL: [keel_result; 40] = [
+    const ALL: [keel_result; 43] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -215,6 +224,9 @@ impl keel_result {
         KEEL_REGISTRATION_FAILED,
         KEEL_SERVICE_MANAGER_FAILED,
         KEEL_SERVICE_NOT_STARTED,
+        KEEL_SERVICE_SPEC_INVALID,
+        KEEL_SERVICE_NOT_FOUND,
+        KEEL_SERVICE_UNHEALTHY,
         KEEL_TURN_LOCK_TIMEOUT,
         KEEL_TURN_STORE,
     ];

@@ -120,6 +120,13 @@ codes! {
     SERVICE_MANAGER_FAILED = 405;
     /// An installed service did not start cleanly (crashed, not loaded, failed).
     SERVICE_NOT_STARTED = 406;
+    // ---- services 500–599 ----
+    /// A managed-spawn spec was refused by the validator (the message is its reason).
+    SERVICE_SPEC_INVALID = 500;
+    /// No managed service has this name.
+    SERVICE_NOT_FOUND = 501;
+    /// A managed service did not pass its first healthcheck in time.
+    SERVICE_UNHEALTHY = 502;
     // ---- turns 700–799 ----
     /// Another turn of the same agent held its turn lock for the whole bounded wait.
     TURN_LOCK_TIMEOUT = 700;
@@ -293,6 +300,7 @@ pub fn sample_codes() -> Vec<&'static str> {
         v.push(e.code());
     }
     v.extend(crate::supervisor::sample_codes());
+    v.extend(crate::services::sample_codes());
     for e in [
         TurnError::LockTimeout {
             agent: "a".into(),

@@ -16,6 +16,8 @@
 //!   OpenSSH-style permission checks and locked JSON state files.
 //! * [`supervisor`] — keep an ephemeral worker registered and running forever (backoff,
 //!   shutdown, status, systemd notify, pools, the actions/runner cycle, service files).
+//! * [`services`] — managed long-running services (minions' managed-spawn): spec
+//!   validator, detached spawn, healthchecks, TTL sweep, the `managed-processes.json` state.
 //! * [`time`] — injectable clocks and sleeps, so time-dependent behaviour is tested
 //!   deterministically.
 //!
@@ -37,6 +39,7 @@ pub mod jobs;
 pub mod options;
 pub mod process;
 pub mod redact;
+pub mod services;
 pub mod supervisor;
 pub mod time;
 pub mod turns;
