@@ -210,6 +210,18 @@ typedef enum keel_result {
      */
     KEEL_SERVICE_NOT_STARTED = 406,
     /**
+     * Services: a managed-spawn spec was refused by the validator.
+     */
+    KEEL_SERVICE_SPEC_INVALID = 500,
+    /**
+     * Services: no managed service has this name.
+     */
+    KEEL_SERVICE_NOT_FOUND = 501,
+    /**
+     * Services: a managed service did not pass its first healthcheck in time.
+     */
+    KEEL_SERVICE_UNHEALTHY = 502,
+    /**
      * Turns: another turn of the same agent held its turn lock for the whole wait.
      */
     KEEL_TURN_LOCK_TIMEOUT = 700,
