@@ -2,8 +2,8 @@
 /* eslint-disable */
 // Option and view shapes: generated from keel-core's serde types into ./types.d.ts
 // (ts-rs, core/tests/ts_types.rs), the same schema the C ABI reads and writes.
-import type { ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, EnrollmentRecord, EnrollmentStoreOptions, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, MirrorDiagnosis, Problem, RedactorOptions, RegistryOptions, Resolved, Severity, StoreChoice, WriteReport } from './types'
-export type { ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, EnrollmentRecord, EnrollmentStoreOptions, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, MirrorDiagnosis, Problem, RedactorOptions, RegistryOptions, Resolved, Severity, StoreChoice, WriteReport } from './types'
+import type { ActionsRunnerOptions, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, EnrollmentRecord, EnrollmentStoreOptions, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, MirrorDiagnosis, Problem, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, WriteReport } from './types'
+export type { ActionsRunnerOptions, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, EnrollmentRecord, EnrollmentStoreOptions, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, MirrorDiagnosis, Problem, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, WriteReport } from './types'
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -253,6 +253,43 @@ export declare class StreamRedactor {
   finish(): Buffer
   /** Bytes received but not yet emitted. */
   get pending(): number
+}
+
+/**
+ * The native half of `Supervisor` / `startActionsRunner` (`node/supervisor.js`). Not
+ * part of the package's API.
+ */
+export declare class SupervisorNative {
+  /**
+   * A supervisor over a JavaScript cycle: `options` is `SupervisorOptions` plus the
+   * callbacks (left to JavaScript).
+   */
+  static create(options: SupervisorOptions & Record<string, unknown>): SupervisorNative
+  /**
+   * A supervisor over core's actions/runner cycle: `options` is
+   * `ActionsRunnerOptions` plus `supervisor` (`SupervisorOptions`) and the callbacks.
+   */
+  static actionsRunner(options: ActionsRunnerOptions & { supervisor?: SupervisorOptions } & Record<string, unknown>): SupervisorNative
+  /**
+   * Start the supervisor on its own keel thread; `host` receives every call (see
+   * [`Host`]). Once: a second call is `KEEL_SUPERVISOR_ALREADY_RUNNING`.
+   */
+  start(host: (kind: string, id: number, payload: string) => void): void
+  /** `installSignalHandlers` of the options: JavaScript installs them (`process.on`). */
+  get installSignalHandlers(): boolean
+  /** Request shutdown (idempotent); `signal` records that a signal caused it. */
+  shutdown(signal?: number | undefined | null): void
+  /** The status snapshot as JSON text. */
+  status(): string
+  /** Answer a `register` call (`error`: a failed registration). False: abandoned. */
+  completeRegister(id: number, error?: string | undefined | null): boolean
+  /**
+   * Answer a `run` call: the exit code and signal number, or `error` (a failed run).
+   * False: abandoned.
+   */
+  completeRun(id: number, error?: string | undefined | null, exitCode?: number | undefined | null, signal?: number | undefined | null): boolean
+  /** Answer a `token` call with a token, or `error`. False: abandoned. */
+  completeToken(id: number, error?: string | undefined | null, token?: string | undefined | null): boolean
 }
 
 /**

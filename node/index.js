@@ -783,6 +783,7 @@ module.exports.EnrollmentStore = nativeBinding.EnrollmentStore
 module.exports.JobRegistryNative = nativeBinding.JobRegistryNative
 module.exports.Redactor = nativeBinding.Redactor
 module.exports.StreamRedactor = nativeBinding.StreamRedactor
+module.exports.SupervisorNative = nativeBinding.SupervisorNative
 module.exports.captureRedactedOutput = nativeBinding.captureRedactedOutput
 module.exports.doctorCheck = nativeBinding.doctorCheck
 module.exports.errorCodes = nativeBinding.errorCodes

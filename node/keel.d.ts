@@ -11,3 +11,12 @@ export {
   runCommand,
   spawnDetached,
 } from './jobs'
+export {
+  Supervisor,
+  startActionsRunner,
+  type CycleContext,
+  type DrainReport,
+  type RunResult,
+  type StartActionsRunnerOptions,
+  type SupervisorCycleOptions,
+} from './supervisor'

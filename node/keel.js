@@ -4,14 +4,16 @@
 const native = loadNative()
 const { createRedactStream, RedactStream } = require('./redact-stream.js')
 const jobs = require('./jobs.js')
+const supervisor = require('./supervisor.js')
 
-// The native halves of jobs.js are not part of the API.
+// The native halves of jobs.js and supervisor.js are not part of the API.
 const {
   JobRegistry: _nativeJobRegistry,
   JobRegistryNative: _jobRegistryNative,
   runCommandNative: _runCommandNative,
   killProcessTreeNative: _killProcessTreeNative,
   loadRunnerLimitsNative: _loadRunnerLimitsNative,
+  SupervisorNative: _supervisorNative,
   ...exported
 } = native
 
@@ -27,6 +29,8 @@ module.exports = {
   log: jobs.log,
   runCommand: jobs.runCommand,
   spawnDetached: jobs.spawnDetached,
+  Supervisor: supervisor.Supervisor,
+  startActionsRunner: supervisor.startActionsRunner,
 }
 
 // napi-rs's loader blames an npm bug when no compiled addon is found; the usual

@@ -11,6 +11,7 @@ export const {
   RedactStream,
   Redactor,
   StreamRedactor,
+  Supervisor,
   captureRedactedOutput,
   createRedactStream,
   doctorCheck,
@@ -30,6 +31,7 @@ export const {
   runCommand,
   secretsToRedact,
   spawnDetached,
+  startActionsRunner,
   __napiBindingTarget,
 } = keel
 

@@ -444,3 +444,261 @@ jwt: JwtDiagnosis | null,
  */
 problems: Array<Problem>, };
 
+export type SupervisorOptions = { 
+/**
+ * First backoff after a failed registration, ms (default 2000).
+ */
+backoffBaseMs: number, 
+/**
+ * Backoff cap, ms (default 30000).
+ */
+backoffMaxMs: number, 
+/**
+ * Jitter ratio in `[0, 1]`: each backoff is drawn from `[(1-j)·d, d]` (default 0.2;
+ * 0 gives the exact sequence 2 s, 4 s, 8 s, 16 s, 30 s, …).
+ */
+jitter: number, 
+/**
+ * A run at least this long resets the failure count, ms (default 60000).
+ */
+stableAfterMs: number, 
+/**
+ * How failed runs back off (default `fixed`).
+ */
+runFailure: RunFailurePolicy, 
+/**
+ * The fixed backoff after a failed run, ms (default 2000).
+ */
+runFailureBackoffMs: number, 
+/**
+ * Minimum length of a successful cycle, ms (default 1000; never 0 for a worker
+ * that could exit at once, or it would spin).
+ */
+minCycleMs: number, 
+/**
+ * Optional burst limit → `degraded`.
+ */
+burst: BurstLimit | null, 
+/**
+ * Grace between SIGTERM and SIGKILL when stopping a running worker, ms (default 5000).
+ */
+stopGraceMs: number, 
+/**
+ * Install SIGTERM/SIGINT handlers for the duration of `run` (default false; the CLI
+ * turns it on). They are removed on every exit path.
+ */
+installSignalHandlers: boolean, 
+/**
+ * Talk to systemd when `NOTIFY_SOCKET` is set (`READY=1`, `WATCHDOG=1`,
+ * `STOPPING=1`; default true).
+ */
+systemdNotify: boolean, 
+/**
+ * Watchdog ping interval, ms; default: half of `WATCHDOG_USEC` when systemd set it.
+ */
+watchdogIntervalMs: number | null, 
+/**
+ * Number of slots (pool mode; default 1). Each slot runs its own cycle and its own
+ * working directory; a failing slot never stops the others.
+ */
+pool: number, 
+/**
+ * Base directory of the slots' working directories (`<workDir>/slot-<i>`), created
+ * when missing. Without it slots get no working directory.
+ */
+workDir: string | null, };
+
+export type RunFailurePolicy = "fixed" | "exponential";
+
+export type BurstLimit = { 
+/**
+ * How many failures (registration or run) trip the limit.
+ */
+failures: number, 
+/**
+ * Within how many milliseconds.
+ */
+windowMs: number, };
+
+export type ActionsRunnerOptions = { 
+/**
+ * The extracted actions/runner directory (holds `config.sh` and `run.sh`). In pool
+ * mode with a supervisor `workDir`, each slot uses its own working directory
+ * instead, which must hold its own runner copy.
+ */
+runnerDir: string, 
+/**
+ * Repository or organisation URL (`https://github.com/OWNER/REPO`).
+ */
+url: string, 
+/**
+ * Runner name prefix; the name is `<prefix>-<8 hex>` (default `keel`).
+ */
+namePrefix: string, 
+/**
+ * Labels (default `self-hosted`).
+ */
+labels: Array<string>, 
+/**
+ * Extra environment for `run.sh`.
+ */
+extraEnv: { [key in string]: string }, 
+/**
+ * Kill `config.sh` after this long, ms (default 300000).
+ */
+configTimeoutMs: number, 
+/**
+ * Append `run.sh`'s output to this file (default: inherit the supervisor's).
+ */
+runLog: string | null, };
+
+export type Status = { "state": "online" } | { "state": "registering" } | { "state": "running" } | { "state": "backing-off", 
+/**
+ * Consecutive failures so far (0 after a fixed run-failure backoff following a
+ * stable run).
+ */
+attempt: number, 
+/**
+ * How long this wait is.
+ */
+delayMs: number, } | { "state": "degraded", 
+/**
+ * Consecutive failures so far.
+ */
+attempt: number, 
+/**
+ * How long this wait is.
+ */
+delayMs: number, } | { "state": "offline" };
+
+export type StatusEvent = { 
+/**
+ * The slot (0 for a single supervisor).
+ */
+slot: number, 
+/**
+ * Epoch ms of the change.
+ */
+at: number, 
+/**
+ * Why, when the change follows a failure (redacted).
+ */
+reason?: string | null, } & ({ "state": "online" } | { "state": "registering" } | { "state": "running" } | { "state": "backing-off", 
+/**
+ * Consecutive failures so far (0 after a fixed run-failure backoff following a
+ * stable run).
+ */
+attempt: number, 
+/**
+ * How long this wait is.
+ */
+delayMs: number, } | { "state": "degraded", 
+/**
+ * Consecutive failures so far.
+ */
+attempt: number, 
+/**
+ * How long this wait is.
+ */
+delayMs: number, } | { "state": "offline" });
+
+export type RunRecord = { 
+/**
+ * Epoch ms the run ended.
+ */
+endedAt: number, 
+/**
+ * How long it ran, ms.
+ */
+durationMs: number, 
+/**
+ * The worker's exit code, when it exited.
+ */
+exitCode: number | null, 
+/**
+ * The signal that ended it, when one did.
+ */
+signal: number | null, 
+/**
+ * True when the outcome cannot tell success from a fatal stop (an ephemeral
+ * `run.sh` exits 0 both after its job and on some fatal errors).
+ */
+ambiguous: boolean, 
+/**
+ * Counted as a failure (non-zero, signal, error).
+ */
+failed: boolean, };
+
+export type SlotSnapshot = { 
+/**
+ * The slot.
+ */
+slot: number, 
+/**
+ * Its current status.
+ */
+status: Status, 
+/**
+ * Epoch ms of its last status change.
+ */
+since: number, 
+/**
+ * Cycles started.
+ */
+cycles: number, 
+/**
+ * Successful registrations.
+ */
+registrations: number, 
+/**
+ * Failed registrations.
+ */
+registrationFailures: number, 
+/**
+ * Failed runs.
+ */
+runFailures: number, 
+/**
+ * Consecutive failures now.
+ */
+consecutiveFailures: number, 
+/**
+ * Its working directory, if any.
+ */
+workDir: string | null, 
+/**
+ * The last error (redacted).
+ */
+lastError: string | null, 
+/**
+ * The last run.
+ */
+lastRun: RunRecord | null, };
+
+export type StatusSnapshot = { 
+/**
+ * Snapshot format version (1).
+ */
+version: number, 
+/**
+ * The overall status: `offline` when stopped, else `degraded` when any slot is,
+ * else `running` when any slot runs, else the first slot's status.
+ */
+status: Status, 
+/**
+ * Epoch ms the supervisor started (`None` before `run`).
+ */
+startedAt: number | null, 
+/**
+ * Epoch ms of the snapshot.
+ */
+at: number, 
+/**
+ * `READY=1` went to systemd (or would have: the first registration succeeded).
+ */
+ready: boolean, 
+/**
+ * Per-slot detail.
+ */
+slots: Array<SlotSnapshot>, };
+

@@ -101,6 +101,17 @@ static int contains_ci(const char *hay, const char *needle) {
 
 static keel_job_registry *registry_for_commands;
 
+/* The supervisor section only builds supervisors: these callbacks never run. */
+static int32_t case_register(void *ud, keel_supervisor *sup, uint32_t slot, void **reg) {
+    (void)ud; (void)sup; (void)slot; (void)reg;
+    return 1;
+}
+static int32_t case_run(void *ud, keel_supervisor *sup, uint32_t slot, void *reg) {
+    (void)ud; (void)sup; (void)slot; (void)reg;
+    return 0;
+}
+static const keel_supervisor_cycle CASE_CYCLE = {case_register, case_run, NULL};
+
 /* Run a case's constructor; frees what it made. */
 static keel_result run_case(const option_case *c) {
     size_t len = strlen(c->options);
@@ -120,6 +131,12 @@ static keel_result run_case(const option_case *c) {
         keel_job_registry *r = NULL;
         keel_result rc = keel_job_registry_new(c->options, len, &r);
         keel_job_registry_free(r);
+        return rc;
+    }
+    if (!strcmp(c->section, "supervisor")) {
+        keel_supervisor *sup = NULL;
+        keel_result rc = keel_supervisor_new(c->options, len, &CASE_CYCLE, NULL, NULL, &sup);
+        keel_supervisor_free(sup);
         return rc;
     }
     if (!strcmp(c->section, "command")) {
@@ -152,13 +169,13 @@ static void test_shared_option_cases(void) {
     if (!text) return;
     CHECK_OK(keel_job_registry_new("", 0, &registry_for_commands));
     int cases = 0;
-    int sections[4] = {0};
+    int sections[5] = {0};
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         option_case c;
         if (!parse_case(line, &c)) { free_case(&c); continue; }
         cases++;
         sections[!strcmp(c.section, "enrollmentStore") + 2 * !strcmp(c.section, "registry") +
-                 3 * !strcmp(c.section, "command")]++;
+                 3 * !strcmp(c.section, "command") + 4 * !strcmp(c.section, "supervisor")]++;
         keel_result rc = run_case(&c);
         const char *got = keel_result_name(rc);
         const char *msg = keel_last_error_message();
@@ -180,7 +197,7 @@ static void test_shared_option_cases(void) {
     keel_job_registry_free(registry_for_commands);
     free(text);
     CHECK(cases >= 40);
-    for (int i = 0; i < 4; i++) CHECK(sections[i] >= 5);
+    for (int i = 0; i < 5; i++) CHECK(sections[i] >= 5);
 }
 
 /* An unknown 100 MB key makes a short message that does not contain it. */

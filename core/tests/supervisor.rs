@@ -1241,3 +1241,120 @@ async fn verify_started_reports_a_crash_loop_loudly() {
     .unwrap();
     assert_eq!(h.state, ServiceState::Running);
 }
+
+// ---------------------------------------------------------------------------------
+// the external cycle (the Node surface's JS callbacks)
+
+/// A host thread answering the supervisor's calls: registrations succeed and runs exit 0;
+/// during the fourth registration the host shuts the supervisor down, and its late answer
+/// is reported abandoned.
+#[test]
+fn external_cycle_replenishes_and_reports_abandoned_calls() {
+    use keel_core::supervisor::{ExternalCall, ExternalCycle};
+    let (tx, rx) = std::sync::mpsc::channel::<ExternalCall>();
+    let tx = Mutex::new(tx);
+    let cycle = ExternalCycle::new(Arc::new(move |c| lock_ok(&tx).send(c).is_ok()));
+    let sup = Arc::new(
+        Supervisor::builder(cycle)
+            .options(SupervisorOptions {
+                min_cycle_ms: 1,
+                ..opts()
+            })
+            .build()
+            .unwrap(),
+    );
+    let s = sup.clone();
+    let host = std::thread::spawn(move || {
+        let mut runs = 0;
+        let mut registrations = Vec::new();
+        let mut late = None;
+        while let Ok(call) = rx.recv_timeout(Duration::from_secs(10)) {
+            match call {
+                ExternalCall::Register { id, slot, .. } => {
+                    assert_eq!(slot, 0);
+                    if runs == 3 {
+                        // shut down while this registration is pending; answer it after
+                        // the supervisor gave up
+                        s.shutdown();
+                        late = Some(id);
+                        break;
+                    }
+                    registrations.push(id);
+                    assert!(s.cycle().complete_register(id, Ok(())));
+                }
+                ExternalCall::Run {
+                    id, registration, ..
+                } => {
+                    assert_eq!(Some(&registration), registrations.last());
+                    runs += 1;
+                    assert!(s.cycle().complete_run(id, Ok(RunOutcome::exited(0))));
+                }
+                _ => unreachable!(),
+            }
+        }
+        (runs, late)
+    });
+    let report = sup.run_blocking().unwrap();
+    let (runs, late) = host.join().unwrap();
+    assert_eq!(report.exit_code(), 0);
+    assert_eq!(runs, 3);
+    let late = late.expect("a fourth registration was asked for");
+    // nobody waits for it any more: the host learns it must release what it made
+    assert!(!sup.cycle().complete_register(late, Ok(())));
+    assert!(!sup
+        .cycle()
+        .complete_run(12345678, Ok(RunOutcome::exited(0))));
+    assert_eq!(sup.cycle().pending(), 0);
+    assert_eq!(sup.status().slots[0].registrations, 3);
+}
+
+/// A host that cannot take calls any more fails the step (a backoff), never hangs.
+#[test]
+fn external_cycle_without_a_host_fails_registration() {
+    use keel_core::supervisor::ExternalCycle;
+    let sup = Arc::new(
+        Supervisor::builder(ExternalCycle::new(Arc::new(|_| false)))
+            .options(SupervisorOptions {
+                backoff_base_ms: 5,
+                backoff_max_ms: 5,
+                ..opts()
+            })
+            .build()
+            .unwrap(),
+    );
+    let s = sup.clone();
+    let stopper = std::thread::spawn(move || {
+        while s.status().slots[0].registration_failures < 3 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        s.shutdown();
+    });
+    sup.run_blocking().unwrap();
+    stopper.join().unwrap();
+    let snap = sup.status();
+    assert!(snap.slots[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("no longer takes calls"));
+}
+
+/// An out-of-range number is `KEEL_INVALID_OPTION` (as for every capability), a shape
+/// error `KEEL_INVALID_JSON`; from JSON text and from a value alike.
+#[test]
+fn options_range_and_shape_errors_have_their_codes() {
+    let e = SupervisorOptions::from_json(r#"{"backoffBaseMs": -1}"#).unwrap_err();
+    assert_eq!(e.code(), "KEEL_INVALID_OPTION", "{e}");
+    assert!(e.to_string().contains("`backoffBaseMs`"), "{e}");
+    let e = SupervisorOptions::from_value(serde_json::json!({"backoffBaseMs": "2s"})).unwrap_err();
+    assert_eq!(e.code(), "KEEL_INVALID_JSON", "{e}");
+    let e = SupervisorOptions::from_value(serde_json::json!({"pool": 0})).unwrap_err();
+    assert_eq!(e.code(), "KEEL_INVALID_OPTION", "{e}");
+    assert!(SupervisorOptions::from_value(serde_json::Value::Null).is_ok());
+    let e = ActionsRunnerOptions::from_value(serde_json::json!({"runnerDir": "/x"})).unwrap_err();
+    assert!(e.to_string().contains("url"), "{e}");
+}
+
+fn lock_ok<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -11,6 +11,10 @@ use keel_core::credentials::{
 };
 use keel_core::jobs::{CommandOptions, RegistryOptions};
 use keel_core::redact::{CustomRuleOptions, RedactorOptions};
+use keel_core::supervisor::{
+    ActionsRunnerOptions, BurstLimit, RunFailurePolicy, RunRecord, SlotSnapshot, Status,
+    StatusEvent, StatusSnapshot, SupervisorOptions,
+};
 use ts_rs::{Config, TS};
 
 fn decl<T: TS>(cfg: &Config) -> String {
@@ -50,6 +54,16 @@ fn node_types_are_fresh() {
         decl::<MirrorDiagnosis>(&cfg),
         decl::<JwtDiagnosis>(&cfg),
         decl::<Diagnosis>(&cfg),
+        // The supervisor: options (every field optional on input: `Partial<…>`) and views.
+        decl::<SupervisorOptions>(&cfg),
+        decl::<RunFailurePolicy>(&cfg),
+        decl::<BurstLimit>(&cfg),
+        decl::<ActionsRunnerOptions>(&cfg),
+        decl::<Status>(&cfg),
+        decl::<StatusEvent>(&cfg),
+        decl::<RunRecord>(&cfg),
+        decl::<SlotSnapshot>(&cfg),
+        decl::<StatusSnapshot>(&cfg),
     ] {
         out.push_str(&d);
         out.push('\n');

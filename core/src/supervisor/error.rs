@@ -87,12 +87,23 @@ impl SupervisorError {
 
     /// From the shared options parser (`crate::options`): its field path without the
     /// `options.` root, and its value-free description of the problem.
+    /// A value out of range (a negative or fractional count) is
+    /// [`InvalidOptions`](Self::InvalidOptions) (`KEEL_INVALID_OPTION`), like every other
+    /// capability's; a shape error is [`InvalidJson`](Self::InvalidJson).
     pub(crate) fn from_options(e: crate::options::OptionsError) -> Self {
         let path = e.path();
-        let field = path.strip_prefix("options.").unwrap_or(path);
-        SupervisorError::InvalidJson {
-            field: field.chars().take(64).collect(),
-            reason: e.problem().to_string(),
+        let field: String = path
+            .strip_prefix("options.")
+            .unwrap_or(path)
+            .chars()
+            .take(64)
+            .collect();
+        let reason = e.problem().to_string();
+        match e.kind() {
+            crate::options::OptionsErrorKind::Range => {
+                SupervisorError::InvalidOptions { field, reason }
+            }
+            _ => SupervisorError::InvalidJson { field, reason },
         }
     }
 

@@ -73,6 +73,7 @@ mod backoff;
 mod command;
 mod cycle;
 mod error;
+mod external;
 mod notify;
 mod options;
 mod runner;
@@ -97,6 +98,7 @@ pub use backoff::Backoff;
 pub use command::{CommandCycle, CommandCycleOptions};
 pub use cycle::{BlockingCycle, BoxFuture, Cycle, CycleContext, CycleError, RunOutcome};
 pub use error::{sample_codes, SupervisorError};
+pub use external::{Dispatch, ExternalCall, ExternalCalls, ExternalCycle, ExternalTokenProvider};
 pub use notify::{watchdog_interval_from_env, Notifier};
 pub use options::{
     BurstLimit, RunFailurePolicy, SupervisorOptions, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX,
@@ -155,6 +157,13 @@ impl ShutdownHandle {
     /// Idempotent.
     pub fn shutdown(&self) {
         self.shutdown_with(ShutdownReason::Requested)
+    }
+
+    /// Request shutdown because the host received `signal` (a host that handles
+    /// SIGTERM/SIGINT itself, as the Node surface does through `process.on`): the same
+    /// as [`shutdown`](Self::shutdown), with [`ShutdownReason::Signal`] as the reason.
+    pub fn shutdown_for_signal(&self, signal: i32) {
+        self.shutdown_with(ShutdownReason::Signal(signal))
     }
 
     fn shutdown_with(&self, reason: ShutdownReason) {

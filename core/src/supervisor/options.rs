@@ -22,6 +22,7 @@ pub const DEFAULT_STOP_GRACE: Duration = crate::process::DEFAULT_KILL_GRACE;
 
 /// How a failed run (non-zero exit, signal, error) is backed off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum RunFailurePolicy {
@@ -37,6 +38,7 @@ pub enum RunFailurePolicy {
 /// An optional burst limit: `failures` failures within `windowMs` → status `degraded`
 /// and every further backoff at the cap until a run succeeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BurstLimit {
     /// How many failures (registration or run) trip the limit.
@@ -56,6 +58,7 @@ pub struct BurstLimit {
 /// assert!(serde_json::from_str::<SupervisorOptions>(r#"{"bogus": 1}"#).is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct SupervisorOptions {
     /// First backoff after a failed registration, ms (default 2000).
@@ -127,6 +130,15 @@ impl SupervisorOptions {
         }
         let o: Self = crate::options::from_json(text, "options_json", "options")
             .map_err(SupervisorError::from_options)?;
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// Parse options from a JSON value (the Node surface converts its JS object to one),
+    /// with the same errors as [`from_json`](Self::from_json); `null` means defaults.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, SupervisorError> {
+        let o: Self =
+            crate::options::from_value(value, "options").map_err(SupervisorError::from_options)?;
         o.validate()?;
         Ok(o)
     }

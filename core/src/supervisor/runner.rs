@@ -39,6 +39,7 @@ const KEEP_LINES: usize = 8;
 
 /// Options of an [`ActionsRunnerCycle`] (camelCase JSON for C and Node).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ActionsRunnerOptions {
     /// The extracted actions/runner directory (holds `config.sh` and `run.sh`). In pool
@@ -92,6 +93,15 @@ impl ActionsRunnerOptions {
     pub fn from_json(text: &str) -> Result<Self, SupervisorError> {
         let o: Self = crate::options::from_json(text, "options_json", "options")
             .map_err(SupervisorError::from_options)?;
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// Parse from a JSON value (the Node surface), with the same errors as
+    /// [`from_json`](Self::from_json).
+    pub fn from_value(value: serde_json::Value) -> Result<Self, SupervisorError> {
+        let o: Self =
+            crate::options::from_value(value, "options").map_err(SupervisorError::from_options)?;
         o.validate()?;
         Ok(o)
     }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// JSON: `{"state":"backing-off","attempt":3,"delayMs":8000}`, `{"state":"running"}`, …
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "state", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Status {
@@ -66,6 +67,7 @@ impl std::fmt::Display for Status {
 ///
 /// JSON: `{"slot":0,"at":1700000000000,"state":"running"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct StatusEvent {
     /// The slot (0 for a single supervisor).
@@ -82,6 +84,7 @@ pub struct StatusEvent {
 
 /// How one run ended, as recorded in the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct RunRecord {
     /// Epoch ms the run ended.
@@ -101,6 +104,7 @@ pub struct RunRecord {
 
 /// One slot's state in the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SlotSnapshot {
     /// The slot.
@@ -129,6 +133,7 @@ pub struct SlotSnapshot {
 
 /// The JSON status snapshot (`doctor`, `keel_supervisor_status`, `status()`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct StatusSnapshot {
     /// Snapshot format version (1).
