@@ -127,6 +127,10 @@ pub enum keel_result {
     KEEL_SERVICE_NOT_FOUND = 501,
     /// Services: a managed service did not pass its first healthcheck in time.
     KEEL_SERVICE_UNHEALTHY = 502,
+    /// Exit cause: the process to watch is not running.
+    KEEL_EXIT_CAUSE_NOT_RUNNING = 580,
+    /// Exit cause: the watcher process did not start or did not report readiness.
+    KEEL_EXIT_CAUSE_WATCHER_FAILED = 581,
     /// Turns: another turn of the same agent held its turn lock for the whole wait.
     KEEL_TURN_LOCK_TIMEOUT = 700,
     /// Turns: the turn store (SQLite) failed or has a newer schema.
@@ -180,12 +184,14 @@ impl keel_result {
             KEEL_SERVICE_SPEC_INVALID => "KEEL_SERVICE_SPEC_INVALID\0",
             KEEL_SERVICE_NOT_FOUND => "KEEL_SERVICE_NOT_FOUND\0",
             KEEL_SERVICE_UNHEALTHY => "KEEL_SERVICE_UNHEALTHY\0",
+            KEEL_EXIT_CAUSE_NOT_RUNNING => "KEEL_EXIT_CAUSE_NOT_RUNNING\0",
+            KEEL_EXIT_CAUSE_WATCHER_FAILED => "KEEL_EXIT_CAUSE_WATCHER_FAILED\0",
             KEEL_TURN_LOCK_TIMEOUT => "KEEL_TURN_LOCK_TIMEOUT\0",
             KEEL_TURN_STORE => "KEEL_TURN_STORE\0",
         }
     }
 
-    const ALL: [keel_result; 43] = [
+    const ALL: [keel_result; 45] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -227,6 +233,8 @@ impl keel_result {
         KEEL_SERVICE_SPEC_INVALID,
         KEEL_SERVICE_NOT_FOUND,
         KEEL_SERVICE_UNHEALTHY,
+        KEEL_EXIT_CAUSE_NOT_RUNNING,
+        KEEL_EXIT_CAUSE_WATCHER_FAILED,
         KEEL_TURN_LOCK_TIMEOUT,
         KEEL_TURN_STORE,
     ];

@@ -222,6 +222,14 @@ typedef enum keel_result {
      */
     KEEL_SERVICE_UNHEALTHY = 502,
     /**
+     * Exit cause: the process to watch is not running.
+     */
+    KEEL_EXIT_CAUSE_NOT_RUNNING = 580,
+    /**
+     * Exit cause: the watcher process did not start or did not report readiness.
+     */
+    KEEL_EXIT_CAUSE_WATCHER_FAILED = 581,
+    /**
      * Turns: another turn of the same agent held its turn lock for the whole wait.
      */
     KEEL_TURN_LOCK_TIMEOUT = 700,

@@ -522,6 +522,38 @@ test('Supervisor: a running supervisor keeps Node alive; SIGTERM (installSignalH
   assert.match(r.stdout, /listeners:0,0/)
 })
 
+test('Supervisor: terminating the worker thread that runs one stops its keel thread', async () => {
+  const worker = path.join(tmp(), 'worker.cjs')
+  fs.writeFileSync(
+    worker,
+    `const { parentPort } = require('node:worker_threads')
+const keel = require(${keelPath})
+const sup = new keel.Supervisor({
+  stopGraceMs: 100, minCycleMs: 20,
+  register: async () => 'r',
+  // never settles: the drain has to give up on it
+  run: () => new Promise(() => { parentPort.postMessage('running') }),
+})
+sup.start()
+`,
+  )
+  const r = await childNode(`
+    import { Worker } from 'node:worker_threads'
+    import fs from 'node:fs'
+    const threads = () => fs.readdirSync('/proc/self/task').map((t) => { try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').trim() } catch { return '' } }).filter((t) => t === 'keel-supervisor').length
+    const w = new Worker(${JSON.stringify(worker)})
+    await new Promise((r) => w.once('message', r))
+    console.log('during:' + threads())
+    await w.terminate()
+    const deadline = Date.now() + 10000
+    while (threads() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    console.log('after:' + threads())
+  `)
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /during:1/)
+  assert.match(r.stdout, /after:0/)
+})
+
 // ---- startActionsRunner over a fake config.sh / run.sh ------------------------------
 
 const FAKE_CONFIG = `#!/bin/sh

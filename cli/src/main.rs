@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cred;
+mod exit_cause;
 mod redact;
 mod run;
 mod service;
@@ -35,6 +36,9 @@ enum Command {
     Supervise(supervise::Args),
     /// Service files for the supervisor (launchd plist, systemd unit) and its health.
     Service(service::Args),
+    /// Record a service's dirty death (ev=server-exit + forensics) from a detached watcher: ensure, disarm, status, tail.
+    #[command(name = "exit-cause")]
+    ExitCause(exit_cause::Args),
     /// Run one headless agent CLI turn (claude | codex) with durable state; exit 124 on a stall kill.
     Turn(turn::Args),
 }
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Supervise(args) => supervise::run(args),
         Command::Service(args) => service::run(args),
         Command::Turn(args) => turn::run(args),
+        Command::ExitCause(args) => exit_cause::run(args),
     };
     match result {
         Ok(code) => code,

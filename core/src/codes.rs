@@ -127,6 +127,11 @@ codes! {
     SERVICE_NOT_FOUND = 501;
     /// A managed service did not pass its first healthcheck in time.
     SERVICE_UNHEALTHY = 502;
+    // ---- exit-cause recorder (services block, 580–599) ----
+    /// The process an exit-cause watcher should watch is not running.
+    EXIT_CAUSE_NOT_RUNNING = 580;
+    /// The exit-cause watcher process did not start or did not report readiness.
+    EXIT_CAUSE_WATCHER_FAILED = 581;
     // ---- turns 700–799 ----
     /// Another turn of the same agent held its turn lock for the whole bounded wait.
     TURN_LOCK_TIMEOUT = 700;
@@ -301,6 +306,7 @@ pub fn sample_codes() -> Vec<&'static str> {
     }
     v.extend(crate::supervisor::sample_codes());
     v.extend(crate::services::sample_codes());
+    v.extend(crate::exit_cause::sample_codes());
     for e in [
         TurnError::LockTimeout {
             agent: "a".into(),

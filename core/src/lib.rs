@@ -18,6 +18,8 @@
 //!   shutdown, status, systemd notify, pools, the actions/runner cycle, service files).
 //! * [`services`] — managed long-running services (minions' managed-spawn): spec
 //!   validator, detached spawn, healthchecks, TTL sweep, the `managed-processes.json` state.
+//! * [`exit_cause`] — a detached watcher outside a service that records its dirty
+//!   death (`ev=server-exit` + a forensics snapshot) and stays silent on a deliberate stop.
 //! * [`time`] — injectable clocks and sleeps, so time-dependent behaviour is tested
 //!   deterministically.
 //!
@@ -34,6 +36,7 @@
 
 pub mod codes;
 pub mod credentials;
+pub mod exit_cause;
 pub mod fsx;
 pub mod jobs;
 pub mod options;

@@ -438,3 +438,651 @@ fn state_file_readable_by_others_is_refused() {
     let e = services::list(dir.path(), None).unwrap_err();
     assert_eq!(e.code(), "KEEL_INSECURE_FILE");
 }
+
+// ---------------------------------------------------------------------------------
+// Real services.
+
+mod common;
+
+use keel_core::process::PidRecord;
+use keel_core::services::{Owner, Services};
+use std::time::{Duration, Instant};
+
+fn fixture_server() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/services/server.py")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A working directory holding the server script.
+fn workdir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture_server(), d.path().join("server.py")).unwrap();
+    d
+}
+
+fn http_hc(port: u16) -> Value {
+    json!({"type": "http", "url": format!("http://127.0.0.1:{port}/health"),
+           "expect_status": 200, "interval_s": 0.1, "timeout_s": 30})
+}
+
+fn server_spec(name: &str, port: u16, cwd: &Path) -> Value {
+    json!({"name": name, "cmd": "python3", "args": ["server.py", port.to_string()],
+           "cwd": cwd.to_str().unwrap(), "ports": [port], "env": {"VITE_HOST": "127.0.0.1"},
+           "attrs": {"base_url": format!("http://127.0.0.1:{port}")},
+           "healthcheck": http_hc(port)})
+}
+
+/// A service whose tree has a background child and a `setsid` escapee besides the server.
+fn tree_spec(name: &str, port: u16, cwd: &Path) -> Value {
+    json!({"name": name, "cmd": "sh",
+           "args": ["-c", format!("env > envdump; sleep 300 & setsid sleep 300 & exec python3 server.py {port}")],
+           "cwd": cwd.to_str().unwrap(), "ports": [port],
+           "healthcheck": http_hc(port)})
+}
+
+fn validated(specs: Value) -> Value {
+    let v = validate_record(&json!({ "specs": specs }), &limits(), &opts());
+    assert!(v.ok, "{:?}", v.reason);
+    v.value.unwrap()
+}
+
+fn test_options() -> ServicesOptions {
+    ServicesOptions {
+        kill_grace_ms: 1000,
+        liveness_period_ms: 100,
+        failure_threshold: 3,
+        success_threshold: 2,
+        ..ServicesOptions::default()
+    }
+}
+
+/// Kills whatever a test's state file still records, so a failing test leaks nothing.
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for r in services::records(&self.0, None).unwrap_or_default() {
+            for id in [r.identity(), r.shim_identity()].into_iter().flatten() {
+                let _ = id.signal(libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Every process of the machine with its parent, from `/proc/<pid>/stat`.
+fn ppid_table() -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = text.rfind(')') else {
+            continue;
+        };
+        let mut f = text[close + 1..].split_ascii_whitespace();
+        let state = f.next().unwrap_or("");
+        let ppid = f.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if state != "Z" && state != "X" {
+            out.push((pid, ppid));
+        }
+    }
+    out
+}
+
+/// The live descendants of `root` (a /proc scan), pinned by start time.
+fn descendants(root: u32) -> Vec<PidRecord> {
+    let table = ppid_table();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        for (c, pp) in &table {
+            if *pp == p && !found.contains(c) {
+                found.push(*c);
+            }
+        }
+        i += 1;
+    }
+    found[1..]
+        .iter()
+        .filter_map(|p| PidRecord::capture(*p).ok())
+        .collect()
+}
+
+async fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < within, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn health_of(dir: &Path, name: &str) -> Health {
+    services::list(dir, None)
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == name)
+        .map(|v| v.health)
+        .unwrap_or(Health::Dead)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_comes_up_healthy_and_thresholds_decide_unhealthy() {
+    let state = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(state.path().to_owned());
+    let wd = workdir();
+    let port = free_port();
+    let svc = Services::new(state.path(), test_options()).unwrap();
+    let owner = Owner {
+        owner_project: "proj".into(),
+        owner_agent: "agent-1".into(),
+        ..Default::default()
+    };
+    let out = svc
+        .up(
+            &validated(json!([server_spec("web", port, wd.path())])),
+            &owner,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    assert!(out[0].healthy, "{:?}", out[0].error);
+    let views = svc.list(None).unwrap();
+    assert_eq!(views[0].health, Health::Healthy);
+    assert!(views[0].healthy && views[0].alive);
+    assert_eq!(views[0].owner_project, "proj");
+    assert!(views[0].last_health_at.is_some());
+    // The prompt block sees it.
+    assert!(svc.live_block("proj", 0).contains("### web"));
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let watcher = {
+        let svc = svc.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move { svc.watch("web", cancel).await })
+    };
+    // Flapping (every other probe fails): never three failures in a row, stays healthy.
+    std::fs::write(wd.path().join("flap"), "").unwrap();
+    let etag = svc.etag(None).unwrap();
+    let log = wd.path().join("requests.log");
+    let count_503 = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.ends_with(" 503"))
+            .count()
+    };
+    wait_until(
+        "five failing probes while flapping",
+        Duration::from_secs(30),
+        || count_503() >= 5,
+    )
+    .await;
+    assert_eq!(health_of(state.path(), "web"), Health::Healthy);
+    assert_eq!(
+        svc.etag(None).unwrap(),
+        etag,
+        "a steady service writes nothing"
+    );
+    std::fs::remove_file(wd.path().join("flap")).unwrap();
+    // Wait for a passing probe after the flapping, so the failure run starts at zero.
+    let passes = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.ends_with(" 200"))
+            .count()
+    };
+    let p0 = passes();
+    wait_until("a passing probe", Duration::from_secs(30), || {
+        passes() > p0 + 1
+    })
+    .await;
+
+    // Down for good: unhealthy after three failures in a row, with the last error.
+    let before = count_503();
+    std::fs::write(wd.path().join("unhealthy"), "").unwrap();
+    wait_until("unhealthy", Duration::from_secs(30), || {
+        health_of(state.path(), "web") == Health::Unhealthy
+    })
+    .await;
+    assert!(
+        count_503() - before >= 3,
+        "fewer than failureThreshold probes failed"
+    );
+    let v = &svc.list(None).unwrap()[0];
+    assert!(!v.healthy);
+    assert_eq!(
+        v.last_error.as_deref(),
+        Some("http status 503 (expected 200)")
+    );
+    // Back: healthy after two passes in a row.
+    std::fs::remove_file(wd.path().join("unhealthy")).unwrap();
+    wait_until("healthy again", Duration::from_secs(30), || {
+        health_of(state.path(), "web") == Health::Healthy
+    })
+    .await;
+    assert_eq!(svc.list(None).unwrap()[0].last_error, None);
+    cancel.cancel();
+    assert_eq!(watcher.await.unwrap().unwrap(), Health::Healthy);
+
+    let r = svc.remove("web").await.unwrap();
+    assert!(r.removed && r.killed);
+    assert!(svc.list(None).unwrap().is_empty());
+    assert_eq!(
+        svc.remove("web").await.unwrap_err().code(),
+        "KEEL_SERVICE_NOT_FOUND"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_expiry_kills_the_whole_tree_and_env_is_minimal() {
+    let state = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(state.path().to_owned());
+    let wd = workdir();
+    let port = free_port();
+    let svc = Services::new(state.path(), test_options()).unwrap();
+    let out = svc
+        .up(
+            &validated(json!([tree_spec("tree", port, wd.path())])),
+            &Owner::default(),
+        )
+        .await
+        .unwrap();
+    assert!(out[0].healthy, "{:?}", out[0].error);
+    let rec = svc.get("tree").unwrap();
+    let shim = rec.shim_identity().expect("the shim is recorded");
+    let leader = rec.identity().unwrap();
+    // The tree: leader (python), a background sleep, a setsid'd sleep (another session).
+    let mut tree = Vec::new();
+    wait_until(
+        "three processes in the tree",
+        Duration::from_secs(10),
+        || {
+            tree = descendants(shim.pid);
+            tree.len() >= 3
+        },
+    )
+    .await;
+    assert!(tree.iter().any(|p| p.pid == leader.pid));
+
+    // Environment: the spec's plus PATH and essentials, nothing else of the host.
+    let env = std::fs::read_to_string(wd.path().join("envdump")).unwrap();
+    assert!(env.lines().any(|l| l.starts_with("PATH=")));
+    assert!(
+        !env.contains("CARGO_MANIFEST_DIR="),
+        "host env leaked: {env}"
+    );
+
+    // Not expired yet: the sweep keeps it.
+    let s = svc.sweep().await.unwrap();
+    assert_eq!((s.scanned, s.ttl_expired, s.dead_dropped), (1, 0, 0));
+
+    // Expire it (as time passing would) and sweep.
+    let path = state.path().join(services::MANAGED_PROCESSES_STATE_FILE);
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    doc["specs"][0]["ttl_expires_at"] = json!(1000);
+    keel_core::fsx::write_atomic(&path, doc.to_string().as_bytes()).unwrap();
+    let s = svc.sweep().await.unwrap();
+    assert_eq!((s.ttl_expired, s.killed_pids), (1, 1));
+    wait_until(
+        "every process of the tree gone",
+        Duration::from_secs(10),
+        || tree.iter().all(|p| !p.is_alive()) && !shim.is_alive(),
+    )
+    .await;
+    assert!(svc.list(None).unwrap().is_empty());
+}
+
+#[test]
+fn child_process_entry() {
+    let Some(role) = common::role() else { return };
+    assert_eq!(role, "spawn-host");
+    let dir = std::env::var("KEEL_SVC_DIR").unwrap();
+    let spec: Value = serde_json::from_str(&std::env::var("KEEL_SVC_SPEC").unwrap()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = rt.block_on(async {
+        let svc = Services::new(&dir, test_options()).unwrap();
+        svc.up(&spec, &Owner::default()).await.unwrap()
+    });
+    common::emit(&[
+        ("healthy", &out[0].healthy.to_string()),
+        ("pid", &out[0].pid.unwrap_or(0).to_string()),
+    ]);
+    std::process::exit(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_outlive_their_host_and_are_reconciled_after_restart() {
+    let state = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(state.path().to_owned());
+    let wd = workdir();
+    let (p1, p2) = (free_port(), free_port());
+    let spec = validated(json!([
+        server_spec("api", p1, wd.path()),
+        server_spec("db", p2, wd.path())
+    ]));
+    // A host process spawns both services and exits.
+    let out = common::run_child(
+        "spawn-host",
+        &[
+            ("KEEL_SVC_DIR", state.path().to_str().unwrap()),
+            ("KEEL_SVC_SPEC", &spec.to_string()),
+        ],
+    );
+    common::assert_success(&out, "spawn host");
+    let res = common::results(&out);
+    assert_eq!(res[0]["healthy"], "true");
+    // "Host restart": a new Services instance reads the state file.
+    let svc = Services::new(state.path(), test_options()).unwrap();
+    let views = svc.list(None).unwrap();
+    assert_eq!(views.len(), 2);
+    assert!(
+        views.iter().all(|v| v.alive),
+        "services died with their host"
+    );
+    // One of them dies while the host is away.
+    let db = svc.get("db").unwrap();
+    db.identity().unwrap().signal(libc::SIGKILL).unwrap();
+    wait_until("db gone", Duration::from_secs(10), || !db.is_alive()).await;
+    // Mark api stale so boot reconcile probes it.
+    let r = svc.boot_reconcile().await.unwrap();
+    assert_eq!((r.stats.scanned, r.stats.dead_dropped), (2, 1));
+    // api was healthy just now (within healthBackoffSec): not re-probed.
+    assert!(r.probed.is_empty(), "{:?}", r.probed);
+    let svc2 = Services::new(
+        state.path(),
+        ServicesOptions {
+            health_backoff_sec: 0,
+            ..test_options()
+        },
+    )
+    .unwrap();
+    let r = svc2.boot_reconcile().await.unwrap();
+    assert_eq!(
+        r.probed,
+        vec![services::Probed {
+            name: "api".into(),
+            healthy: true
+        }]
+    );
+    // restart: new pid, old tree gone, healthy again after the first-health wait.
+    let old = svc2.get("api").unwrap();
+    let new = svc2.restart("api").await.unwrap();
+    assert_ne!(new.pid, old.pid);
+    assert!(!old.is_alive());
+    assert!(!new.healthy);
+    let hc = new.healthcheck().unwrap();
+    assert!(svc2.wait_for_first_health("api", &hc).await.healthy);
+    assert!(svc2.get("api").unwrap().healthy);
+    assert_eq!(
+        svc2.restart("nope").await.unwrap_err().code(),
+        "KEEL_SERVICE_NOT_FOUND"
+    );
+    let r = svc2.remove_project("").await.unwrap();
+    assert_eq!(r.killed, 0);
+    let r = svc2.remove("api").await.unwrap();
+    assert!(r.killed);
+    assert!(!new.is_alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_pid_is_never_signalled() {
+    let state = tempfile::tempdir().unwrap();
+    // A live process that is not the service: the recorded pid now belongs to it.
+    let mut stranger = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let pid = stranger.id();
+    let st = PidRecord::capture(pid).unwrap().start_time;
+    let then = now_ms() - 3_600_000.0;
+    write_state(
+        state.path(),
+        json!([
+            // keel's identity with another start time.
+            {"name": "keel-rec", "pid": pid, "started_at": then, "ttl_expires_at": then + 60_000.0,
+             "owner_project": "p", "log_path": "",
+             "keel": {"pidStartTime": st + 7, "shimPid": pid, "shimStartTime": st + 9, "health": "healthy"}},
+            // minions' record (no identity) from an hour before the process started.
+            {"name": "minions-rec", "pid": pid, "started_at": then, "ttl_expires_at": then + 60_000.0,
+             "owner_project": "p"},
+            {"name": "fresh", "pid": pid, "started_at": then, "ttl_expires_at": now_ms() + 3_600_000.0,
+             "keel": {"pidStartTime": st + 1}}
+        ]),
+    );
+    let svc = Services::new(state.path(), test_options()).unwrap();
+    let views = svc.list(None).unwrap();
+    assert!(views.iter().all(|v| !v.alive));
+    let s = svc.sweep().await.unwrap();
+    assert_eq!(
+        (s.scanned, s.ttl_expired, s.dead_dropped, s.killed_pids),
+        (3, 2, 1, 0)
+    );
+    write_state(
+        state.path(),
+        json!([{"name": "x", "pid": pid, "owner_project": "p", "keel": {"pidStartTime": st + 1}}]),
+    );
+    let r = svc.remove("x").await.unwrap();
+    assert!(r.removed && !r.killed);
+    write_state(
+        state.path(),
+        json!([{"name": "y", "pid": pid, "owner_project": "p", "started_at": then}]),
+    );
+    assert_eq!(svc.remove_project("p").await.unwrap().killed, 0);
+    write_state(
+        state.path(),
+        json!([{"name": "z", "pid": pid, "started_at": then, "keel": {"pidStartTime": st + 1}}]),
+    );
+    let _ = svc.boot_reconcile().await.unwrap();
+    // The stranger lived through all of it.
+    assert!(
+        stranger.try_wait().unwrap().is_none(),
+        "a reused pid was signalled"
+    );
+    common::kill_and_reap(&mut stranger);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_probes_match_regex_and_time_out() {
+    let ok = serde_json::from_value::<services::Healthcheck>(json!({"type": "command",
+        "cmd": "sh -c 'echo ready'", "shell": true, "expect_regex": "^ready", "interval_s": 1, "timeout_s": 1})).unwrap();
+    let r = services::run_healthcheck(&ok).await;
+    assert!(r.healthy, "{:?}", r.error);
+    assert_eq!(r.error, None);
+    let nomatch = serde_json::from_value::<services::Healthcheck>(json!({"type": "command",
+        "cmd": "sh -c 'echo starting'", "shell": true, "expect_regex": "^ready", "interval_s": 1, "timeout_s": 1})).unwrap();
+    assert_eq!(
+        services::run_healthcheck(&nomatch).await.error.as_deref(),
+        Some("healthcheck stdout did not match regex /^ready/")
+    );
+    let fails = serde_json::from_value::<services::Healthcheck>(json!({"type": "command",
+        "cmd": "sh -c 'echo oops >&2; exit 3'", "shell": true, "expect_regex": ".", "interval_s": 1, "timeout_s": 1})).unwrap();
+    assert_eq!(
+        services::run_healthcheck(&fails).await.error.as_deref(),
+        Some("healthcheck command exit 3: oops")
+    );
+    let slow = serde_json::from_value::<services::Healthcheck>(json!({"type": "command",
+        "cmd": "sleep 30", "shell": false, "expect_regex": ".", "interval_s": 1, "timeout_s": 1}))
+    .unwrap();
+    let t = Instant::now();
+    assert_eq!(
+        services::run_healthcheck(&slow).await.error.as_deref(),
+        Some("healthcheck command timeout after 1000ms")
+    );
+    assert!(t.elapsed() < Duration::from_secs(20));
+    // An http probe of a closed port fails fast with a reason.
+    let port = free_port();
+    let closed = serde_json::from_value::<services::Healthcheck>(http_hc(port)).unwrap();
+    let r = services::run_healthcheck(&closed).await;
+    assert!(!r.healthy);
+    assert!(r.error.unwrap().starts_with("http request error: "));
+    // First-health wait gives up with the reference's wording.
+    let mut hc = http_hc(port);
+    hc["timeout_s"] = json!(1);
+    let hc = serde_json::from_value::<services::Healthcheck>(hc).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let svc = Services::new(state.path(), test_options()).unwrap();
+    let r = svc.wait_for_first_health("nobody", &hc).await;
+    let e = r.error.unwrap();
+    assert!(
+        e.starts_with(
+            "timeout: spec nobody did not become healthy within 1s (last: http request error: "
+        ),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unhealthy_at_first_is_killed_and_logs_rotate() {
+    let state = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(state.path().to_owned());
+    let wd = workdir();
+    std::fs::write(wd.path().join("unhealthy"), "").unwrap();
+    let port = free_port();
+    let mut spec = server_spec("never", port, wd.path());
+    spec["healthcheck"]["timeout_s"] = json!(2);
+    let good_port = free_port();
+    let mut good = server_spec("good", good_port, wd.path());
+    good["cwd"] = json!(wd.path().to_str().unwrap());
+    let opts = ServicesOptions {
+        log_rotate_bytes: 64,
+        ..test_options()
+    };
+    let svc = Services::new(state.path(), opts).unwrap();
+    let out = svc
+        .up(&validated(json!([spec])), &Owner::default())
+        .await
+        .unwrap();
+    assert!(!out[0].healthy);
+    assert!(out[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("timeout: spec never did not become healthy within 2s"));
+    let pid = out[0].pid.unwrap();
+    assert!(
+        svc.list(None).unwrap().is_empty(),
+        "a failed service is removed"
+    );
+    wait_until("the failed service killed", Duration::from_secs(10), || {
+        PidRecord::capture(pid).is_err()
+    })
+    .await;
+    // Its log has output; the next open rotates it to .1 (it is above 64 bytes).
+    let log = state.path().join("managed-logs/never.log");
+    assert!(std::fs::metadata(&log).unwrap().len() > 64);
+    let _ = svc.open_log("never").unwrap();
+    assert!(state.path().join("managed-logs/never.log.1").exists());
+    assert!(!log.exists());
+    assert_eq!(common::mode_of(&state.path().join("managed-logs")), 0o700);
+
+    // A live service's log is rotated by the sweep in place (copy + truncate).
+    std::fs::remove_file(wd.path().join("unhealthy")).unwrap();
+    let out = svc
+        .up(
+            &validated(json!([good])),
+            &Owner {
+                owner_project: "gone".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(out[0].healthy, "{:?}", out[0].error);
+    let glog = state.path().join("managed-logs/good.log");
+    let hc = svc.get("good").unwrap().healthcheck().unwrap();
+    for _ in 0..20 {
+        if std::fs::metadata(&glog)
+            .map(|m| m.len() > 64)
+            .unwrap_or(false)
+        {
+            break;
+        }
+        // Each request makes the server write a line to its log.
+        let _ = services::run_healthcheck(&hc).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(std::fs::metadata(&glog).unwrap().len() > 64);
+    let s = svc.sweep().await.unwrap();
+    assert_eq!(s.rotated_logs, 1);
+    assert!(std::fs::metadata(&glog).unwrap().len() < 64);
+    assert!(state.path().join("managed-logs/good.log.1").exists());
+    // Project removal: killed, logs unlinked.
+    let r = svc.remove_project("gone").await.unwrap();
+    assert_eq!((r.killed, r.unlinked, r.scanned), (1, 2, 1));
+    assert!(!glog.exists());
+    assert!(svc.list(None).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_spawns_are_refused() {
+    let state = tempfile::tempdir().unwrap();
+    let svc = Services::new(state.path(), test_options()).unwrap();
+    // A value that bypassed validation: cmd off the allowlist is refused at spawn too.
+    let spec: services::ManagedSpec = serde_json::from_value(json!({"name": "evil", "cmd": "rm",
+        "args": ["-rf", "/"], "healthcheck": null}))
+    .unwrap();
+    let e = svc.spawn(&spec, &Owner::default()).await.unwrap_err();
+    assert_eq!(e.code(), "KEEL_SERVICE_SPEC_INVALID");
+    let spec: services::ManagedSpec =
+        serde_json::from_value(json!({"name": "../etc", "cmd": "sh"})).unwrap();
+    assert_eq!(
+        svc.spawn(&spec, &Owner::default())
+            .await
+            .unwrap_err()
+            .code(),
+        "KEEL_SERVICE_SPEC_INVALID"
+    );
+    // A program that does not exist.
+    let spec: services::ManagedSpec =
+        serde_json::from_value(json!({"name": "ghost", "cmd": "/nonexistent/node"})).unwrap();
+    assert_eq!(
+        svc.spawn(&spec, &Owner::default())
+            .await
+            .unwrap_err()
+            .code(),
+        "KEEL_SPAWN_FAILED"
+    );
+    assert!(svc.list(None).unwrap().is_empty());
+    // Malformed state: not listed, dropped by the sweep, valid entries survive.
+    write_state(
+        state.path(),
+        json!([{"name": 5}, "junk", {"name": "ok", "pid": null, "ttl_expires_at": now_ms() + 1e6}]),
+    );
+    assert_eq!(svc.list(None).unwrap().len(), 1);
+    let s = svc.sweep().await.unwrap();
+    assert_eq!((s.malformed, s.dead_dropped), (2, 1));
+    let path = state.path().join(services::MANAGED_PROCESSES_STATE_FILE);
+    keel_core::fsx::write_atomic(&path, b"{not json").unwrap();
+    assert_eq!(
+        svc.sweep().await.unwrap_err().code(),
+        "KEEL_MALFORMED_STATE"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"{not json",
+        "a broken file is never overwritten"
+    );
+    assert!(Services::new(
+        state.path(),
+        ServicesOptions {
+            failure_threshold: 0,
+            ..Default::default()
+        }
+    )
+    .is_err());
+}

@@ -277,6 +277,19 @@ fn on_status(host: &SharedHost) -> impl Fn(&keel_core::supervisor::StatusEvent) 
     }
 }
 
+/// Whether `options.onStatus` is a function (status events cross to JavaScript only then).
+fn has_status_listener(options: &Unknown<'_>) -> Result<bool> {
+    if options.get_type()? != ValueType::Object {
+        return Ok(false);
+    }
+    // SAFETY: checked to be an object.
+    let obj = unsafe { options.cast::<Object<'_>>() }?;
+    Ok(match args::field(&obj, "onStatus")? {
+        Some(f) => f.get_type()? == ValueType::Function,
+        None => false,
+    })
+}
+
 #[napi]
 impl SupervisorNative {
     /// A supervisor over a JavaScript cycle: `options` is `SupervisorOptions` plus the
@@ -287,17 +300,19 @@ impl SupervisorNative {
     )]
     pub fn create(env: &Env, options: Unknown) -> napi::Result<Self> {
         guard(env, || {
+            let listens = has_status_listener(&options)?;
             let value = options_json("options", options, &JS_CYCLE_FIELDS)?;
             let mut o = SupervisorOptions::from_value(value).map_err(options_err)?;
             // Node handles the signals itself (process.on), so the host's own listeners
             // keep working while the supervisor runs.
             let signals = std::mem::replace(&mut o.install_signal_handlers, false);
             let host: SharedHost = Arc::new(Mutex::new(None));
-            let sup = Supervisor::builder(ExternalCycle::new(host_dispatch(host.clone())))
-                .options(o)
-                .on_status(on_status(&host))
-                .build()
-                .map_err(options_err)?;
+            let mut b =
+                Supervisor::builder(ExternalCycle::new(host_dispatch(host.clone()))).options(o);
+            if listens {
+                b = b.on_status(on_status(&host));
+            }
+            let sup = b.build().map_err(options_err)?;
             let sup = Arc::new(sup);
             Ok(SupervisorNative {
                 backend: sup.clone(),
@@ -332,11 +347,11 @@ impl SupervisorNative {
             let host: SharedHost = Arc::new(Mutex::new(None));
             let tokens = ExternalTokenProvider::new(host_dispatch(host.clone()));
             let cycle = ActionsRunnerCycle::new(ro, tokens.clone()).map_err(options_err)?;
-            let sup = Supervisor::builder(cycle)
-                .options(so)
-                .on_status(on_status(&host))
-                .build()
-                .map_err(options_err)?;
+            let mut b = Supervisor::builder(cycle).options(so);
+            if has_status_listener(&obj.to_unknown())? {
+                b = b.on_status(on_status(&host));
+            }
+            let sup = b.build().map_err(options_err)?;
             Ok(SupervisorNative {
                 backend: Arc::new(sup),
                 cycle: None,
@@ -366,6 +381,14 @@ impl SupervisorNative {
             // SAFETY: checked to be a function.
             let f: Function<'_, FnArgs<(&'static str, f64, String)>, ()> = unsafe { host.cast() }?;
             let tsfn: Host = f.build_threadsafe_function().build()?;
+            // When this environment ends while the supervisor runs (a worker thread is
+            // terminated, the process exits), stop the keel thread too: its calls into
+            // JavaScript could never be answered again.
+            env.add_env_cleanup_hook(Arc::downgrade(&self.backend), |b| {
+                if let Some(b) = b.upgrade() {
+                    b.shutdown(None);
+                }
+            })?;
             *lock(&self.host) = Some(tsfn);
             let backend = self.backend.clone();
             let shared = self.host.clone();

@@ -73,7 +73,7 @@ pub use pidrecord::{PidRecord, PID_RECORD_VERSION};
 pub use signals::TerminationSignals;
 #[cfg(target_os = "linux")]
 pub use sys::group_members;
-pub use tree::{kill_process_tree, kill_process_tree_with};
+pub use tree::{kill_process_tree, kill_process_tree_with, kill_recorded_tree, parent_of};
 
 /// How often a waiting loop re-checks whether a process group is empty.
 const GROUP_POLL: Duration = Duration::from_millis(10);

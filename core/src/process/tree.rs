@@ -48,10 +48,62 @@ pub async fn kill_process_tree_with(
         Err(ProcessError::NoSuchProcess { .. }) => return Ok(Termination::cleared(None, false)),
         Err(e) => return Err(e),
     };
+    kill_pinned(pid, record.start_time, grace, kill_wait, clock).await
+}
+
+/// [`kill_process_tree`] of a process identified by a [`PidRecord`] made earlier (a pid
+/// file, a state file): nothing is signalled unless the live process with that pid still
+/// has the recorded start time (and boot id), so a reused pid is never hit. A record
+/// whose process is gone gives a cleared [`Termination`].
+pub async fn kill_recorded_tree(
+    record: &PidRecord,
+    grace: Duration,
+) -> Result<Termination, ProcessError> {
+    if record.pid <= 1 || record.pid > i32::MAX as u32 {
+        return Err(ProcessError::InvalidPid { pid: record.pid });
+    }
+    if !record.is_alive() {
+        return Ok(Termination::cleared(None, false));
+    }
+    kill_pinned(
+        record.pid,
+        record.start_time,
+        grace,
+        DEFAULT_KILL_WAIT,
+        SystemClock::shared(),
+    )
+    .await
+}
+
+/// The parent pid of `pid` (field 4 of `/proc/<pid>/stat`; Linux), `None` when there is
+/// no such process.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let close = text.rfind(')')?;
+        let mut rest = text.get(close + 1..)?.split_ascii_whitespace();
+        rest.next()?;
+        rest.next()?.parse().ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+async fn kill_pinned(
+    pid: u32,
+    start_time: u64,
+    grace: Duration,
+    kill_wait: Duration,
+    clock: SharedClock,
+) -> Result<Termination, ProcessError> {
     let leader = sys::pgid_of(pid) == Some(pid);
     let mut tree = Tracked::new(PidRecord::from_parts(
         pid,
-        record.start_time,
+        start_time,
         leader.then_some(pid),
         None,
     ));

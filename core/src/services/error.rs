@@ -65,7 +65,6 @@ impl ServicesError {
         }
     }
 
-    #[allow(dead_code)]
     pub(crate) fn io(what: &'static str, path: &std::path::Path, e: std::io::Error) -> Self {
         ServicesError::Io {
             what,

@@ -30,7 +30,9 @@
 //! ```
 
 mod error;
+mod health;
 pub(crate) mod js;
+mod lifecycle;
 mod options;
 mod spec;
 mod state;
@@ -38,6 +40,10 @@ mod view;
 
 pub(crate) use error::sample_codes;
 pub use error::ServicesError;
+pub use health::{probe_timeout, run_healthcheck, HealthTracker, ProbeResult, ESSENTIAL_ENV};
+pub use lifecycle::{
+    Owner, Probed, ProjectRemoval, ReconcileReport, Removal, Services, SweepStats, UpOutcome,
+};
 pub use options::*;
 pub use spec::{
     is_kebab, specs_of, validate_name, validate_record, validate_text, Healthcheck, ManagedSpec,

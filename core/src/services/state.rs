@@ -253,7 +253,6 @@ pub(crate) struct Loaded {
     pub raw: Vec<Value>,
 }
 
-#[allow(dead_code)] // the writers land with the lifecycle
 impl StateFile {
     pub(crate) fn new(state_dir: &Path) -> Self {
         StateFile {
@@ -274,8 +273,9 @@ impl StateFile {
     }
 
     /// Read-modify-write under the exclusive lock. `f` gets the well-formed records and
-    /// the count of malformed entries it will drop... only when it returns `true` in the
-    /// second position are malformed entries dropped; otherwise they are kept.
+    /// the count of malformed entries; malformed entries are dropped when it returns
+    /// `true` in the second position, kept otherwise. Nothing is written when nothing
+    /// changed.
     pub(crate) fn update<R>(
         &self,
         f: impl FnOnce(&mut Vec<ManagedRecord>, usize) -> (R, bool),
@@ -307,7 +307,6 @@ impl StateFile {
     }
 }
 
-#[allow(dead_code)]
 fn partition(v: Option<&Value>) -> (Vec<Value>, Vec<ManagedRecord>) {
     let mut bad = Vec::new();
     let mut good = Vec::new();
@@ -350,7 +349,6 @@ fn split(v: Option<&Value>) -> Loaded {
 }
 
 /// The log path of service `name` in `state_dir`.
-#[allow(dead_code)]
 pub(crate) fn log_path(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join(MANAGED_LOGS_DIR).join(format!("{name}.log"))
 }
