@@ -37,6 +37,7 @@
 mod args;
 pub mod credentials;
 pub mod error;
+pub mod exit_cause;
 mod handle;
 pub mod jobs;
 mod json;

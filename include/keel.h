@@ -629,6 +629,95 @@ const char *keel_last_error_message(void);
 const char *keel_result_name(int code);
 
 /**
+ * Ensure one watcher watches the process of `options_json` (an `ExitCauseOptions`
+ * object: `{"name":"web","pid":4242,"stateDir":"/var/lib/host/exit-cause"}`, plus the
+ * optional `startTime`, `logFile`, `forensicsDir`, `crashDirs`, `topProcesses`,
+ * `recordCleanExit`, `readyTimeoutMs`, `watcherCommand`). Idempotent: a live watcher of
+ * the same process is reported, not doubled. Without `watcherCommand` the calling
+ * executable is started with `--keel-exit-cause-watcher` (see the module docs: `main`
+ * must dispatch to `keel_exit_cause_watcher_main`).
+ *
+ * `*outcome_json` is `{"state":"spawned"|"already","name","pid","watcherPid","logFile","forensicsDir"}`;
+ * release it with `keel_string_free`. Blocks until the watcher is ready (bounded by
+ * `readyTimeoutMs`, default 10 s). Any thread.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON`,
+ * `KEEL_INVALID_OPTION` (the message names the field), `KEEL_EXIT_CAUSE_NOT_RUNNING`,
+ * `KEEL_EXIT_CAUSE_WATCHER_FAILED`, `KEEL_MALFORMED_STATE` / `KEEL_INSECURE_FILE` /
+ * `KEEL_LOCK_TIMEOUT` (the watcher record), `KEEL_IO`.
+ *
+ * # Safety
+ * `options_json` must point to `options_len` readable bytes; `outcome_json` must be
+ * valid for writing a pointer.
+ */
+enum keel_result keel_exit_cause_ensure(const char *options_json,
+                                        size_t options_len,
+                                        struct keel_string **outcome_json);
+
+/**
+ * Before a deliberate stop: mark the watcher of `name` under `state_dir` disarmed (it
+ * records nothing), signal it and wait up to `timeout_ms` (0: the default 2 s) for it
+ * to be gone. Idempotent. `*outcome_json` is
+ * `{"state":"disarmed"|"absent","name","watcherStopped":bool}`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_OPTION` (a bad
+ * name), `KEEL_MALFORMED_STATE`, `KEEL_INSECURE_FILE`, `KEEL_LOCK_TIMEOUT`, `KEEL_IO`.
+ *
+ * # Safety
+ * The strings must point to their lengths of readable bytes; `outcome_json` must be
+ * valid for writing a pointer.
+ */
+enum keel_result keel_exit_cause_disarm(const char *state_dir,
+                                        size_t state_dir_len,
+                                        const char *name,
+                                        size_t name_len,
+                                        uint64_t timeout_ms,
+                                        struct keel_string **outcome_json);
+
+/**
+ * The record of the watcher of `name`: `*status_json` is `null` when there is none,
+ * else `{"name","pid","alive","watcherPid","watcherAlive","armedAt","disarmedAt","firedAt","logFile","forensicsDir"}`.
+ *
+ * Errors: as `keel_exit_cause_disarm`.
+ *
+ * # Safety
+ * As for `keel_exit_cause_disarm`.
+ */
+enum keel_result keel_exit_cause_status(const char *state_dir,
+                                        size_t state_dir_len,
+                                        const char *name,
+                                        size_t name_len,
+                                        struct keel_string **status_json);
+
+/**
+ * The last `lines` lines of the exit log `log_file`, oldest first:
+ * `*lines_json` is `[{"line":"ts=… ev=server-exit …","fields":{"ev":"server-exit",…}}]`
+ * (`[]` for a missing log).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_IO`.
+ *
+ * # Safety
+ * `log_file` must point to `log_file_len` readable bytes; `lines_json` must be valid
+ * for writing a pointer.
+ */
+enum keel_result keel_exit_cause_tail(const char *log_file,
+                                      size_t log_file_len,
+                                      size_t lines,
+                                      struct keel_string **lines_json);
+
+/**
+ * The watcher process's entry point (see the module docs): call it from `main` when
+ * `argv[1]` is `--keel-exit-cause-watcher`, with `argv[2]`, and return its result from
+ * `main`. It prints a readiness line on stdout, then blocks until the watched process
+ * ends (recording its death unless disarmed) or the watcher is signalled. Returns the
+ * exit status: 0 done, 1 arming failed, 2 a NULL, non-UTF-8 or malformed spec.
+ *
+ * # Safety
+ * `spec` must point to `spec_len` readable bytes (or be NULL, which returns 2).
+ */
+int32_t keel_exit_cause_watcher_main(const char *spec, size_t spec_len);
+
+/**
  * Create a job registry. `limits_json` is the reference's `RunnerLimits` object (all
  * fields optional; `len` 0 for every default): `{"inactivityMs":600000,
  * "maxDurationMs":3600000,"toolSilenceMs":0}` — absent keeps the default (10 min,

@@ -139,6 +139,12 @@ static keel_result run_case(const option_case *c) {
         keel_supervisor_free(sup);
         return rc;
     }
+    if (!strcmp(c->section, "exitCause")) {
+        keel_string *out = NULL;
+        keel_result rc = keel_exit_cause_ensure(c->options, len, &out);
+        keel_string_free(out);
+        return rc;
+    }
     if (!strcmp(c->section, "command")) {
         static int n;
         char id[32];
