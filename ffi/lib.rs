@@ -37,12 +37,14 @@
 mod args;
 pub mod credentials;
 pub mod error;
+pub mod exit_cause;
 mod handle;
 pub mod jobs;
 mod json;
 pub mod redact;
 pub mod string;
 pub mod supervisor;
+pub mod turns;
 
 use std::ffi::c_char;
 

@@ -230,6 +230,26 @@ typedef enum keel_result {
      */
     KEEL_EXIT_CAUSE_WATCHER_FAILED = 581,
     /**
+     * Server: the job server could not bind its listening address.
+     */
+    KEEL_SERVER_BIND = 600,
+    /**
+     * Server: a request lacked the right `x-harness-secret` (HTTP 401).
+     */
+    KEEL_SERVER_UNAUTHORIZED = 601,
+    /**
+     * Server: no such route, job or job kind (HTTP 404).
+     */
+    KEEL_SERVER_NOT_FOUND = 602,
+    /**
+     * Server: a request body was too large (HTTP 413).
+     */
+    KEEL_SERVER_BODY_TOO_LARGE = 603,
+    /**
+     * Server: a request took too long (HTTP 408).
+     */
+    KEEL_SERVER_TIMEOUT = 604,
+    /**
      * Turns: another turn of the same agent held its turn lock for the whole wait.
      */
     KEEL_TURN_LOCK_TIMEOUT = 700,
@@ -335,6 +355,15 @@ typedef struct keel_stream_redactor keel_stream_redactor;
 typedef struct keel_supervisor keel_supervisor;
 
 /**
+ * An abort signal for turns: `keel_turn_signal_abort` terminates the whole process
+ * tree of every turn run with it, which then ends `zombie` with `"aborted": true`.
+ * Made by `keel_turn_signal_new`, released by `keel_turn_signal_free`. One signal may
+ * serve several turns; once aborted it stays aborted (a turn started with an aborted
+ * signal is terminated at once).
+ */
+typedef struct keel_turn_signal keel_turn_signal;
+
+/**
  * An owned string or byte buffer returned by keel. Read `data` and `len`; release
  * it with `keel_string_free`. Do not modify it.
  *
@@ -426,6 +455,14 @@ typedef struct keel_supervisor_cycle {
      */
     keel_supervisor_status_fn status_fn;
 } keel_supervisor_cycle;
+
+/**
+ * One event of a turn as JSON (`{"type":"progress","rawType":"assistant",
+ * "level":"info","text":"…","data":{…}}`; `type` is `session_start`, `progress`,
+ * `tool_start`, `tool_end`, `result`, `error` or `custom`), `len` bytes,
+ * NUL-terminated, redacted, valid only during the call.
+ */
+typedef void (*keel_turn_event_fn)(void *userdata, const char *json, size_t len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -627,6 +664,95 @@ const char *keel_last_error_message(void);
  * not define. A static string: do not free it. Never fails.
  */
 const char *keel_result_name(int code);
+
+/**
+ * Ensure one watcher watches the process of `options_json` (an `ExitCauseOptions`
+ * object: `{"name":"web","pid":4242,"stateDir":"/var/lib/host/exit-cause"}`, plus the
+ * optional `startTime`, `logFile`, `forensicsDir`, `crashDirs`, `topProcesses`,
+ * `recordCleanExit`, `readyTimeoutMs`, `watcherCommand`). Idempotent: a live watcher of
+ * the same process is reported, not doubled. Without `watcherCommand` the calling
+ * executable is started with `--keel-exit-cause-watcher` (see the module docs: `main`
+ * must dispatch to `keel_exit_cause_watcher_main`).
+ *
+ * `*outcome_json` is `{"state":"spawned"|"already","name","pid","watcherPid","logFile","forensicsDir"}`;
+ * release it with `keel_string_free`. Blocks until the watcher is ready (bounded by
+ * `readyTimeoutMs`, default 10 s). Any thread.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON`,
+ * `KEEL_INVALID_OPTION` (the message names the field), `KEEL_EXIT_CAUSE_NOT_RUNNING`,
+ * `KEEL_EXIT_CAUSE_WATCHER_FAILED`, `KEEL_MALFORMED_STATE` / `KEEL_INSECURE_FILE` /
+ * `KEEL_LOCK_TIMEOUT` (the watcher record), `KEEL_IO`.
+ *
+ * # Safety
+ * `options_json` must point to `options_len` readable bytes; `outcome_json` must be
+ * valid for writing a pointer.
+ */
+enum keel_result keel_exit_cause_ensure(const char *options_json,
+                                        size_t options_len,
+                                        struct keel_string **outcome_json);
+
+/**
+ * Before a deliberate stop: mark the watcher of `name` under `state_dir` disarmed (it
+ * records nothing), signal it and wait up to `timeout_ms` (0: the default 2 s) for it
+ * to be gone. Idempotent. `*outcome_json` is
+ * `{"state":"disarmed"|"absent","name","watcherStopped":bool}`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_OPTION` (a bad
+ * name), `KEEL_MALFORMED_STATE`, `KEEL_INSECURE_FILE`, `KEEL_LOCK_TIMEOUT`, `KEEL_IO`.
+ *
+ * # Safety
+ * The strings must point to their lengths of readable bytes; `outcome_json` must be
+ * valid for writing a pointer.
+ */
+enum keel_result keel_exit_cause_disarm(const char *state_dir,
+                                        size_t state_dir_len,
+                                        const char *name,
+                                        size_t name_len,
+                                        uint64_t timeout_ms,
+                                        struct keel_string **outcome_json);
+
+/**
+ * The record of the watcher of `name`: `*status_json` is `null` when there is none,
+ * else `{"name","pid","alive","watcherPid","watcherAlive","armedAt","disarmedAt","firedAt","logFile","forensicsDir"}`.
+ *
+ * Errors: as `keel_exit_cause_disarm`.
+ *
+ * # Safety
+ * As for `keel_exit_cause_disarm`.
+ */
+enum keel_result keel_exit_cause_status(const char *state_dir,
+                                        size_t state_dir_len,
+                                        const char *name,
+                                        size_t name_len,
+                                        struct keel_string **status_json);
+
+/**
+ * The last `lines` lines of the exit log `log_file`, oldest first:
+ * `*lines_json` is `[{"line":"ts=… ev=server-exit …","fields":{"ev":"server-exit",…}}]`
+ * (`[]` for a missing log).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_IO`.
+ *
+ * # Safety
+ * `log_file` must point to `log_file_len` readable bytes; `lines_json` must be valid
+ * for writing a pointer.
+ */
+enum keel_result keel_exit_cause_tail(const char *log_file,
+                                      size_t log_file_len,
+                                      size_t lines,
+                                      struct keel_string **lines_json);
+
+/**
+ * The watcher process's entry point (see the module docs): call it from `main` when
+ * `argv[1]` is `--keel-exit-cause-watcher`, with `argv[2]`, and return its result from
+ * `main`. It prints a readiness line on stdout, then blocks until the watched process
+ * ends (recording its death unless disarmed) or the watcher is signalled. Returns the
+ * exit status: 0 done, 1 arming failed, 2 a NULL, non-UTF-8 or malformed spec.
+ *
+ * # Safety
+ * `spec` must point to `spec_len` readable bytes (or be NULL, which returns 2).
+ */
+int32_t keel_exit_cause_watcher_main(const char *spec, size_t spec_len);
 
 /**
  * Create a job registry. `limits_json` is the reference's `RunnerLimits` object (all
@@ -1275,6 +1401,99 @@ enum keel_result keel_supervisor_status(struct keel_supervisor *supervisor,
  * let `_run` return first. NULL and already-freed pointers are ignored.
  */
 void keel_supervisor_free(struct keel_supervisor *supervisor);
+
+/**
+ * Make an abort signal (not aborted).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`.
+ */
+enum keel_result keel_turn_signal_new(struct keel_turn_signal **out);
+
+/**
+ * Abort every turn running with `signal` (idempotent; any thread, also the event
+ * callback's).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT` (not a live signal).
+ */
+enum keel_result keel_turn_signal_abort(struct keel_turn_signal *signal);
+
+/**
+ * Whether `signal` was aborted.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT` (not a live signal).
+ */
+enum keel_result keel_turn_signal_is_aborted(struct keel_turn_signal *signal, bool *aborted);
+
+/**
+ * Release a signal. A turn still running with it keeps working (and can no longer be
+ * aborted through it). NULL and already-freed signals are ignored.
+ */
+void keel_turn_signal_free(struct keel_turn_signal *signal);
+
+/**
+ * Run one turn, blocking the calling thread until it ends, and write its result JSON
+ * to `*result` (freed with `keel_string_free`).
+ *
+ * `options_json` (`len` bytes) is `TurnOptions`: `{"agentName":"builder-1",
+ * "runtime":"claude","stateDir":"/var/lib/host","input":"Fix the test",
+ * "bin":"/usr/bin/claude","args":[],"cwd":null,"env":{},"resume":true,
+ * "resumeSessionId":null,"parentAgent":"lead","runId":null,"stallMs":600000,
+ * "resultGraceMs":5000,"killGraceMs":2000,"drainMs":2000,"lockTimeoutMs":60000,
+ * "maxLineBytes":67108864,"terminalMessageTypes":["worker_done","result"],
+ * "dbPath":null,"secrets":[]}` (`agentName`, `runtime` and `stateDir` are required).
+ *
+ * `event_fn` (may be NULL) is called with `userdata` for every event, on the calling
+ * thread. `signal` (may be NULL) aborts the turn from another thread (or from the
+ * callback).
+ *
+ * The result (`{"exitCode":0,"cleanResult":true,"newSessionId":"…",
+ * "resumeMismatch":false,"terminalMailObserved":false,"durationMs":812,
+ * "initialState":"booting","finalState":"completed","stallAborted":false,
+ * "terminalMailMissing":true,"aborted":false,"lingerKilled":false,"killReason":null,
+ * "exit":{…},"eventCount":4,"skippedLines":0,"parentNotified":false,
+ * "transitionRejected":null,"noOp":false,"recovered":null,"logDir":"…",
+ * "agentName":"builder-1","runId":null}`) describes a turn that ran, also one that
+ * failed, stalled or was aborted: those are `KEEL_OK` with `finalState` `zombie`.
+ *
+ * Errors (no turn ran, or it could not finish): `KEEL_NULL_PARAMETER`,
+ * `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON` / `KEEL_INVALID_OPTION` (naming the field),
+ * `KEEL_INVALID_ARGUMENT` (`signal` is not a live signal), `KEEL_TURN_LOCK_TIMEOUT`
+ * (another turn of the agent held its lock for `lockTimeoutMs`; the message names the
+ * holder), `KEEL_TURN_STORE`, `KEEL_SPAWN` (the CLI could not be started), `KEEL_IO`.
+ *
+ * # Safety
+ * `options_json` must point to `len` readable bytes; `result` must be valid for
+ * writing a pointer; `event_fn`, when not NULL, must be safe to call with `userdata`
+ * until this function returns.
+ */
+enum keel_result keel_turn_run(const char *options_json,
+                               size_t len,
+                               keel_turn_event_fn event_fn,
+                               void *userdata,
+                               struct keel_turn_signal *signal,
+                               struct keel_string **result);
+
+/**
+ * An agent's durable session as JSON (`{"name":"builder-1","state":"completed",
+ * "sessionId":"…","parentAgent":"lead","runtime":"claude","createdAt":…,
+ * "lastActivity":…}`), or `null` when the agent never ran, from the store at
+ * `<stateDir>/turns.db` (or the `db_path` file when not NULL). Freed with
+ * `keel_string_free`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT` (an
+ * empty path or name), `KEEL_TURN_STORE`.
+ *
+ * # Safety
+ * `state_dir` and `agent` must point to readable bytes of their lengths; `db_path`
+ * may be NULL (with `db_path_len` 0); `out` must be valid for writing a pointer.
+ */
+enum keel_result keel_turn_session(const char *state_dir,
+                                   size_t state_dir_len,
+                                   const char *agent,
+                                   size_t agent_len,
+                                   const char *db_path,
+                                   size_t db_path_len,
+                                   struct keel_string **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -57,7 +57,7 @@ mod watchdog;
 pub use crate::process::KillReason;
 pub use command::{
     run_command, AbortSignal, CommandError, CommandResult, CommandSpec, OutputCallback, OutputSink,
-    OutputStream, DEFAULT_DRAIN_TIMEOUT,
+    OutputStream, DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_FLUSH,
 };
 pub use external::{external_work, ExternalWork, WorkCompleter};
 pub use failure::{
