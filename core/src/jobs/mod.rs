@@ -50,6 +50,7 @@ mod failure;
 mod options;
 mod registry;
 mod runtime;
+mod timer;
 mod view;
 mod watchdog;
 
