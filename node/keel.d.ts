@@ -20,3 +20,4 @@ export {
   type StartActionsRunnerOptions,
   type SupervisorCycleOptions,
 } from './supervisor'
+export { runTurn, turnSession, type RunTurnOptions } from './turns'

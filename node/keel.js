@@ -5,8 +5,9 @@ const native = loadNative()
 const { createRedactStream, RedactStream } = require('./redact-stream.js')
 const jobs = require('./jobs.js')
 const supervisor = require('./supervisor.js')
+const turns = require('./turns.js')
 
-// The native halves of jobs.js and supervisor.js are not part of the API.
+// The native halves of jobs.js, supervisor.js and turns.js are not part of the API.
 const {
   JobRegistry: _nativeJobRegistry,
   JobRegistryNative: _jobRegistryNative,
@@ -14,6 +15,8 @@ const {
   killProcessTreeNative: _killProcessTreeNative,
   loadRunnerLimitsNative: _loadRunnerLimitsNative,
   SupervisorNative: _supervisorNative,
+  TurnNative: _turnNative,
+  turnSessionNative: _turnSessionNative,
   ...exported
 } = native
 
@@ -31,6 +34,8 @@ module.exports = {
   spawnDetached: jobs.spawnDetached,
   Supervisor: supervisor.Supervisor,
   startActionsRunner: supervisor.startActionsRunner,
+  runTurn: turns.runTurn,
+  turnSession: turns.turnSession,
 }
 
 // napi-rs's loader blames an npm bug when no compiled addon is found; the usual

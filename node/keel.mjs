@@ -29,9 +29,11 @@ export const {
   redactSecrets,
   registerKnownSecrets,
   runCommand,
+  runTurn,
   secretsToRedact,
   spawnDetached,
   startActionsRunner,
+  turnSession,
   __napiBindingTarget,
 } = keel
 

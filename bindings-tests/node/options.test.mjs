@@ -23,6 +23,8 @@ const runners = {
     o === undefined || (o !== null && typeof o === 'object' && !Array.isArray(o))
       ? new keel.Supervisor({ ...o, register: async () => 0, run: async () => 0 })
       : new keel.Supervisor(o),
+  // Bad options throw synchronously; the accepted cases have no input: no-op turns.
+  turn: (o) => keel.runTurn(o),
 }
 
 // A shape error is KEEL_INVALID_JSON in C (its argument is JSON text) and a TypeError
@@ -54,7 +56,7 @@ describe('shared option cases', () => {
       for (const c of cases) {
         const parsed = parse(c.options)
         if (!parsed.ok) continue // malformed JSON text: a C-only case
-        test(c.name, () => {
+        test(c.name, async () => {
           let made
           try {
             made = runners[section](parsed.value)
@@ -69,6 +71,7 @@ describe('shared option cases', () => {
           }
           assert.equal(c.code, 'KEEL_OK', `accepted, expected ${c.code}`)
           assert.ok(made)
+          if (typeof made.then === 'function') assert.equal((await made).noOp, true)
         })
       }
     })

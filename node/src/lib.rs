@@ -13,3 +13,4 @@ pub mod error;
 pub mod jobs;
 pub mod redact;
 pub mod supervisor;
+pub mod turns;
