@@ -713,3 +713,35 @@ async fn managed_processes_over_a_state_dir_serves_views_etags_and_health_metric
     assert!(doc["paths"]["/managed-processes"]["get"].is_object());
     s.shutdown().await.unwrap();
 }
+
+/// A `turn` job runs keel's turn runner over HTTP against the core tests' fake agent CLI
+/// (Claude stream-json): 202, then a finished view whose text never holds the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_job_runs_a_fake_agent_cli_to_its_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/tests/fixtures/turns/fake_agent.py");
+    let bin = tmp.path().join("fake-agent");
+    std::fs::write(
+        &bin,
+        format!("#!/bin/sh\nexec python3 {} \"$@\"\n", fixture.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = "sk-ant-api03-SERVERTURNsecret0123456789abcdefABCD";
+    let s = start(options()).await;
+    let r = post_json(
+        s.addr,
+        &json!({"kind": "turn", "jobId": "t1", "agentName": "bob", "runtime": "claude",
+                "stateDir": tmp.path().join("state"), "input": "do the work",
+                "bin": bin, "env": {"FAKE_MODE": "ok", "FAKE_SECRET": secret},
+                "secrets": [secret]}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let view = wait_done(s.addr, "t1").await;
+    assert_eq!(view["state"], "done", "{view}");
+    assert!(!view.to_string().contains(secret), "{view}");
+    s.shutdown().await.unwrap();
+}
