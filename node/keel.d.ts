@@ -20,3 +20,4 @@ export {
   type StartActionsRunnerOptions,
   type SupervisorCycleOptions,
 } from './supervisor'
+export { ensureExitCauseWatcher } from './exit-cause'

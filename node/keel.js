@@ -5,6 +5,7 @@ const native = loadNative()
 const { createRedactStream, RedactStream } = require('./redact-stream.js')
 const jobs = require('./jobs.js')
 const supervisor = require('./supervisor.js')
+const exitCause = require('./exit-cause.js')
 
 // The native halves of jobs.js and supervisor.js are not part of the API.
 const {
@@ -14,6 +15,7 @@ const {
   killProcessTreeNative: _killProcessTreeNative,
   loadRunnerLimitsNative: _loadRunnerLimitsNative,
   SupervisorNative: _supervisorNative,
+  ensureExitCauseWatcherNative: _ensureExitCauseWatcherNative,
   ...exported
 } = native
 
@@ -31,6 +33,7 @@ module.exports = {
   spawnDetached: jobs.spawnDetached,
   Supervisor: supervisor.Supervisor,
   startActionsRunner: supervisor.startActionsRunner,
+  ensureExitCauseWatcher: exitCause.ensureExitCauseWatcher,
 }
 
 // napi-rs's loader blames an npm bug when no compiled addon is found; the usual

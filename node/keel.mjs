@@ -14,8 +14,11 @@ export const {
   Supervisor,
   captureRedactedOutput,
   createRedactStream,
+  disarmExitCauseWatcher,
   doctorCheck,
+  ensureExitCauseWatcher,
   errorCodes,
+  exitCauseWatcherStatus,
   generateLaunchdPlist,
   generateSystemdUnit,
   killChildProcess,
@@ -29,9 +32,11 @@ export const {
   redactSecrets,
   registerKnownSecrets,
   runCommand,
+  runExitCauseWatcher,
   secretsToRedact,
   spawnDetached,
   startActionsRunner,
+  tailExitLog,
   __napiBindingTarget,
 } = keel
 

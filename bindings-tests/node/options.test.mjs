@@ -23,6 +23,8 @@ const runners = {
     o === undefined || (o !== null && typeof o === 'object' && !Array.isArray(o))
       ? new keel.Supervisor({ ...o, register: async () => 0, run: async () => 0 })
       : new keel.Supervisor(o),
+  // A Promise: a refusal is its rejection.
+  exitCause: (o) => keel.ensureExitCauseWatcher(o),
 }
 
 // A shape error is KEEL_INVALID_JSON in C (its argument is JSON text) and a TypeError
@@ -54,10 +56,10 @@ describe('shared option cases', () => {
       for (const c of cases) {
         const parsed = parse(c.options)
         if (!parsed.ok) continue // malformed JSON text: a C-only case
-        test(c.name, () => {
+        test(c.name, async () => {
           let made
           try {
-            made = runners[section](parsed.value)
+            made = await runners[section](parsed.value)
           } catch (e) {
             assert.notEqual(c.code, 'KEEL_OK', `refused: ${e.code} ${e.message}`)
             assert.equal(e.code, nodeCode(c.code), e.message)
