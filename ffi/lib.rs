@@ -44,6 +44,7 @@ mod json;
 pub mod redact;
 pub mod string;
 pub mod supervisor;
+pub mod turns;
 
 use std::ffi::c_char;
 

@@ -230,6 +230,26 @@ typedef enum keel_result {
      */
     KEEL_EXIT_CAUSE_WATCHER_FAILED = 581,
     /**
+     * Server: the job server could not bind its listening address.
+     */
+    KEEL_SERVER_BIND = 600,
+    /**
+     * Server: a request lacked the right `x-harness-secret` (HTTP 401).
+     */
+    KEEL_SERVER_UNAUTHORIZED = 601,
+    /**
+     * Server: no such route, job or job kind (HTTP 404).
+     */
+    KEEL_SERVER_NOT_FOUND = 602,
+    /**
+     * Server: a request body was too large (HTTP 413).
+     */
+    KEEL_SERVER_BODY_TOO_LARGE = 603,
+    /**
+     * Server: a request took too long (HTTP 408).
+     */
+    KEEL_SERVER_TIMEOUT = 604,
+    /**
      * Turns: another turn of the same agent held its turn lock for the whole wait.
      */
     KEEL_TURN_LOCK_TIMEOUT = 700,
@@ -335,6 +355,15 @@ typedef struct keel_stream_redactor keel_stream_redactor;
 typedef struct keel_supervisor keel_supervisor;
 
 /**
+ * An abort signal for turns: `keel_turn_signal_abort` terminates the whole process
+ * tree of every turn run with it, which then ends `zombie` with `"aborted": true`.
+ * Made by `keel_turn_signal_new`, released by `keel_turn_signal_free`. One signal may
+ * serve several turns; once aborted it stays aborted (a turn started with an aborted
+ * signal is terminated at once).
+ */
+typedef struct keel_turn_signal keel_turn_signal;
+
+/**
  * An owned string or byte buffer returned by keel. Read `data` and `len`; release
  * it with `keel_string_free`. Do not modify it.
  *
@@ -426,6 +455,14 @@ typedef struct keel_supervisor_cycle {
      */
     keel_supervisor_status_fn status_fn;
 } keel_supervisor_cycle;
+
+/**
+ * One event of a turn as JSON (`{"type":"progress","rawType":"assistant",
+ * "level":"info","text":"…","data":{…}}`; `type` is `session_start`, `progress`,
+ * `tool_start`, `tool_end`, `result`, `error` or `custom`), `len` bytes,
+ * NUL-terminated, redacted, valid only during the call.
+ */
+typedef void (*keel_turn_event_fn)(void *userdata, const char *json, size_t len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1364,6 +1401,99 @@ enum keel_result keel_supervisor_status(struct keel_supervisor *supervisor,
  * let `_run` return first. NULL and already-freed pointers are ignored.
  */
 void keel_supervisor_free(struct keel_supervisor *supervisor);
+
+/**
+ * Make an abort signal (not aborted).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`.
+ */
+enum keel_result keel_turn_signal_new(struct keel_turn_signal **out);
+
+/**
+ * Abort every turn running with `signal` (idempotent; any thread, also the event
+ * callback's).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT` (not a live signal).
+ */
+enum keel_result keel_turn_signal_abort(struct keel_turn_signal *signal);
+
+/**
+ * Whether `signal` was aborted.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT` (not a live signal).
+ */
+enum keel_result keel_turn_signal_is_aborted(struct keel_turn_signal *signal, bool *aborted);
+
+/**
+ * Release a signal. A turn still running with it keeps working (and can no longer be
+ * aborted through it). NULL and already-freed signals are ignored.
+ */
+void keel_turn_signal_free(struct keel_turn_signal *signal);
+
+/**
+ * Run one turn, blocking the calling thread until it ends, and write its result JSON
+ * to `*result` (freed with `keel_string_free`).
+ *
+ * `options_json` (`len` bytes) is `TurnOptions`: `{"agentName":"builder-1",
+ * "runtime":"claude","stateDir":"/var/lib/host","input":"Fix the test",
+ * "bin":"/usr/bin/claude","args":[],"cwd":null,"env":{},"resume":true,
+ * "resumeSessionId":null,"parentAgent":"lead","runId":null,"stallMs":600000,
+ * "resultGraceMs":5000,"killGraceMs":2000,"drainMs":2000,"lockTimeoutMs":60000,
+ * "maxLineBytes":67108864,"terminalMessageTypes":["worker_done","result"],
+ * "dbPath":null,"secrets":[]}` (`agentName`, `runtime` and `stateDir` are required).
+ *
+ * `event_fn` (may be NULL) is called with `userdata` for every event, on the calling
+ * thread. `signal` (may be NULL) aborts the turn from another thread (or from the
+ * callback).
+ *
+ * The result (`{"exitCode":0,"cleanResult":true,"newSessionId":"…",
+ * "resumeMismatch":false,"terminalMailObserved":false,"durationMs":812,
+ * "initialState":"booting","finalState":"completed","stallAborted":false,
+ * "terminalMailMissing":true,"aborted":false,"lingerKilled":false,"killReason":null,
+ * "exit":{…},"eventCount":4,"skippedLines":0,"parentNotified":false,
+ * "transitionRejected":null,"noOp":false,"recovered":null,"logDir":"…",
+ * "agentName":"builder-1","runId":null}`) describes a turn that ran, also one that
+ * failed, stalled or was aborted: those are `KEEL_OK` with `finalState` `zombie`.
+ *
+ * Errors (no turn ran, or it could not finish): `KEEL_NULL_PARAMETER`,
+ * `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON` / `KEEL_INVALID_OPTION` (naming the field),
+ * `KEEL_INVALID_ARGUMENT` (`signal` is not a live signal), `KEEL_TURN_LOCK_TIMEOUT`
+ * (another turn of the agent held its lock for `lockTimeoutMs`; the message names the
+ * holder), `KEEL_TURN_STORE`, `KEEL_SPAWN` (the CLI could not be started), `KEEL_IO`.
+ *
+ * # Safety
+ * `options_json` must point to `len` readable bytes; `result` must be valid for
+ * writing a pointer; `event_fn`, when not NULL, must be safe to call with `userdata`
+ * until this function returns.
+ */
+enum keel_result keel_turn_run(const char *options_json,
+                               size_t len,
+                               keel_turn_event_fn event_fn,
+                               void *userdata,
+                               struct keel_turn_signal *signal,
+                               struct keel_string **result);
+
+/**
+ * An agent's durable session as JSON (`{"name":"builder-1","state":"completed",
+ * "sessionId":"…","parentAgent":"lead","runtime":"claude","createdAt":…,
+ * "lastActivity":…}`), or `null` when the agent never ran, from the store at
+ * `<stateDir>/turns.db` (or the `db_path` file when not NULL). Freed with
+ * `keel_string_free`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT` (an
+ * empty path or name), `KEEL_TURN_STORE`.
+ *
+ * # Safety
+ * `state_dir` and `agent` must point to readable bytes of their lengths; `db_path`
+ * may be NULL (with `db_path_len` 0); `out` must be valid for writing a pointer.
+ */
+enum keel_result keel_turn_session(const char *state_dir,
+                                   size_t state_dir_len,
+                                   const char *agent,
+                                   size_t agent_len,
+                                   const char *db_path,
+                                   size_t db_path_len,
+                                   struct keel_string **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -133,6 +133,13 @@ static keel_result run_case(const option_case *c) {
         keel_job_registry_free(r);
         return rc;
     }
+    if (!strcmp(c->section, "turn")) {
+        keel_string *res = NULL;
+        keel_result rc = keel_turn_run(c->options, len, NULL, NULL, NULL, &res);
+        if (rc == KEEL_OK && (!res || !strstr(res->data, "\"noOp\":true"))) rc = (keel_result)-2;
+        keel_string_free(res);
+        return rc;
+    }
     if (!strcmp(c->section, "supervisor")) {
         keel_supervisor *sup = NULL;
         keel_result rc = keel_supervisor_new(c->options, len, &CASE_CYCLE, NULL, NULL, &sup);
@@ -175,13 +182,14 @@ static void test_shared_option_cases(void) {
     if (!text) return;
     CHECK_OK(keel_job_registry_new("", 0, &registry_for_commands));
     int cases = 0;
-    int sections[5] = {0};
+    int sections[6] = {0};
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         option_case c;
         if (!parse_case(line, &c)) { free_case(&c); continue; }
         cases++;
         sections[!strcmp(c.section, "enrollmentStore") + 2 * !strcmp(c.section, "registry") +
-                 3 * !strcmp(c.section, "command") + 4 * !strcmp(c.section, "supervisor")]++;
+                 3 * !strcmp(c.section, "command") + 4 * !strcmp(c.section, "supervisor") +
+                 5 * !strcmp(c.section, "turn")]++;
         keel_result rc = run_case(&c);
         const char *got = keel_result_name(rc);
         const char *msg = keel_last_error_message();
@@ -203,7 +211,7 @@ static void test_shared_option_cases(void) {
     keel_job_registry_free(registry_for_commands);
     free(text);
     CHECK(cases >= 40);
-    for (int i = 0; i < 5; i++) CHECK(sections[i] >= 5);
+    for (int i = 0; i < 6; i++) CHECK(sections[i] >= 5);
 }
 
 /* An unknown 100 MB key makes a short message that does not contain it. */

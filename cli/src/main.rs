@@ -11,7 +11,10 @@ mod cred;
 mod exit_cause;
 mod redact;
 mod run;
+#[cfg(feature = "server")]
+mod serve;
 mod service;
+mod services;
 mod supervise;
 mod turn;
 
@@ -39,6 +42,11 @@ enum Command {
     /// Record a service's dirty death (ev=server-exit + forensics) from a detached watcher: ensure, disarm, status, tail.
     #[command(name = "exit-cause")]
     ExitCause(exit_cause::Args),
+    /// Managed long-running services (minions' managed-spawn): validate, up, ls, restart, sweep, down.
+    Services(services::Args),
+    /// The job HTTP server: POST/GET/DELETE /jobs over keel's job registry, /metrics, /openapi.json.
+    #[cfg(feature = "server")]
+    Serve(serve::Args),
     /// Run one headless agent CLI turn (claude | codex) with durable state; exit 124 on a stall kill.
     Turn(turn::Args),
 }
@@ -63,7 +71,10 @@ fn main() -> ExitCode {
         Command::Supervise(args) => supervise::run(args),
         Command::Service(args) => service::run(args),
         Command::Turn(args) => turn::run(args),
+        Command::Services(args) => services::run(args),
         Command::ExitCause(args) => exit_cause::run(args),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use keel_core::supervisor::service::{
     doctor_check, generate_launchd_plist, generate_systemd_unit, parse_launchctl_print,
-    parse_systemctl_show, read_service_health_blocking, CheckStatus, LaunchdPlistOptions,
-    ServiceMode, ServiceTarget, SystemdUnitOptions,
+    parse_systemctl_show, read_service_health_blocking, verify_started_blocking, CheckStatus,
+    LaunchdPlistOptions, ServiceHealth, ServiceMode, ServiceTarget, SystemdUnitOptions,
 };
+use keel_core::supervisor::SupervisorError;
 
 use crate::run::parse_duration;
 use crate::Failure;
@@ -75,7 +76,7 @@ enum Verb {
     },
     /// Read the service's health (launchctl print / systemctl show) and judge it like doctor.
     #[command(
-        after_help = "Exit status: 0 pass or warn, 1 fail.\n\nExample:\n  keel service status --unit keel-supervisor.service --json\n  launchctl print gui/501/dev.keel.supervisor | keel service status --launchctl-output -"
+        after_help = "Exit status: 0 pass or warn, 1 fail.\n\nWith --after, keel first waits that long (what an installer runs right after loading the\nservice): a service that is not loaded, crashed (non-zero last exit code) or failed is\nthen reported loudly on stderr with KEEL_SERVICE_NOT_STARTED, instead of the install\nlooking like a success while the daemon crash-loops.\n\nExample:\n  keel service status --unit keel-supervisor.service --json\n  launchctl print gui/501/dev.keel.supervisor | keel service status --launchctl-output -\n  launchctl load ~/Library/LaunchAgents/dev.keel.supervisor.plist && keel service status --after 3s"
     )]
     Status {
         /// launchd label (macOS).
@@ -96,6 +97,9 @@ enum Verb {
         /// Print JSON ({"health":…,"check":…}).
         #[arg(long)]
         json: bool,
+        /// Wait this long first, then fail loudly if the service did not start (after an install).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        after: Option<Duration>,
     },
 }
 
@@ -103,14 +107,16 @@ fn coded(e: keel_core::supervisor::SupervisorError) -> Failure {
     Failure::from(format!("{e} [{}]", e.code()))
 }
 
-fn read_capture(path: &str) -> Result<String, Failure> {
-    if path == "-" {
+/// A capture file's text; a read error names the file (a service-manager failure: the
+/// capture stands in for the manager's answer).
+fn read_capture(path: &str) -> Result<String, SupervisorError> {
+    let r = if path == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-        Ok(s)
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
     } else {
-        Ok(std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?)
-    }
+        std::fs::read_to_string(path)
+    };
+    r.map_err(|e| SupervisorError::ServiceManager(format!("reading capture {path}: {e}")))
 }
 
 fn mode(system: bool) -> ServiceMode {
@@ -167,24 +173,44 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             launchctl_output,
             systemctl_output,
             json,
+            after,
         } => {
-            let health = if let Some(p) = launchctl_output {
-                parse_launchctl_print(&read_capture(&p)?)
-            } else if let Some(p) = systemctl_output {
-                parse_systemctl_show(&read_capture(&p)?)
-            } else {
-                let target = if cfg!(target_os = "macos") {
-                    ServiceTarget::Launchd {
-                        label,
-                        mode: mode(system),
-                    }
+            let read = move || -> Result<ServiceHealth, SupervisorError> {
+                Ok(if let Some(p) = launchctl_output {
+                    parse_launchctl_print(&read_capture(&p)?)
+                } else if let Some(p) = systemctl_output {
+                    parse_systemctl_show(&read_capture(&p)?)
                 } else {
-                    ServiceTarget::Systemd {
-                        unit,
-                        mode: mode(system),
+                    let target = if cfg!(target_os = "macos") {
+                        ServiceTarget::Launchd {
+                            label,
+                            mode: mode(system),
+                        }
+                    } else {
+                        ServiceTarget::Systemd {
+                            unit,
+                            mode: mode(system),
+                        }
+                    };
+                    read_service_health_blocking(&target)?
+                })
+            };
+            let (health, not_started) = match after {
+                None => (read().map_err(coded)?, None),
+                Some(delay) => {
+                    // verify_started reads once; keep what it read to print it too
+                    let mut seen = None;
+                    let r = verify_started_blocking(delay, || {
+                        let h = read()?;
+                        seen = Some(h.clone());
+                        Ok(h)
+                    });
+                    match (r, seen) {
+                        (Ok(h), _) => (h, None),
+                        (Err(e @ SupervisorError::ServiceNotStarted(_)), Some(h)) => (h, Some(e)),
+                        (Err(e), _) => return Err(coded(e)),
                     }
-                };
-                read_service_health_blocking(&target).map_err(coded)?
+                }
             };
             let check = doctor_check(&health);
             if json {
@@ -202,6 +228,10 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
                 if let Some(fix) = &check.fix {
                     println!("  fix: {fix}");
                 }
+            }
+            if let Some(e) = not_started {
+                // Loud: the installer's own output must not read as a success.
+                return Err(coded(e));
             }
             Ok(if check.status == CheckStatus::Fail {
                 ExitCode::from(1)

@@ -390,3 +390,326 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("backoffBaseMs"));
 }
+
+/// `keel service status` asking the real service manager path: a fake `systemctl` on PATH
+/// records its argv and answers with a capture. `--after` is the installer's check (the
+/// reference's `join` reported success over a crash-looping daemon): it waits, then fails
+/// loudly with KEEL_SERVICE_NOT_STARTED.
+#[test]
+fn service_status_asks_systemctl_and_after_reports_a_crash_loop_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let answer = dir.path().join("answer");
+    let argv = dir.path().join("argv");
+    script(
+        &bin.join("systemctl"),
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\ncat '{}'\n",
+            argv.display(),
+            answer.display()
+        ),
+    );
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let status = |args: &[&str], path: &str| {
+        let t = Instant::now();
+        let out = Command::new(KEEL)
+            .args(["service", "status"])
+            .args(args)
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            t.elapsed(),
+        )
+    };
+    let argv_lines = || -> Vec<String> {
+        std::fs::read_to_string(&argv)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+
+    // running: pass, exit 0, both with and without --after
+    std::fs::write(
+        &answer,
+        "MainPID=812\nLoadState=loaded\nActiveState=active\nSubState=running\nExecMainCode=0\nExecMainStatus=0\n",
+    )
+    .unwrap();
+    let (code, out, err, _) = status(&["--unit", "hive.service"], &path);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("pass: "), "{out}");
+    let (code, out, err, took) = status(&["--after", "300ms", "--system", "--json"], &path);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["health"]["pid"], 812);
+    assert_eq!(v["check"]["status"], "pass");
+    let calls = argv_lines();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls[0].starts_with("--user show hive.service --property=LoadState,"),
+        "{calls:?}"
+    );
+    assert!(
+        calls[1].starts_with("show keel-supervisor.service --property="),
+        "{calls:?}"
+    );
+
+    // crash-looping (auto-restart, last exit 1): plain status fails with the fix text;
+    // --after fails loudly on stderr with the code, after the wait
+    std::fs::write(
+        &answer,
+        "LoadState=loaded\nActiveState=activating\nSubState=auto-restart\nExecMainCode=1\nExecMainStatus=1\nNRestarts=9\n",
+    )
+    .unwrap();
+    let (code, out, err, _) = status(&[], &path);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.starts_with("FAIL: ") && out.contains("  fix: "),
+        "{out}"
+    );
+    assert!(!err.contains("KEEL_SERVICE_NOT_STARTED"), "{err}");
+    let (code, out, err, took) = status(&["--after", "300ms"], &path);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(out.contains("last exit code = 1"), "{out}");
+    assert!(
+        err.contains("the service did not start cleanly")
+            && err.contains("last exit code = 1")
+            && err.contains("[KEEL_SERVICE_NOT_STARTED]"),
+        "{err}"
+    );
+    // not loaded at all: loud too
+    std::fs::write(
+        &answer,
+        "LoadState=not-found\nActiveState=inactive\nSubState=dead\n",
+    )
+    .unwrap();
+    let (code, _, err, _) = status(&["--after", "0s"], &path);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("service not loaded [KEEL_SERVICE_NOT_STARTED]"),
+        "{err}"
+    );
+
+    // no service manager: a coded error naming it, not a panic
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, _, err, _) = status(&["--after", "10ms"], empty.to_str().unwrap());
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("systemctl") && err.contains("[KEEL_SERVICE_MANAGER_FAILED]"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // an unreadable capture names the file
+    let (code, _, err, _) = status(&["--systemctl-output", "/nonexistent/cap"], &path);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("/nonexistent/cap"), "{err}");
+    let (code, _, _, _) = status(&["--after", "soon"], &path);
+    assert_eq!(code, Some(2));
+}
+
+/// Under systemd (`Type=notify` + `WatchdogSec=` in the generated unit) the binary talks
+/// to `$NOTIFY_SOCKET`: READY=1 once the first registration succeeded, WATCHDOG=1 every
+/// WATCHDOG_USEC/2 when WATCHDOG_PID is keel's own pid, STOPPING=1 on SIGTERM. The test
+/// binds the datagram socket itself; `exec` gives WATCHDOG_PID the pid systemd would set.
+#[test]
+fn supervise_talks_sd_notify_to_a_real_socket() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let recv_all = |sock: &UnixDatagram, until: Duration, stop: &dyn Fn(&[String]) -> bool| {
+        let mut got = Vec::new();
+        let t0 = Instant::now();
+        let mut buf = [0u8; 512];
+        while t0.elapsed() < until && !stop(&got) {
+            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            if let Ok(n) = sock.recv(&mut buf) {
+                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+        got
+    };
+    let mark = format!("cli-notify-{}", std::process::id());
+    let launch = |watchdog_pid: &str| {
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(format!(
+                "WATCHDOG_PID={watchdog_pid} exec \"$0\" supervise command --grace 200ms -- sleep 300"
+            ))
+            .arg(KEEL)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "200000")
+            .env("KEEL_SV_MARK", &mark)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+
+    // WATCHDOG_PID is keel's pid ($$ before exec): READY, then pings every ~100 ms
+    let mut child = launch("$$");
+    let got = recv_all(&sock, Duration::from_secs(20), &|g| {
+        g.iter().filter(|m| *m == "WATCHDOG=1").count() >= 3
+            && g.iter().any(|m| m.starts_with("READY=1"))
+    });
+    assert!(
+        got.iter().any(|m| m == "READY=1\nSTATUS=registered"),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().filter(|m| *m == "WATCHDOG=1").count() >= 3,
+        "{got:?}"
+    );
+    let (_, code) = sigterm_and_wait(&mut child);
+    assert_eq!(code, 0);
+    let tail = recv_all(&sock, Duration::from_secs(2), &|g| {
+        g.iter().any(|m| m.starts_with("STOPPING=1"))
+    });
+    assert!(tail.iter().any(|m| m.starts_with("STOPPING=1")), "{tail:?}");
+    assert_eq!(marked(&mark), Vec::<u32>::new());
+
+    // WATCHDOG_PID names another process: READY still, but no pings (they are not ours)
+    let mut child = launch("1");
+    let got = recv_all(&sock, Duration::from_secs(20), &|g| {
+        g.iter().any(|m| m.starts_with("READY=1"))
+    });
+    assert!(got.iter().any(|m| m.starts_with("READY=1")), "{got:?}");
+    let more = recv_all(&sock, Duration::from_millis(600), &|_| false);
+    assert!(!more.iter().any(|m| m == "WATCHDOG=1"), "{more:?}");
+    let (_, code) = sigterm_and_wait(&mut child);
+    assert_eq!(code, 0);
+    assert_eq!(marked(&mark), Vec::<u32>::new());
+}
+
+/// `--pool 3`: slot i runs in RUNNER_DIR/slot-i with its own runner; slot 1's config.sh
+/// always fails, and slots 0 and 2 keep replenishing regardless. SIGTERM drains every
+/// slot (exit 0) and leaves no process behind.
+#[test]
+fn supervise_actions_runner_pool_slots_are_independent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good_config = "#!/bin/sh\ndir=$(cd \"$(dirname \"$0\")\" && pwd)\necho \"$*\" >> \"$dir/config.log\"\n\
+[ -f \"$dir/.runner\" ] && { echo 'already configured'; exit 1; }\ntouch \"$dir/.runner\"\nexit 0\n";
+    let bad_config =
+        "#!/bin/sh\ndir=$(cd \"$(dirname \"$0\")\" && pwd)\necho \"$*\" >> \"$dir/config.log\"\n\
+echo 'Http response code: NotFound' >&2\nexit 1\n";
+    let run =
+        "#!/bin/sh\ndir=$(cd \"$(dirname \"$0\")\" && pwd)\necho \"job $(pwd)\" >> \"$dir/jobs\"\n\
+rm -f \"$dir/.runner\"\nsleep 0.1\nexit 0\n";
+    for i in 0..3 {
+        let s = d.join(format!("slot-{i}"));
+        std::fs::create_dir(&s).unwrap();
+        script(
+            &s.join("config.sh"),
+            if i == 1 { bad_config } else { good_config },
+        );
+        script(&s.join("run.sh"), run);
+    }
+    let mark = format!("cli-pool-{}", std::process::id());
+    let mut child = spawn(
+        &[
+            "supervise",
+            "actions-runner",
+            "--pool",
+            "3",
+            "--runner-dir",
+            d.to_str().unwrap(),
+            "--url",
+            "https://github.com/acme/app",
+            "--token-command",
+            "echo POOLTOKEN-$$",
+            "--name-prefix",
+            "pool",
+            "--backoff-base",
+            "100ms",
+            "--backoff-max",
+            "200ms",
+            "--json",
+        ],
+        &[("KEEL_SV_MARK", &mark)],
+    );
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map(|l| l.unwrap())
+            .collect::<Vec<_>>()
+    });
+    let jobs = |i: u32| {
+        std::fs::read_to_string(d.join(format!("slot-{i}/jobs")))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let configs = |i: u32| {
+        std::fs::read_to_string(d.join(format!("slot-{i}/config.log")))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let t0 = Instant::now();
+    while jobs(0) < 3 || jobs(2) < 3 || configs(1).len() < 4 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "jobs {} {} {}, slot-1 config runs {}",
+            jobs(0),
+            jobs(1),
+            jobs(2),
+            configs(1).len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (took, code) = sigterm_and_wait(&mut child);
+    let err = reader.join().unwrap();
+    assert_eq!(code, 0, "{err:?}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    assert_eq!(jobs(1), 0);
+    // each slot's run.sh ran in its own directory
+    for i in [0, 2] {
+        let j = std::fs::read_to_string(d.join(format!("slot-{i}/jobs"))).unwrap();
+        let want = format!("job {}", d.join(format!("slot-{i}")).display());
+        assert!(j.lines().all(|l| l == want), "{j}");
+    }
+    // every config.sh run got its own token and its own runner name
+    let all: Vec<String> = (0..3).flat_map(configs).collect();
+    let mut names: Vec<&str> = all
+        .iter()
+        .map(|l| {
+            let w: Vec<&str> = l.split(' ').collect();
+            w[w.iter().position(|x| *x == "--name").unwrap() + 1]
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), all.len(), "{all:?}");
+    assert!(names.iter().all(|n| n.starts_with("pool-")));
+    let events: Vec<serde_json::Value> = err
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let of = |slot: u64, state: &str| {
+        events
+            .iter()
+            .filter(|e| e["slot"] == slot && e["state"] == state)
+            .count()
+    };
+    assert!(of(1, "backing-off") >= 2, "{err:?}");
+    assert_eq!(of(1, "running"), 0);
+    assert!(of(0, "running") >= 3 && of(2, "running") >= 3, "{err:?}");
+    for slot in 0..3 {
+        assert_eq!(of(slot, "offline"), 1, "slot {slot}: {err:?}");
+    }
+    assert!(!err.join("\n").contains("POOLTOKEN"), "token leaked");
+    assert_eq!(marked(&mark), Vec::<u32>::new());
+}

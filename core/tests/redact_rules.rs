@@ -276,3 +276,266 @@ fn catalogue_negatives() {
     keeps("see https://hooks.slack.com/ for details");
     keeps("A3-B4 is a paper size");
 }
+
+// ------------------------------------------------------------ second-level prefixes
+
+#[test]
+fn dispatched_prefix_families() {
+    let hf = "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";
+    let fb = format!(
+        "EAAM9GOnCB9kBO2{}",
+        "frzOAWGN2zMnZClQshlWydZCrBNdodesb".repeat(3)
+    );
+    let easypost = format!(
+        "EZAK{}",
+        "6s8zTzBVUVJJFGLOEuyqbOF9VHcvcIOMOedHNu3Reua1a0JFsAxfqN"
+    );
+    let intra = format!("s-s4t2ud-{}", "d91c558a2ba6b47f".repeat(4));
+    let vault = format!(
+        "hvs.CAESIP2jTxc9S2K7Z6CtcFWQv7-044m_oSsxnPE1H3nF89l3GiYKHGh2cy5s{}",
+        "QmlIZVNyTWJNcDRsYWJpQjlhYjVlb1cQh6PL8wEYAg"
+    );
+    let sentry_user = format!("sntryu_{}", "738ea2fba8eaf085".repeat(4));
+    let fly = format!("fo1_{}", "BtKlzvfztw0M2hlLgTdsfPgDFiwM2jJjQXXy6I2pjuQ");
+    let doppler = format!(
+        "dp.pt.{}",
+        "a".repeat(3) + "B9xkR2mQ7vT4nY8wL1pZ6sD3fH5jK0cV9bN2mX7q"
+    );
+    let artifactory = format!(
+        "cmVmdDox{}",
+        "Njk3MzAxNjU5OjAwMDE6YmM4Y2FmMGQ5ZGRkN2RkYWJjZGVmZ2gxyz123"
+    );
+    let jwt64 = "ZXlKaGJHY2lPaUpJVXpJMU5pSXNJblI1Y0NJNklrcFhWQ0o5LmV5SnpkV0lpT2lJeE1qTTBOVFkzT0Rrd0luMC5zaWduYXR1cmU=";
+    for (input, want) in [
+        (
+            format!("huggingface-cli login --token {hf}"),
+            "huggingface-cli login --token hf_***".to_string(),
+        ),
+        (
+            "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".to_string(),
+            "api_org_***".to_string(),
+        ),
+        (format!("token {fb}"), "token EAAM***".to_string()),
+        (format!("k {easypost}"), "k EZAK***".to_string()),
+        (intra, "s-s4t2ud-***".to_string()),
+        (
+            format!("-vaultToken {vault}\""),
+            "-vaultToken hvs.***\"".to_string(),
+        ),
+        (sentry_user, "sntryu_***".to_string()),
+        (format!("FLY={fly}"), "FLY=fo1_***".to_string()),
+        (doppler, "dp.pt.***".to_string()),
+        (format!("ref {artifactory}"), "ref ***".to_string()),
+        (format!("jwt {jwt64}"), "jwt ***".to_string()),
+        (
+            "sha256~Lmjo70VzbvxBkZYARbqEsvofLFIA5zcu_yGv7N3u6Ys".to_string(),
+            "sha256~***".to_string(),
+        ),
+        (
+            "1passwordToken=A3-SDJUGS-64EUQA-BJZ2J-PXL0M-AGQXQ-QIXEP".to_string(),
+            "1passwordToken=A3-***".to_string(),
+        ),
+        (
+            "A3-ASWWYB-798JRY-LJVD4-23DC2-86TVM-H43EB".to_string(),
+            "A3-***".to_string(),
+        ),
+        (
+            "\"access_token1\": \"xoxa-3aan7h7apviy\"".to_string(),
+            "\"access_token1\": \"xoxa-***\"".to_string(),
+        ),
+        (
+            "'Authorization': 'Bearer glsa_pITqMOBIfNH2KL4PkXJqmTyQl0D9QGxF_486f63e1'".to_string(),
+            "'Authorization': 'Bearer glsa_***'".to_string(),
+        ),
+        // `sk-ant-` and `sk-` share the 3-byte needle: the longer family wins.
+        (
+            "sk-ant-api03-abcdefghijklmnopqrstuvwxyz".to_string(),
+            "sk-ant-***".to_string(),
+        ),
+        (
+            "sk-abcdefghijklmnopqrstuvwxyz0123".to_string(),
+            "sk-***".to_string(),
+        ),
+        // `Setenv(` and `setenv(` share one needle and are both found.
+        (
+            "os.Setenv(\"API_TOKEN\", \"a8f5f167f44f4964e6c998dee827110c\")".to_string(),
+            "os.Setenv(\"API_TOKEN\", \"***\")".to_string(),
+        ),
+        (
+            "setenv(\"API_TOKEN\", \"a8f5f167f44f4964e6c998dee827110c\")".to_string(),
+            "setenv(\"API_TOKEN\", \"***\")".to_string(),
+        ),
+    ] {
+        masks(&input, &want);
+    }
+}
+
+#[test]
+fn dispatched_prefix_negatives() {
+    keeps("hf_field_name and hf_2024 and hf_requiredCharacteristicTypesForDisplayMetadataX");
+    keeps("EAAM is short");
+    keeps("udp.pt.x dp.pt.short");
+    // a prefix inside a base64 blob is chance
+    keeps(
+        "6wqX6fNUXA/rYqRvfQ+EZAKGqQRiRyqAFRQshGPWOIAwNWGORfKHSBnVNFtVmWYoW6PH23lkqbbDWep95C/3VmWq",
+    );
+    // Sentry user tokens are exactly 64 hex digits
+    keeps(&format!("sntryu_{}", "738ea2fba8eaf085".repeat(4) + "0"));
+    keeps("A3-SDJUGS is a part number");
+    keeps("sha256~short");
+}
+
+// ------------------------------------------------------------ command-line passwords
+
+#[test]
+fn command_line_passwords() {
+    for (input, want) in [
+        (
+            "curl --cacert ca.crt -u elastic:P@ssw0rd$1 https://localhost:9200",
+            "curl --cacert ca.crt -u elastic:*** https://localhost:9200",
+        ),
+        (
+            "curl -u \":d2LkV78zLx!t\" https://localhost:9200",
+            "curl -u \":***\" https://localhost:9200",
+        ),
+        (
+            "curl -u \"sk_abcdefgh12345:\" https://api",
+            "curl -u \"***:\" https://api",
+        ),
+        (
+            "curl -sw '%{http_code}' -X POST --user  'johns:h0pk1ns~21s' $URL --data",
+            "curl -sw '%{http_code}' -X POST --user  'johns:***' $URL --data",
+        ),
+        (
+            "curl --user roger23@gmail.com:pQ9wTxu4Fg https://x -v",
+            "curl --user roger23@gmail.com:*** https://x -v",
+        ),
+        (
+            "curl --user=admin:hunter2x https://x",
+            "curl --user=admin:*** https://x",
+        ),
+        (
+            "  -d 'world' \\\n  -u developer:yqDVtkqPECriaLRi",
+            "  -d 'world' \\\n  -u developer:***",
+        ),
+        (
+            "mysql -h db -u root -pS3cr3tPass mydb",
+            "mysql -h db -u root -p*** mydb",
+        ),
+        (
+            "mysqldump -uroot -p'my secret' db > x.sql",
+            "mysqldump -uroot -p'***' db > x.sql",
+        ),
+        (
+            "mysqladmin -u root -pAdm1nPw status",
+            "mysqladmin -u root -p*** status",
+        ),
+        (
+            "mariadb -pMariaPw1 -e 'select 1'",
+            "mariadb -p*** -e 'select 1'",
+        ),
+        (
+            "sshpass -p 'Sup3rS3cret' ssh user@host",
+            "sshpass -p '***' ssh user@host",
+        ),
+        (
+            "sshpass -pSup3rS3cret ssh user@host",
+            "sshpass -p*** ssh user@host",
+        ),
+        (
+            "redis-cli -h cache -a R3disPassw0rd ping",
+            "redis-cli -h cache -a *** ping",
+        ),
+        (
+            "docker login --username bot --password Xk9v2mQp7w registry",
+            "docker login --username bot --password *** registry",
+        ),
+        (
+            "app --passwd \"correct horse\" --verbose",
+            "app --passwd \"***\" --verbose",
+        ),
+    ] {
+        masks(input, want);
+    }
+}
+
+#[test]
+fn ordinary_flags_are_kept() {
+    keeps("mkdir -p /tmp/build && cp -p a b");
+    keeps("ssh -p 22 user@host");
+    keeps("ssh -p2222 user@host");
+    keeps("docker run -p 8080:80 -u 1000:1000 image");
+    keeps("docker exec -u www-data:www-data app ls");
+    keeps("git push -u origin main");
+    keeps("psql -h db -p 5432 -U app");
+    keeps("mysql -u root -p mydb");
+    keeps("mysql -u root -p -e 'show databases'");
+    keeps("mysql -P 3306 -h db; ssh -p2222 host");
+    keeps("curl -u $USER:$PASS https://x");
+    keeps("curl -u <user:password> https://test.com/endpoint");
+    keeps("curl -u \"${CREDS}\" https://x");
+    keeps("docker login --password-stdin < token.txt");
+    keeps("tool --password $DB_PASSWORD --password -");
+    keeps("mysql -p$MYSQL_ROOT_PASSWORD db");
+    keeps("sshpass -e ssh host");
+    keeps("sort -u file.txt");
+}
+
+// ------------------------------------------------------------ gaps
+
+#[test]
+fn azure_gcp_discord_asana() {
+    for (input, want) in [
+        (
+            "<value xsi:type=\"xsd:string\">~Gg8Q~nVhlLi2vpg_nXBGqFsbGK-t~Hus1JmTa0y</value>",
+            "<value xsi:type=\"xsd:string\">***</value>",
+        ),
+        (
+            "-ClientSecret '2Vq7Q~q5VgKljZ7cb3.0sp0Apz.vOjRIPyeTr'",
+            "-ClientSecret '***'",
+        ),
+        (
+            "Example= GN.7Q~4AkLZBNEbz4Jxlm~O5G6SsyFxYg6zMR",
+            "Example= ***",
+        ),
+        (
+            "\"private_key_id\": \"2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e\",",
+            "\"private_key_id\": \"***\",",
+        ),
+        (
+            "discordToken=\"133407375517474615\"",
+            "discordToken=\"***\"",
+        ),
+        (
+            "DISCORD_CLIENT_SECRET = 84571836337396246373175177523934",
+            "DISCORD_CLIENT_SECRET = ***",
+        ),
+        ("asanaToken = 5639893947423715", "asanaToken = ***"),
+        (
+            "<asanaToken>\n    5639893947423715\n</asanaToken>",
+            "<asanaToken>\n    ***\n</asanaToken>",
+        ),
+        (
+            "System.setProperty(\"DISCORD_TOKEN\", \"133407375517474615\")",
+            "System.setProperty(\"DISCORD_TOKEN\", \"***\")",
+        ),
+    ] {
+        masks(input, want);
+    }
+    // The private key of a service-account JSON file (escaped newlines).
+    hides(
+        "\"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\n-----END PRIVATE KEY-----\\n\",",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+    );
+}
+
+#[test]
+fn gap_negatives() {
+    keeps("\"type\": \"service_account\", \"client_id\": \"103456789012345678901\"");
+    keeps("\"private_key_id\": \"\"");
+    keeps("the private_key_id field names the key");
+    keeps("build 1234Q~ of the day");
+    keeps("discord_channel_count = 133407375517474615");
+    keeps("request_id=5639893947423715 timestamp_ns=1701234567890123456");
+    keeps("abc8Q~tooshort");
+}

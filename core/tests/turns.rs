@@ -701,9 +701,28 @@ fn options_json_errors_name_the_field_and_never_echo_values() {
     let e = TurnOptions::from_json(&format!(r#"{base},"sekritKey":"hunter2"}}"#)).unwrap_err();
     assert_eq!(e.code(), "KEEL_INVALID_JSON");
     assert!(!e.to_string().contains("sekrit") && !e.to_string().contains("hunter2"));
+    assert!(
+        e.to_string().starts_with(
+            "options has an unknown field (9 characters; expected one of: agentName, runtime,"
+        ),
+        "{e}"
+    );
+    let e = TurnOptions::from_json(&format!(r#"{base},"stalMs":1}}"#)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"options has an unknown field (6 characters; did you mean "stallMs"?)"#
+    );
     let e = TurnOptions::from_json(&format!(r#"{base},"stallMs":"hunter2"}}"#)).unwrap_err();
     assert_eq!(e.code(), "KEEL_INVALID_JSON");
-    assert!(!e.to_string().contains("hunter2"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "options.stallMs is not a non-negative integer (got a string)"
+    );
+    let e = TurnOptions::from_json(&format!(r#"{base},"stallMs":-1}}"#)).unwrap_err();
+    assert_eq!(e.code(), "KEEL_INVALID_OPTION");
+    let e = TurnOptions::from_json(&format!(r#"{base},"stallMs":999999999999}}"#)).unwrap_err();
+    assert_eq!(e.code(), "KEEL_INVALID_OPTION");
+    assert_eq!(e.to_string(), "options.stallMs must be at most 604800000");
     let e = TurnOptions::from_json(r#"{"runtime":"claude","stateDir":"/x"}"#).unwrap_err();
     assert!(e.to_string().contains("agentName"), "{e}");
     let e = TurnOptions::from_json(r#"{"agentName":"../etc","runtime":"claude","stateDir":"/x"}"#)

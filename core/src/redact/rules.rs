@@ -68,7 +68,8 @@ pub enum BuiltinRule {
     Jwt,
     /// `Authorization: Bearer|Basic|Token …` (and `Proxy-Authorization`).
     AuthorizationHeader,
-    /// PEM private-key blocks (`-----BEGIN … PRIVATE KEY-----` … `-----END`).
+    /// PEM private-key blocks (`-----BEGIN … PRIVATE KEY-----` … `-----END`), also
+    /// JSON-escaped in a GCP service-account file, and that file's `private_key_id`.
     PrivateKey,
     /// Sourcegraph access tokens: `sgp_`.
     SourcegraphToken,
@@ -95,11 +96,31 @@ pub enum BuiltinRule {
     /// `KEY=value`, `KEY: value`, `"key": "value"` where the key names a password,
     /// secret, token, key or credential and the value looks like one.
     CredentialAssignment,
+    /// Passwords on command lines: `curl -u user:pass` / `--user`, `mysql -pPASS`
+    /// (also `mysqldump`, `mysqladmin`, `mariadb`), `sshpass -p PASS`,
+    /// `redis-cli -a PASS`, `--password PASS`. Only the secret is masked.
+    CliPassword,
+    /// EasyPost API keys: `EZAK`, `EZTK`.
+    EasypostToken,
+    /// HashiCorp Vault service and batch tokens: `hvs.`, `hvb.`.
+    VaultToken,
+    /// Fly.io tokens: `fo1_`, `fm1a_`, `fm1r_`, `fm2_`.
+    FlyioToken,
+    /// Sentry organisation tokens (`sntrys_eyJ…`) and user tokens (`sntryu_`).
+    SentryToken,
+    /// Grafana service-account (`glsa_`) and cloud (`glc_`) tokens.
+    GrafanaToken,
+    /// 42 Intra client secrets: `s-s4t2ud-`, `s-s4t2af-`.
+    Intra42Secret,
+    /// OpenShift OAuth access tokens: `sha256~`.
+    OpenshiftToken,
+    /// Azure AD (Entra ID) client secrets: `xxx8Q~…` (34–40 characters, `Q~` at 4).
+    AzureAdClientSecret,
 }
 
 impl BuiltinRule {
     /// Every built-in rule, in documentation order.
-    pub const ALL: [BuiltinRule; 28] = [
+    pub const ALL: [BuiltinRule; 37] = [
         BuiltinRule::UrlUserinfo,
         BuiltinRule::XAccessToken,
         BuiltinRule::GithubToken,
@@ -128,6 +149,15 @@ impl BuiltinRule {
         BuiltinRule::HuggingfaceToken,
         BuiltinRule::WebhookUrl,
         BuiltinRule::CredentialAssignment,
+        BuiltinRule::CliPassword,
+        BuiltinRule::EasypostToken,
+        BuiltinRule::VaultToken,
+        BuiltinRule::FlyioToken,
+        BuiltinRule::SentryToken,
+        BuiltinRule::GrafanaToken,
+        BuiltinRule::Intra42Secret,
+        BuiltinRule::OpenshiftToken,
+        BuiltinRule::AzureAdClientSecret,
     ];
 
     /// The stable name of the rule.
@@ -161,6 +191,15 @@ impl BuiltinRule {
             BuiltinRule::HuggingfaceToken => "huggingface-token",
             BuiltinRule::WebhookUrl => "webhook-url",
             BuiltinRule::CredentialAssignment => "credential-assignment",
+            BuiltinRule::CliPassword => "cli-password",
+            BuiltinRule::EasypostToken => "easypost-token",
+            BuiltinRule::VaultToken => "vault-token",
+            BuiltinRule::FlyioToken => "flyio-token",
+            BuiltinRule::SentryToken => "sentry-token",
+            BuiltinRule::GrafanaToken => "grafana-token",
+            BuiltinRule::Intra42Secret => "intra42-secret",
+            BuiltinRule::OpenshiftToken => "openshift-token",
+            BuiltinRule::AzureAdClientSecret => "azure-ad-client-secret",
         }
     }
 
@@ -180,23 +219,34 @@ impl BuiltinRule {
             BuiltinRule::GoogleApiKey => "Google API keys (AIza...), prefix kept",
             BuiltinRule::NpmToken => "npm tokens (npm_), prefix kept",
             BuiltinRule::PypiToken => "PyPI tokens (pypi-), prefix kept",
-            BuiltinRule::Jwt => "JSON Web Tokens (eyJ...eyJ...sig)",
+            BuiltinRule::Jwt => "JSON Web Tokens (eyJ...eyJ...sig) and base64-encoded ones (ZXlK...)",
             BuiltinRule::AuthorizationHeader => "Authorization: Bearer|Basic|Token <credential>, scheme kept",
-            BuiltinRule::PrivateKey => "PEM private-key blocks, BEGIN/END lines kept",
+            BuiltinRule::PrivateKey => "PEM private-key blocks (BEGIN/END lines kept) and GCP private_key_id values",
             BuiltinRule::SourcegraphToken => "Sourcegraph access tokens (sgp_...), prefix kept",
             BuiltinRule::NotionToken => "Notion tokens (ntn_...), prefix kept",
-            BuiltinRule::DopplerToken => "Doppler tokens (dp.pt. ...): no prefix search yet, caught in assignments",
+            BuiltinRule::DopplerToken => "Doppler tokens (dp.pt. dp.st. dp.ct. dp.sa. dp.scim. dp.audit.), prefix kept",
             BuiltinRule::DynatraceToken => "Dynatrace API tokens (dt0c01....), prefix kept",
-            BuiltinRule::FacebookToken => "Facebook tokens (EAA...): no prefix search yet, caught in assignments",
+            BuiltinRule::FacebookToken => "Facebook page and user access tokens (EAAM..., EAAC...), prefix kept",
             BuiltinRule::AdobeClientSecret => "Adobe client secrets (p8e-...), prefix kept",
             BuiltinRule::AlibabaAccessKeyId => "Alibaba Cloud access key ids (LTAI...), prefix kept",
-            BuiltinRule::ArtifactoryToken => "JFrog Artifactory API keys (AKCp...), prefix kept",
-            BuiltinRule::OnePasswordKey => "1Password service-account tokens (ops_eyJ...), prefix kept",
-            BuiltinRule::HuggingfaceToken => "Hugging Face tokens (hf_, api_org_): no prefix search yet, caught in assignments",
+            BuiltinRule::ArtifactoryToken => "JFrog Artifactory API keys (AKCp...) and reference tokens (cmVmd...), prefix kept",
+            BuiltinRule::OnePasswordKey => "1Password secret keys (A3-...) and service-account tokens (ops_eyJ...), prefix kept",
+            BuiltinRule::HuggingfaceToken => "Hugging Face tokens (hf_, api_org_), prefix kept",
             BuiltinRule::WebhookUrl => "Slack, Microsoft Teams and Discord webhook URLs: the path after the host is masked",
             BuiltinRule::CredentialAssignment => {
                 "KEY=value / KEY: value / \"key\": \"value\" where KEY names a password, secret, token, key or credential"
             }
+            BuiltinRule::CliPassword => {
+                "command-line passwords: curl -u user:pass, mysql -pPASS, sshpass -p, redis-cli -a, --password PASS; the rest of the line kept"
+            }
+            BuiltinRule::EasypostToken => "EasyPost API keys (EZAK, EZTK), prefix kept",
+            BuiltinRule::VaultToken => "HashiCorp Vault tokens (hvs., hvb.), prefix kept",
+            BuiltinRule::FlyioToken => "Fly.io tokens (fo1_, fm1a_, fm1r_, fm2_), prefix kept",
+            BuiltinRule::SentryToken => "Sentry org and user tokens (sntrys_, sntryu_), prefix kept",
+            BuiltinRule::GrafanaToken => "Grafana service-account and cloud tokens (glsa_, glc_), prefix kept",
+            BuiltinRule::Intra42Secret => "42 Intra client secrets (s-s4t2ud-, s-s4t2af-), prefix kept",
+            BuiltinRule::OpenshiftToken => "OpenShift OAuth tokens (sha256~), prefix kept",
+            BuiltinRule::AzureAdClientSecret => "Azure AD client secrets (xxxNQ~...)",
         }
     }
 
@@ -205,7 +255,7 @@ impl BuiltinRule {
         BuiltinRule::ALL.into_iter().find(|r| r.name() == name)
     }
 
-    fn bit(self) -> u32 {
+    fn bit(self) -> u64 {
         1 << (self as u32)
     }
 }
@@ -246,18 +296,28 @@ enum Body {
     /// `[A-Za-z0-9+/=_-]` run of at least `min` (base64 of either alphabet).
     Base64(usize),
     /// `[A-Z0-9-]` run of at least `min` with at least three dashes (1Password).
-    #[allow(dead_code)] // for `A3-` once prefixes get a second-level dispatch
     UpperDashed(usize),
     /// `[A-Za-z0-9.]` run of at least `min` (Dynatrace: `dt0c01.<24>.<64>`).
     DottedAlnum(usize),
-    /// `<kind>.` then an alphanumeric run of at least `min` (Doppler: `dp.pt.…`).
-    #[allow(dead_code)] // for `dp.` once prefixes get a second-level dispatch
+    /// `<kind>.` then an alphanumeric run of at least `min`.
+    #[allow(dead_code)] // Doppler's kinds are literals now; kept for kinds to come
     KindDot(usize),
     /// A URL path of at least `min` bytes (`[A-Za-z0-9_/+@.-]`): webhooks.
     UrlPath(usize),
     /// `("KEY", "value")` after a setter (`System.setProperty(`, `os.Setenv(`):
     /// masked when `KEY` names a credential and the value looks like one.
     CallPair,
+    /// `-u user:pass` / `--user user:pass` (curl): the password is masked.
+    CurlUser,
+    /// `--password <value>` (space-separated; `--password=` is an assignment).
+    FlagValue,
+    /// A command (`mysql`, `sshpass`, …) whose `-<flag>` later on the same line
+    /// carries a password: glued (`-pSECRET`) and, when `true`, also spaced.
+    CliCommand(u8, bool),
+    /// Azure AD client secret: 3 characters, a digit, `Q~`, 31–34 characters.
+    AzureSecret,
+    /// `private_key_id": "<hex>"` (GCP service-account JSON): the hex id.
+    KeyId,
 }
 
 struct Prefix {
@@ -276,35 +336,35 @@ struct Prefix {
 const PREFIXES: &[Prefix] = &[
     Prefix {
         lit: "ghp_",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::GithubToken,
         keep: 4,
         body: Body::Word(1),
     },
     Prefix {
         lit: "gho_",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::GithubToken,
         keep: 4,
         body: Body::Word(1),
     },
     Prefix {
         lit: "ghu_",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::GithubToken,
         keep: 4,
         body: Body::Word(1),
     },
     Prefix {
         lit: "ghs_",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::GithubToken,
         keep: 4,
         body: Body::Word(1),
     },
     Prefix {
         lit: "ghr_",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::GithubToken,
         keep: 4,
         body: Body::Word(1),
@@ -325,28 +385,28 @@ const PREFIXES: &[Prefix] = &[
     },
     Prefix {
         lit: "AKIA",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::AwsAccessKeyId,
         keep: 4,
         body: Body::UpperExact(16),
     },
     Prefix {
         lit: "ASIA",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::AwsAccessKeyId,
         keep: 4,
         body: Body::UpperExact(16),
     },
     Prefix {
         lit: "ABIA",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::AwsAccessKeyId,
         keep: 4,
         body: Body::UpperExact(16),
     },
     Prefix {
         lit: "ACCA",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::AwsAccessKeyId,
         keep: 4,
         body: Body::UpperExact(16),
@@ -402,14 +462,14 @@ const PREFIXES: &[Prefix] = &[
     },
     Prefix {
         lit: "sk_live_",
-        skip: 0,
+        skip: 1,
         rule: BuiltinRule::StripeKey,
         keep: 8,
         body: Body::Alnum(8),
     },
     Prefix {
         lit: "sk_test_",
-        skip: 0,
+        skip: 1,
         rule: BuiltinRule::StripeKey,
         keep: 8,
         body: Body::Alnum(8),
@@ -451,14 +511,14 @@ const PREFIXES: &[Prefix] = &[
     },
     Prefix {
         lit: "AIza",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::GoogleApiKey,
         keep: 4,
         body: Body::Dashed(30),
     },
     Prefix {
         lit: "npm_",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::NpmToken,
         keep: 4,
         body: Body::Alnum(20),
@@ -549,7 +609,7 @@ const PREFIXES: &[Prefix] = &[
     },
     Prefix {
         lit: "sk_prod_",
-        skip: 0,
+        skip: 1,
         rule: BuiltinRule::StripeKey,
         keep: 8,
         body: Body::Alnum(8),
@@ -563,14 +623,14 @@ const PREFIXES: &[Prefix] = &[
     },
     Prefix {
         lit: "sgp_",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::SourcegraphToken,
         keep: 4,
         body: Body::Word(40),
     },
     Prefix {
         lit: "ntn_",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::NotionToken,
         keep: 4,
         body: Body::Alnum(40),
@@ -591,14 +651,14 @@ const PREFIXES: &[Prefix] = &[
     },
     Prefix {
         lit: "LTAI",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::AlibabaAccessKeyId,
         keep: 4,
         body: Body::Alnum(20),
     },
     Prefix {
         lit: "AKCp",
-        skip: 1,
+        skip: 0,
         rule: BuiltinRule::ArtifactoryToken,
         keep: 4,
         body: Body::Alnum(60),
@@ -653,6 +713,342 @@ const PREFIXES: &[Prefix] = &[
         body: Body::CallPair,
     },
     Prefix {
+        lit: "private_key_id",
+        skip: 5,
+        rule: BuiltinRule::PrivateKey,
+        keep: 0,
+        body: Body::KeyId,
+    },
+    Prefix {
+        lit: "A3-",
+        skip: 0,
+        rule: BuiltinRule::OnePasswordKey,
+        keep: 3,
+        body: Body::UpperDashed(30),
+    },
+    Prefix {
+        lit: "hf_",
+        skip: 0,
+        rule: BuiltinRule::HuggingfaceToken,
+        keep: 3,
+        body: Body::Alnum(30),
+    },
+    Prefix {
+        lit: "api_org_",
+        skip: 2,
+        rule: BuiltinRule::HuggingfaceToken,
+        keep: 8,
+        body: Body::Alnum(30),
+    },
+    Prefix {
+        lit: "EAAM",
+        skip: 0,
+        rule: BuiltinRule::FacebookToken,
+        keep: 4,
+        body: Body::Alnum(90),
+    },
+    Prefix {
+        lit: "EAAC",
+        skip: 0,
+        rule: BuiltinRule::FacebookToken,
+        keep: 4,
+        body: Body::Alnum(90),
+    },
+    Prefix {
+        lit: "dp.pt.",
+        skip: 0,
+        rule: BuiltinRule::DopplerToken,
+        keep: 6,
+        body: Body::Alnum(40),
+    },
+    Prefix {
+        lit: "dp.st.",
+        skip: 0,
+        rule: BuiltinRule::DopplerToken,
+        keep: 6,
+        body: Body::Alnum(40),
+    },
+    Prefix {
+        lit: "dp.ct.",
+        skip: 0,
+        rule: BuiltinRule::DopplerToken,
+        keep: 6,
+        body: Body::Alnum(40),
+    },
+    Prefix {
+        lit: "dp.sa.",
+        skip: 0,
+        rule: BuiltinRule::DopplerToken,
+        keep: 6,
+        body: Body::Alnum(40),
+    },
+    Prefix {
+        lit: "dp.scim.",
+        skip: 0,
+        rule: BuiltinRule::DopplerToken,
+        keep: 8,
+        body: Body::Alnum(40),
+    },
+    Prefix {
+        lit: "dp.audit.",
+        skip: 0,
+        rule: BuiltinRule::DopplerToken,
+        keep: 9,
+        body: Body::Alnum(40),
+    },
+    Prefix {
+        lit: "ZXlK",
+        skip: 0,
+        rule: BuiltinRule::Jwt,
+        keep: 0,
+        body: Body::Base64(60),
+    },
+    Prefix {
+        lit: "cmVmd",
+        skip: 1,
+        rule: BuiltinRule::ArtifactoryToken,
+        keep: 0,
+        body: Body::Alnum(55),
+    },
+    Prefix {
+        lit: "EZAK",
+        skip: 0,
+        rule: BuiltinRule::EasypostToken,
+        keep: 4,
+        body: Body::Alnum(50),
+    },
+    Prefix {
+        lit: "EZTK",
+        skip: 0,
+        rule: BuiltinRule::EasypostToken,
+        keep: 4,
+        body: Body::Alnum(50),
+    },
+    Prefix {
+        lit: "hvs.",
+        skip: 0,
+        rule: BuiltinRule::VaultToken,
+        keep: 4,
+        body: Body::Dashed(90),
+    },
+    Prefix {
+        lit: "hvb.",
+        skip: 0,
+        rule: BuiltinRule::VaultToken,
+        keep: 4,
+        body: Body::Dashed(130),
+    },
+    Prefix {
+        lit: "fo1_",
+        skip: 0,
+        rule: BuiltinRule::FlyioToken,
+        keep: 4,
+        body: Body::Dashed(40),
+    },
+    Prefix {
+        lit: "fm1a_",
+        skip: 0,
+        rule: BuiltinRule::FlyioToken,
+        keep: 5,
+        body: Body::Base64(90),
+    },
+    Prefix {
+        lit: "fm1r_",
+        skip: 0,
+        rule: BuiltinRule::FlyioToken,
+        keep: 5,
+        body: Body::Base64(90),
+    },
+    Prefix {
+        lit: "fm2_",
+        skip: 0,
+        rule: BuiltinRule::FlyioToken,
+        keep: 4,
+        body: Body::Base64(90),
+    },
+    Prefix {
+        lit: "sntrys_eyJ",
+        skip: 6,
+        rule: BuiltinRule::SentryToken,
+        keep: 7,
+        body: Body::Base64(100),
+    },
+    Prefix {
+        lit: "sntryu_",
+        skip: 0,
+        rule: BuiltinRule::SentryToken,
+        keep: 7,
+        body: Body::Alnum(60),
+    },
+    Prefix {
+        lit: "glsa_",
+        skip: 0,
+        rule: BuiltinRule::GrafanaToken,
+        keep: 5,
+        body: Body::Word(40),
+    },
+    Prefix {
+        lit: "glc_",
+        skip: 0,
+        rule: BuiltinRule::GrafanaToken,
+        keep: 4,
+        body: Body::Base64(32),
+    },
+    Prefix {
+        lit: "s-s4t2ud-",
+        skip: 2,
+        rule: BuiltinRule::Intra42Secret,
+        keep: 9,
+        body: Body::Alnum(60),
+    },
+    Prefix {
+        lit: "s-s4t2af-",
+        skip: 2,
+        rule: BuiltinRule::Intra42Secret,
+        keep: 9,
+        body: Body::Alnum(60),
+    },
+    Prefix {
+        lit: "sha256~",
+        skip: 3,
+        rule: BuiltinRule::OpenshiftToken,
+        keep: 7,
+        body: Body::Dashed(40),
+    },
+    Prefix {
+        lit: " -u",
+        skip: 0,
+        rule: BuiltinRule::CliPassword,
+        keep: 0,
+        body: Body::CurlUser,
+    },
+    Prefix {
+        lit: "\t-u",
+        skip: 0,
+        rule: BuiltinRule::CliPassword,
+        keep: 0,
+        body: Body::CurlUser,
+    },
+    Prefix {
+        lit: "--user",
+        skip: 1,
+        rule: BuiltinRule::CliPassword,
+        keep: 0,
+        body: Body::CurlUser,
+    },
+    Prefix {
+        lit: "--password",
+        skip: 4,
+        rule: BuiltinRule::CliPassword,
+        keep: 0,
+        body: Body::FlagValue,
+    },
+    Prefix {
+        lit: "--passwd",
+        skip: 4,
+        rule: BuiltinRule::CliPassword,
+        keep: 0,
+        body: Body::FlagValue,
+    },
+    Prefix {
+        lit: "mysql",
+        skip: 1,
+        rule: BuiltinRule::CliPassword,
+        keep: 0,
+        body: Body::CliCommand(b'p', false),
+    },
+    Prefix {
+        lit: "mariadb",
+        skip: 3,
+        rule: BuiltinRule::CliPassword,
+        keep: 0,
+        body: Body::CliCommand(b'p', false),
+    },
+    Prefix {
+        lit: "sshpass",
+        skip: 2,
+        rule: BuiltinRule::CliPassword,
+        keep: 0,
+        body: Body::CliCommand(b'p', true),
+    },
+    Prefix {
+        lit: "redis-cli",
+        skip: 4,
+        rule: BuiltinRule::CliPassword,
+        keep: 0,
+        body: Body::CliCommand(b'a', true),
+    },
+    Prefix {
+        lit: "0Q~",
+        skip: 0,
+        rule: BuiltinRule::AzureAdClientSecret,
+        keep: 0,
+        body: Body::AzureSecret,
+    },
+    Prefix {
+        lit: "1Q~",
+        skip: 0,
+        rule: BuiltinRule::AzureAdClientSecret,
+        keep: 0,
+        body: Body::AzureSecret,
+    },
+    Prefix {
+        lit: "2Q~",
+        skip: 0,
+        rule: BuiltinRule::AzureAdClientSecret,
+        keep: 0,
+        body: Body::AzureSecret,
+    },
+    Prefix {
+        lit: "3Q~",
+        skip: 0,
+        rule: BuiltinRule::AzureAdClientSecret,
+        keep: 0,
+        body: Body::AzureSecret,
+    },
+    Prefix {
+        lit: "4Q~",
+        skip: 0,
+        rule: BuiltinRule::AzureAdClientSecret,
+        keep: 0,
+        body: Body::AzureSecret,
+    },
+    Prefix {
+        lit: "5Q~",
+        skip: 0,
+        rule: BuiltinRule::AzureAdClientSecret,
+        keep: 0,
+        body: Body::AzureSecret,
+    },
+    Prefix {
+        lit: "6Q~",
+        skip: 0,
+        rule: BuiltinRule::AzureAdClientSecret,
+        keep: 0,
+        body: Body::AzureSecret,
+    },
+    Prefix {
+        lit: "7Q~",
+        skip: 0,
+        rule: BuiltinRule::AzureAdClientSecret,
+        keep: 0,
+        body: Body::AzureSecret,
+    },
+    Prefix {
+        lit: "8Q~",
+        skip: 0,
+        rule: BuiltinRule::AzureAdClientSecret,
+        keep: 0,
+        body: Body::AzureSecret,
+    },
+    Prefix {
+        lit: "9Q~",
+        skip: 0,
+        rule: BuiltinRule::AzureAdClientSecret,
+        keep: 0,
+        body: Body::AzureSecret,
+    },
+    Prefix {
         lit: "eyJ",
         skip: 0,
         rule: BuiltinRule::Jwt,
@@ -661,7 +1057,7 @@ const PREFIXES: &[Prefix] = &[
     },
     Prefix {
         lit: "-----BEGIN",
-        skip: 3,
+        skip: 5,
         rule: BuiltinRule::PrivateKey,
         keep: 0,
         body: Body::Pem,
@@ -672,9 +1068,14 @@ const MAX_PREFIX: usize = 25;
 
 /// The compiled shape rules of one redactor.
 pub(crate) struct RuleSet {
-    enabled: u32,
-    prefixes: Option<PrefixFinder>,
-    /// Map from automaton pattern id to `PREFIXES` index (only enabled ones are compiled).
+    enabled: u64,
+    /// Searcher of the 4-byte needles and, for each needle, the `PREFIXES` it may
+    /// start (longest literal first).
+    long: Option<(PrefixFinder, Vec<Vec<usize>>)>,
+    /// The same for the 3-byte needles (`sk-`, `eyJ`, `xox`, …), searched apart so the
+    /// long searcher keeps 4-byte fingerprints.
+    short: Option<(PrefixFinder, Vec<Vec<usize>>)>,
+    /// `PREFIXES` indices of the enabled rules.
     prefix_ids: Vec<usize>,
     pub(crate) custom: Vec<CustomRule>,
     /// Mask text, used to recognise values that were already redacted.
@@ -702,18 +1103,8 @@ enum PrefixFinder {
     Automaton(AhoCorasick),
 }
 
-struct PrefixMatch {
-    start: usize,
-}
-
-impl PrefixMatch {
-    fn start(&self) -> usize {
-        self.start
-    }
-}
-
 impl PrefixFinder {
-    fn new<'a>(lits: impl Iterator<Item = &'a str> + Clone) -> PrefixFinder {
+    fn new<'a>(lits: impl Iterator<Item = &'a [u8]> + Clone) -> PrefixFinder {
         let packed = aho_corasick::packed::Config::new()
             .match_kind(aho_corasick::packed::MatchKind::LeftmostLongest)
             .builder()
@@ -742,6 +1133,86 @@ impl PrefixFinder {
                 .map(|m| (m.start(), m.pattern().as_usize())),
         }
     }
+}
+
+/// Needles searched with 3 bytes (and dispatched to their families afterwards):
+/// literals too short for a 4-byte needle, and families that share 3 bytes
+/// (`xoxa-` … `xoxe-`, `dp.pt.` … `dp.audit.`), so they cost one needle, not several.
+const SHORT_NEEDLES: [&str; 10] = [
+    "xox", "sk-", "dp.", "fm1", "EAA", "eyJ", "hf_", "A3-", " -u", "\t-u",
+];
+
+/// The needle the searchers look for to find prefix `p`: the literal after its
+/// skipped bytes, 4 bytes long (Teddy then compares 4-byte fingerprints, which
+/// fire far less often on logs than 3-byte ones), or 3 for [`SHORT_NEEDLES`].
+fn needle(p: &Prefix) -> &'static [u8] {
+    let rest = &p.lit.as_bytes()[p.skip..];
+    if rest.len() < 4 || SHORT_NEEDLES.iter().any(|s| rest.starts_with(s.as_bytes())) {
+        &rest[..3.min(rest.len())]
+    } else {
+        &rest[..4]
+    }
+}
+
+type NeedleSet = Option<(PrefixFinder, Vec<Vec<usize>>)>;
+
+/// The order the needles are given to Teddy. Teddy deals patterns round-robin
+/// into 16 (8) buckets and a bucket fires when a window matches the union of its
+/// patterns' nibbles, so the order decides how often a bucket fires falsely: on the
+/// corpus of `benches/` and on real system logs this order (found by a local search,
+/// `needle_order` test) runs the long searcher at ~4 GB/s against ~2 GB/s for the
+/// table order. Needles not listed (none today) go last.
+const NEEDLE_ORDER: [&str; 83] = [
+    "-use", "glsa", "gho_", "sswo", "BEGI", "ghp_", "ghs_", "iadb", "glcb", "k_li", "limt", "hpas",
+    "ASIA", "eten", "oas-", "b_pa", ".off", "glpa", "glc_", "xapp", "ntn_", "fm2_", "LTAI", "ghr_",
+    "gldt", "ZXlK", "EZAK", "glff", "k_te", "s-cl", "ghu_", "ysql", "AIza", "lage", "AKCp", "npm_",
+    "_eyJ", "AKIA", "mVmd", "k_pr", "s4t2", "glpt", "i_or", "fo1_", "ABIA", "hvs.", "EZTK", "etPr",
+    ".sla", "sswd", "glft", "t0c0", "ypi-", "sgp_", "p8e-", "glso", "256~", "glrt", "hvb.", "ACCA",
+    "sntr", "/web", "te_k", "xox", "1Q~", "6Q~", "sk-", "A3-", "EAA", "eyJ", "7Q~", "hf_", "4Q~",
+    "fm1", "3Q~", "\t-u", "0Q~", "9Q~", " -u", "8Q~", "2Q~", "dp.", "5Q~",
+];
+
+/// The long and short needle searchers over the enabled prefixes, with the
+/// second-level table from each needle to its prefixes (longest literal first).
+fn needle_sets(prefix_ids: &[usize]) -> (NeedleSet, NeedleSet) {
+    let build = |want_long: bool| -> NeedleSet {
+        let mut needles: Vec<&'static [u8]> = Vec::new();
+        let mut table: Vec<Vec<usize>> = Vec::new();
+        for &i in prefix_ids {
+            let nd = needle(&PREFIXES[i]);
+            if (nd.len() >= 4) != want_long {
+                continue;
+            }
+            match needles.iter().position(|&x| x == nd) {
+                Some(k) => table[k].push(i),
+                None => {
+                    needles.push(nd);
+                    table.push(vec![i]);
+                }
+            }
+        }
+        if needles.is_empty() {
+            return None;
+        }
+        let rank = |nd: &[u8]| {
+            NEEDLE_ORDER
+                .iter()
+                .position(|o| o.as_bytes() == nd)
+                .unwrap_or(usize::MAX)
+        };
+        let mut order: Vec<usize> = (0..needles.len()).collect();
+        order.sort_by_key(|&k| rank(needles[k]));
+        let needles: Vec<&'static [u8]> = order.iter().map(|&k| needles[k]).collect();
+        let mut table: Vec<Vec<usize>> = order
+            .iter()
+            .map(|&k| std::mem::take(&mut table[k]))
+            .collect();
+        for t in &mut table {
+            t.sort_by_key(|&i| std::cmp::Reverse(PREFIXES[i].lit.len()));
+        }
+        Some((PrefixFinder::new(needles.into_iter()), table))
+    };
+    (build(true), build(false))
 }
 
 fn is_word(b: u8) -> bool {
@@ -780,7 +1251,7 @@ enum Check {
 
 impl RuleSet {
     pub(crate) fn new(disabled: &[BuiltinRule], custom: Vec<CustomRule>, mask: &[u8]) -> RuleSet {
-        let mut enabled = 0u32;
+        let mut enabled = 0u64;
         for r in BuiltinRule::ALL {
             if !disabled.contains(&r) {
                 enabled |= r.bit();
@@ -792,18 +1263,11 @@ impl RuleSet {
             .filter(|(_, p)| enabled & p.rule.bit() != 0)
             .map(|(i, _)| i)
             .collect();
-        let prefixes = if prefix_ids.is_empty() {
-            None
-        } else {
-            Some(PrefixFinder::new(
-                prefix_ids
-                    .iter()
-                    .map(|&i| &PREFIXES[i].lit[PREFIXES[i].skip..]),
-            ))
-        };
+        let (long, short) = needle_sets(&prefix_ids);
         RuleSet {
             enabled,
-            prefixes,
+            long,
+            short,
             prefix_ids,
             custom,
             mask: mask.to_vec(),
@@ -845,28 +1309,83 @@ impl RuleSet {
         eof: bool,
         spans: &mut Vec<Span>,
     ) -> Option<usize> {
-        let ac = self.prefixes.as_ref()?;
+        if self.long.is_none() && self.short.is_none() {
+            return None;
+        }
         let n = buf.len();
-        let mut at = from;
-        while at < n {
-            let Some((found, pid)) = ac.find(buf, at) else {
+        // Two searchers walked in step: the next hit of each, the lower one first.
+        let next = |set: &Option<(PrefixFinder, Vec<Vec<usize>>)>, at: usize| {
+            set.as_ref()
+                .and_then(|(f, _)| if at < n { f.find(buf, at) } else { None })
+        };
+        let mut hl = next(&self.long, from);
+        let mut hs = next(&self.short, from);
+        // Start of the last literal the long searcher matched: a short needle at the
+        // same place (`sk-` inside `sk-ant-`) is the same token.
+        let mut long_start = usize::MAX;
+        loop {
+            let (found, nid, is_long) = match (hl, hs) {
+                (None, None) => break,
+                (Some((f, id)), None) => (f, id, true),
+                (None, Some((f, id))) => (f, id, false),
+                (Some((fl, il)), Some((fs, is))) => {
+                    if fl <= fs {
+                        (fl, il, true)
+                    } else {
+                        (fs, is, false)
+                    }
+                }
+            };
+            let (set, _) = if is_long {
+                hl = next(&self.long, found + 1);
+                (&self.long, ())
+            } else {
+                hs = next(&self.short, found + 1);
+                (&self.short, ())
+            };
+            let Some((_, table)) = set else { continue };
+            // Second level: the families this needle can start, longest literal first.
+            for &i in &table[nid] {
+                let p = &PREFIXES[i];
+                if found < p.skip || !buf[found - p.skip..].starts_with(p.lit.as_bytes()) {
+                    continue;
+                }
+                let start = found - p.skip;
+                if is_long {
+                    long_start = start;
+                } else if start == long_start {
+                    break;
+                }
+                match check_prefix(buf, start, p, eof, &self.mask) {
+                    // (An Azure secret starts three bytes before its needle.)
+                    Check::Undecided if matches!(p.body, Body::AzureSecret) => {
+                        return Some(start.saturating_sub(3))
+                    }
+                    Check::Undecided => return Some(start),
+                    Check::Span(s) => self.push(buf, s, spans),
+                    Check::None => {}
+                }
                 break;
-            };
-            at = found + 1;
-            let p = &PREFIXES[self.prefix_ids[pid]];
-            if found < p.skip || !buf[found - p.skip..].starts_with(p.lit.as_bytes()) {
-                continue;
-            }
-            let m = PrefixMatch {
-                start: found - p.skip,
-            };
-            match check_prefix(buf, m.start(), p, eof, &self.mask) {
-                Check::Undecided => return Some(m.start()),
-                Check::Span(s) => self.push(buf, s, spans),
-                Check::None => {}
             }
         }
         if !eof {
+            // An Azure AD secret's first bytes (`abc`, `abc8`, `abc8Q`) come before
+            // its needle (`8Q~`): hold them back too.
+            let mut azure = None;
+            if self.is_enabled(BuiltinRule::AzureAdClientSecret) {
+                for i in n.saturating_sub(5).max(from)..n {
+                    let tail = &buf[i..];
+                    let shape = tail.iter().enumerate().all(|(k, &b)| match k {
+                        0..=2 => is_azure(b),
+                        3 => b.is_ascii_digit(),
+                        _ => b == b'Q',
+                    });
+                    if shape && (i == 0 || !is_azure(buf[i - 1])) {
+                        azure = Some(i);
+                        break;
+                    }
+                }
+            }
             // A literal prefix cut by the end of the buffer.
             let tail_start = n.saturating_sub(MAX_PREFIX - 1).max(from);
             for i in tail_start..n {
@@ -876,8 +1395,11 @@ impl RuleSet {
                     .iter()
                     .any(|&id| PREFIXES[id].lit.as_bytes().starts_with(tail))
                 {
-                    return Some(i);
+                    return Some(azure.map_or(i, |a| a.min(i)));
                 }
+            }
+            if azure.is_some() {
+                return azure;
             }
         }
         None
@@ -1054,7 +1576,8 @@ impl RuleSet {
             Value::Undecided => Check::Undecided,
             Value::None => Check::None,
             Value::At(s) => {
-                if plausible_secret(&buf[s.start..s.end], class, &self.mask) {
+                let v = &buf[s.start..s.end];
+                if plausible_secret(v, class, &self.mask) || provider_number(&segs, v) {
                     Check::Span(s)
                 } else {
                     Check::None
@@ -1080,7 +1603,8 @@ impl RuleSet {
             return Check::None;
         }
         let tag = &buf[s..a];
-        let class = classify_key(&Segments::new(tag));
+        let tag_segs = Segments::new(tag);
+        let class = classify_key(&tag_segs);
         if class == KeyClass::None {
             return Check::None;
         }
@@ -1110,7 +1634,10 @@ impl RuleSet {
         if &buf[close..close + 2] != b"</" || &buf[close + 2..close + 2 + tag.len()] != tag {
             return Check::None;
         }
-        if end > v && plausible_secret(&buf[v..end], class, &self.mask) {
+        if end > v
+            && (plausible_secret(&buf[v..end], class, &self.mask)
+                || provider_number(&tag_segs, &buf[v..end]))
+        {
             Check::Span(Span::new(v, end))
         } else {
             Check::None
@@ -1226,6 +1753,11 @@ fn span_if(start: usize, len: usize) -> Check {
 fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Check {
     let n = buf.len();
     let lit = p.lit.len();
+    match p.body {
+        Body::AzureSecret => return azure_secret(buf, m, eof),
+        Body::CurlUser => return curl_user(buf, m, lit, eof, mask),
+        _ => {}
+    }
     if !matches!(p.body, Body::Pem) && m > 0 {
         let prev = buf[m - 1];
         let glued = match p.body {
@@ -1236,7 +1768,10 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
         // not a token; nor is one glued to a mask, which is where a word stood
         // before redaction (this keeps redaction idempotent).
         let dash_glued = prev == b'-' && !matches!(p.body, Body::Jwt);
-        if glued || dash_glued || buf[..m].ends_with(mask) {
+        // Inside a base64 blob (`…fQ+EZAKGqQR…/3Vm…`) a prefix is chance, not a token.
+        let b64_glued = matches!(prev, b'+' | b'/')
+            && matches!(p.body, Body::Alnum(_) | Body::Base64(_) | Body::Word(_));
+        if glued || dash_glued || b64_glued || buf[..m].ends_with(mask) {
             return Check::None;
         }
     }
@@ -1256,7 +1791,13 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
                 return Check::None;
             }
             let v = &buf[body..body + len];
-            if p.rule == BuiltinRule::SlackToken && (len < 20 || !slack_body(p.lit, v)) {
+            // Legacy workspace tokens (`xoxa-`, `xoxr-`) can be short: `xoxa-3aan7h7apviy`.
+            let slack_min = if matches!(p.lit, "xoxa-" | "xoxr-") {
+                10
+            } else {
+                20
+            };
+            if p.rule == BuiltinRule::SlackToken && (len < slack_min || !slack_body(p.lit, v)) {
                 return Check::None;
             }
             if !family_body(p.rule, v, buf.get(body + len).copied()) {
@@ -1286,6 +1827,12 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
         Body::Jwt => jwt(buf, m, eof),
         Body::Pem => pem(buf, m, eof, mask),
         Body::CallPair => call_pair(buf, body, eof, mask),
+        Body::FlagValue => flag_value(buf, body, eof, mask),
+        Body::CliCommand(flag, spaced) => {
+            cli_command(buf, body, p.lit.as_bytes(), flag, spaced, eof, mask)
+        }
+        Body::KeyId => key_id(buf, body, eof),
+        Body::AzureSecret | Body::CurlUser => Check::None,
         Body::Base64(min)
         | Body::UpperDashed(min)
         | Body::DottedAlnum(min)
@@ -1309,6 +1856,9 @@ fn check_prefix(buf: &[u8], m: usize, p: &Prefix, eof: bool, mask: &[u8]) -> Che
             if matches!(p.body, Body::UpperDashed(_))
                 && v.iter().filter(|&&b| b == b'-').count() < 3
             {
+                return Check::None;
+            }
+            if !family_body(p.rule, v, buf.get(body + len).copied()) {
                 return Check::None;
             }
             Check::Span(Span::new(m + p.keep, body + len))
@@ -1370,7 +1920,18 @@ fn family_body(rule: BuiltinRule, v: &[u8], next: Option<u8>) -> bool {
     match rule {
         // `hf_` + 34 letters; not an identifier such as `hf_requiredCharacteristicTypes…`
         // or `hf_field_name`.
-        BuiltinRule::HuggingfaceToken => v.len() <= 40 && next != Some(b'_'),
+        BuiltinRule::HuggingfaceToken => {
+            v.len() <= 40 && next != Some(b'_') && v.iter().all(u8::is_ascii_alphabetic)
+        }
+        // `sntryu_` + 64 hex; `sntrys_eyJ…_` + 43 base64 characters.
+        BuiltinRule::SentryToken => {
+            if v.len() == 64 && v.iter().all(u8::is_ascii_hexdigit) {
+                return true;
+            }
+            v.iter()
+                .rposition(|&b| b == b'_')
+                .is_some_and(|u| v.len() - u - 1 == 43)
+        }
         // `ntn_` + 11 digits + 35 alphanumerics.
         BuiltinRule::NotionToken => v.iter().any(u8::is_ascii_alphabetic),
         // `sgp_[local_]<hex>`
@@ -1388,6 +1949,228 @@ fn slack_body(lit: &str, body: &[u8]) -> bool {
     match lit {
         "xoxa-" | "xoxr-" => body.iter().any(u8::is_ascii_digit),
         _ => body.first().is_some_and(u8::is_ascii_digit),
+    }
+}
+
+/// Bytes of an Azure AD client secret.
+fn is_azure(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'~' | b'.')
+}
+
+/// `xxxNQ~…` with `m` at the digit: gitleaks' shape, bounded on both sides by
+/// quotes, spaces or punctuation.
+fn azure_secret(buf: &[u8], m: usize, eof: bool) -> Check {
+    let n = buf.len();
+    if m < 3 || !buf[m - 3..m].iter().all(|&b| is_azure(b)) {
+        return Check::None;
+    }
+    let s = m - 3;
+    if s > 0 && !(is_space(buf[s - 1]) || b"\\'\"`>=:(,)".contains(&buf[s - 1])) {
+        return Check::None;
+    }
+    let (len, open) = run(buf, m + 3, 35, |b| is_azure(b) || b == b'-');
+    if open && !eof {
+        return Check::Undecided;
+    }
+    let end = m + 3 + len;
+    if !(31..=34).contains(&len) {
+        return Check::None;
+    }
+    if end < n && !(is_space(buf[end]) || b"\\'\"`<),".contains(&buf[end])) {
+        return Check::None;
+    }
+    Check::Span(Span::new(s, end))
+}
+
+/// `-u user:pass` / `--user user:pass` / `--user=…`, quoted or not, `m` at the
+/// literal (` -u`, `\t-u`, `--user`). The password is masked (the user name when
+/// the password is empty: `-u sk_live_…:`). After `curl` (within the look-behind)
+/// any such pair is a credential; elsewhere (`docker run -u 1000:1000`,
+/// `-u www-data:www-data`) only a password that looks like one.
+fn curl_user(buf: &[u8], m: usize, lit: usize, eof: bool, mask: &[u8]) -> Check {
+    let n = buf.len();
+    if buf[m] == b'-' && m > 0 && !is_space(buf[m - 1]) {
+        return Check::None;
+    }
+    let after = m + lit;
+    if after >= n {
+        return if eof { Check::None } else { Check::Undecided };
+    }
+    let mut v = after;
+    if buf[v] == b'=' && lit == 6 {
+        v += 1;
+    } else if !matches!(buf[v], b' ' | b'\t') {
+        return Check::None;
+    }
+    let (ws, open) = run(buf, v, 6, |b| b == b' ' || b == b'\t');
+    if open && !eof {
+        return Check::Undecided;
+    }
+    v += ws;
+    if v >= n {
+        return if eof { Check::None } else { Check::Undecided };
+    }
+    let (start, len) = if matches!(buf[v], b'"' | b'\'') {
+        let q = buf[v];
+        let (len, open) = run(buf, v + 1, MAX_VALUE, |b| b != q && b != b'\n');
+        if open && !eof {
+            return Check::Undecided;
+        }
+        if v + 1 + len >= n || buf[v + 1 + len] != q {
+            return Check::None;
+        }
+        (v + 1, len)
+    } else {
+        let (len, open) = run(buf, v, MAX_VALUE, |b| {
+            !is_space(b) && b != b'"' && b != b'\''
+        });
+        if open && !eof {
+            return Check::Undecided;
+        }
+        (v, len)
+    };
+    let value = &buf[start..start + len];
+    if is_placeholder(value) {
+        return Check::None;
+    }
+    let Some(colon) = value.iter().position(|&b| b == b':') else {
+        return Check::None;
+    };
+    let (user, pass) = (&value[..colon], &value[colon + 1..]);
+    let (secret, at) = if pass.is_empty() {
+        (user, start)
+    } else {
+        (pass, start + colon + 1)
+    };
+    if secret.len() < 3 || is_placeholder(secret) || memchr::memmem::find(value, mask).is_some() {
+        return Check::None;
+    }
+    if placeholder_body(secret) {
+        return Check::None;
+    }
+    let curl = memchr::memmem::find(&buf[m.saturating_sub(LOOKBEHIND)..m], b"curl").is_some();
+    if !curl {
+        let symbol = secret
+            .iter()
+            .any(|&b| !b.is_ascii_alphanumeric() && !matches!(b, b'-' | b'_' | b'.'));
+        let digits = secret.iter().all(u8::is_ascii_digit);
+        if user == pass || digits || secret.len() < 6 || !(token_like(secret) || symbol) {
+            return Check::None;
+        }
+    }
+    Check::Span(Span::new(at, at + secret.len()))
+}
+
+/// `": "<32–64 hex>"` after `private_key_id` (JSON, or `=` in an env file).
+fn key_id(buf: &[u8], at: usize, eof: bool) -> Check {
+    let n = buf.len();
+    let (sep, open) = run(buf, at, 8, |b| {
+        matches!(b, b'"' | b'\'' | b' ' | b':' | b'=')
+    });
+    if open && !eof {
+        return Check::Undecided;
+    }
+    let seps = &buf[at..at + sep];
+    if !seps.iter().any(|&b| b == b':' || b == b'=') {
+        return Check::None;
+    }
+    let v = at + sep;
+    let (len, open) = run(buf, v, 65, |b| b.is_ascii_hexdigit());
+    if open && !eof {
+        return Check::Undecided;
+    }
+    if !(32..=64).contains(&len) || (v + len < n && buf[v + len].is_ascii_alphanumeric()) {
+        return Check::None;
+    }
+    Check::Span(Span::new(v, v + len))
+}
+
+/// `--password <value>` at `at` (just after the literal).
+fn flag_value(buf: &[u8], at: usize, eof: bool, mask: &[u8]) -> Check {
+    let n = buf.len();
+    if at >= n {
+        return if eof { Check::None } else { Check::Undecided };
+    }
+    if !matches!(buf[at], b' ' | b'\t') {
+        return Check::None;
+    }
+    match value_at(buf, at, eof, false) {
+        Value::Undecided => Check::Undecided,
+        Value::None => Check::None,
+        Value::At(s) => {
+            let v = &buf[s.start..s.end];
+            if v[0] == b'-' || !plausible_secret(v, KeyClass::Password, mask) {
+                Check::None
+            } else {
+                Check::Span(s)
+            }
+        }
+    }
+}
+
+/// A command word (`mysql`, `mysqldump`, `sshpass`, `redis-cli`) ending at `at`:
+/// its password flag later on the same command line (up to `;`, `|`, `&` or the
+/// line's end, within [`MAX_VALUE`]) is masked — `-pSECRET` glued, and with
+/// `spaced` also `-p SECRET`. `mysql -p` alone (a prompt) and `-P 3306` are kept.
+/// The scan also stops where the command word `lit` appears again (that
+/// occurrence scans on by itself), so `mysql mysql mysql …` costs linear time.
+fn cli_command(
+    buf: &[u8],
+    at: usize,
+    lit: &[u8],
+    flag: u8,
+    spaced: bool,
+    eof: bool,
+    mask: &[u8],
+) -> Check {
+    let n = buf.len();
+    // `mysql` + `dump` / `admin` / `sh` …, then a space.
+    let (tail, open) = run(buf, at, 16, |b| b.is_ascii_lowercase());
+    if open && !eof {
+        return Check::Undecided;
+    }
+    let mut i = at + tail;
+    if i >= n || !matches!(buf[i], b' ' | b'\t') {
+        return Check::None;
+    }
+    let limit = n.min(at + MAX_VALUE);
+    while i < limit {
+        let b = buf[i];
+        if matches!(b, b'\n' | b'\r' | b';' | b'|' | b'&') {
+            return Check::None;
+        }
+        if b == lit[0] && buf[i..].starts_with(lit) {
+            return Check::None;
+        }
+        if matches!(b, b' ' | b'\t') && i + 2 < n && buf[i + 1] == b'-' && buf[i + 2] == flag {
+            let v = i + 3;
+            if v >= n {
+                return if eof { Check::None } else { Check::Undecided };
+            }
+            let glued = !is_space(buf[v]);
+            if glued || (spaced && matches!(buf[v], b' ' | b'\t')) {
+                match value_at(buf, v, eof, false) {
+                    Value::Undecided => return Check::Undecided,
+                    Value::None => {}
+                    Value::At(s) => {
+                        let val = &buf[s.start..s.end];
+                        if val[0] != b'-'
+                            && !is_placeholder(val)
+                            && !val.starts_with(mask)
+                            && !placeholder_body(val)
+                        {
+                            return Check::Span(s);
+                        }
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    if limit == n && !eof {
+        Check::Undecided
+    } else {
+        Check::None
     }
 }
 
@@ -1412,7 +2195,8 @@ fn call_pair(buf: &[u8], at: usize, eof: bool, mask: &[u8]) -> Check {
     if buf[ke] != quote || kl < 3 {
         return Check::None;
     }
-    let class = classify_key(&Segments::new(&buf[q + 1..ke]));
+    let key_segs = Segments::new(&buf[q + 1..ke]);
+    let class = classify_key(&key_segs);
     if class == KeyClass::None {
         return Check::None;
     }
@@ -1427,7 +2211,12 @@ fn call_pair(buf: &[u8], at: usize, eof: bool, mask: &[u8]) -> Check {
     match value_at(buf, c + 1, eof, false) {
         Value::Undecided => Check::Undecided,
         Value::None => Check::None,
-        Value::At(s) if plausible_secret(&buf[s.start..s.end], class, mask) => Check::Span(s),
+        Value::At(s)
+            if plausible_secret(&buf[s.start..s.end], class, mask)
+                || provider_number(&key_segs, &buf[s.start..s.end]) =>
+        {
+            Check::Span(s)
+        }
         Value::At(_) => Check::None,
     }
 }
@@ -2153,6 +2942,23 @@ fn is_not_secret_key_qualifier(w: &str) -> bool {
     )
 }
 
+/// Providers whose client ids and tokens are plain numbers (Discord: 18 digits,
+/// Asana: 16; Discord secrets also 32): under a key naming the provider and a
+/// token (`discordToken`, `ASANA_CLIENT_ID`), such a number is masked although
+/// numbers are settings everywhere else.
+fn provider_number(segs: &Segments, v: &[u8]) -> bool {
+    if !(16..=32).contains(&v.len()) || !v.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let named = segs
+        .iter()
+        .any(|w| w.starts_with("discord") || w.starts_with("asana"));
+    let what = segs
+        .iter()
+        .any(|w| matches!(w, "token" | "id" | "secret" | "key" | "client") || w.ends_with("token"));
+    named && what
+}
+
 fn classify_key(segs: &Segments) -> KeyClass {
     let Some(last) = segs.last() else {
         return KeyClass::None;
@@ -2633,6 +3439,36 @@ mod tests {
         assert_eq!(c("primary_key"), KeyClass::None);
         assert_eq!(c("keyboard_layout"), KeyClass::None);
         assert_eq!(c("password_min_length"), KeyClass::None);
+    }
+
+    #[test]
+    fn needles_are_ordered_and_fit_teddy() {
+        let ids: Vec<usize> = (0..PREFIXES.len()).collect();
+        for p in PREFIXES {
+            let nd = needle(p);
+            assert!(
+                NEEDLE_ORDER.iter().any(|o| o.as_bytes() == nd),
+                "needle {:?} of {} is not in NEEDLE_ORDER",
+                String::from_utf8_lossy(nd),
+                p.lit
+            );
+            assert!(
+                p.lit.len() < MAX_PREFIX + 1,
+                "{} longer than MAX_PREFIX",
+                p.lit
+            );
+        }
+        let (long, short) = needle_sets(&ids);
+        let (lf, lt) = long.unwrap();
+        let (sf, st) = short.unwrap();
+        // Teddy takes at most 64 patterns; beyond that the slow automaton is used.
+        assert!(
+            lt.len() <= 64 && st.len() <= 64,
+            "{} / {}",
+            lt.len(),
+            st.len()
+        );
+        assert!(matches!(lf, PrefixFinder::Packed(_)) == matches!(sf, PrefixFinder::Packed(_)));
     }
 
     #[test]

@@ -800,10 +800,37 @@ where
     Fut: std::future::Future<Output = Result<ServiceHealth, SupervisorError>>,
 {
     clock.sleep(delay).await;
-    let h = read().await?;
+    started_or_loud(read().await?)
+}
+
+/// The health when [`doctor_check`] does not fail it, else the loud error.
+fn started_or_loud(h: ServiceHealth) -> Result<ServiceHealth, SupervisorError> {
     let check = doctor_check(&h);
     if check.status == CheckStatus::Fail {
         return Err(SupervisorError::ServiceNotStarted(check.message));
     }
     Ok(h)
+}
+
+/// The blocking twin of [`verify_started`], for the CLI and other synchronous
+/// installers: sleep `delay` (this thread), call `read` once (it may block, e.g.
+/// [`read_service_health_blocking`]; no runtime is entered around it), and fail loudly
+/// with [`SupervisorError::ServiceNotStarted`] unless the service is up.
+///
+/// ```
+/// use std::time::Duration;
+/// use keel_core::supervisor::service::{parse_systemctl_show, verify_started_blocking};
+/// let crash = "LoadState=loaded\nActiveState=activating\nSubState=auto-restart\n\
+///              ExecMainCode=1\nExecMainStatus=1\n";
+/// let e = verify_started_blocking(Duration::ZERO, || Ok(parse_systemctl_show(crash)))
+///     .unwrap_err();
+/// assert_eq!(e.code(), "KEEL_SERVICE_NOT_STARTED");
+/// assert!(e.to_string().contains("last exit code = 1"));
+/// ```
+pub fn verify_started_blocking(
+    delay: Duration,
+    read: impl FnOnce() -> Result<ServiceHealth, SupervisorError>,
+) -> Result<ServiceHealth, SupervisorError> {
+    std::thread::sleep(delay);
+    started_or_loud(read()?)
 }

@@ -19,12 +19,11 @@ pub enum TurnError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The options JSON could not be parsed (the message names the field or position).
-    #[error("invalid turn options JSON: {reason}")]
-    InvalidJson {
-        /// What is wrong, never echoing a value.
-        reason: String,
-    },
+    /// The options could not be parsed or a value is out of range (from the shared
+    /// parser, [`crate::options`]): the message names the field, never a value.
+    /// `KEEL_INVALID_JSON` for a shape error, `KEEL_INVALID_OPTION` for a range error.
+    #[error(transparent)]
+    Options(#[from] crate::options::OptionsError),
     /// Another turn of the same agent held the agent's turn lock for the whole wait.
     #[error("agent {agent:?}: turn lock held by {holder} for longer than {waited_ms} ms")]
     LockTimeout {
@@ -106,7 +105,7 @@ impl TurnError {
     pub fn code(&self) -> &'static str {
         match self {
             TurnError::InvalidOption { .. } => codes::INVALID_OPTION,
-            TurnError::InvalidJson { .. } => codes::INVALID_JSON,
+            TurnError::Options(e) => e.code(),
             TurnError::LockTimeout { .. } => codes::TURN_LOCK_TIMEOUT,
             TurnError::Store { .. } | TurnError::SchemaTooNew { .. } => codes::TURN_STORE,
             TurnError::Process(e) => e.code(),

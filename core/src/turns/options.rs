@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::{Runtime, TurnError};
+use crate::options::OptionsError;
 
 /// Default stall watchdog: 10 minutes without an event.
 pub const DEFAULT_STALL_MS: u64 = 600_000;
@@ -191,37 +192,49 @@ impl TurnOptions {
         }
     }
 
-    /// Parse options JSON; errors name the field or the position, never a value.
+    /// Parse options JSON through the shared parser ([`crate::options::from_json`]) and
+    /// [`validate`](TurnOptions::validate) them: errors name the field
+    /// (`options.stallMs is not a non-negative integer (got a string)`), never a value
+    /// or an unknown key.
     pub fn from_json(text: &str) -> Result<Self, TurnError> {
-        let o: TurnOptions = serde_json::from_str(text).map_err(json_error)?;
+        let o: TurnOptions = crate::options::from_json(text, "options_json", "options")?;
         o.validate()?;
         Ok(o)
     }
 
-    /// Range and shape checks (every surface runs them).
+    /// [`from_json`](TurnOptions::from_json) for a JSON value (what the Node addon
+    /// builds from a JS object); `root` names it in field paths.
+    pub fn from_value(value: serde_json::Value, root: &str) -> Result<Self, TurnError> {
+        let o: TurnOptions = crate::options::from_value(value, root)?;
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// Range and shape checks (every surface runs them): `KEEL_INVALID_OPTION` naming
+    /// the field (`options.maxLineBytes must be between …`), never its value.
     pub fn validate(&self) -> Result<(), TurnError> {
         if !valid_agent_name(&self.agent_name) {
-            return Err(TurnError::option(
+            return Err(range(
                 "agentName",
                 "must be 1-128 characters of [A-Za-z0-9._-], not starting with '.'",
             ));
         }
         if let Some(p) = &self.parent_agent {
             if !valid_agent_name(p) {
-                return Err(TurnError::option(
+                return Err(range(
                     "parentAgent",
                     "must be 1-128 characters of [A-Za-z0-9._-], not starting with '.'",
                 ));
             }
         }
         if self.state_dir.as_os_str().is_empty() {
-            return Err(TurnError::option("stateDir", "must not be empty"));
+            return Err(range("stateDir", "must not be empty"));
         }
         if self.bin.as_ref().is_some_and(|b| b.as_os_str().is_empty()) {
-            return Err(TurnError::option("bin", "must not be empty"));
+            return Err(range("bin", "must not be empty"));
         }
         if self.input.contains('\0') {
-            return Err(TurnError::option("input", "must not contain NUL"));
+            return Err(range("input", "must not contain NUL"));
         }
         for (field, v, max) in [
             ("stallMs", self.stall_ms, 7 * DAY_MS),
@@ -231,68 +244,32 @@ impl TurnOptions {
             ("lockTimeoutMs", self.lock_timeout_ms, 7 * DAY_MS),
         ] {
             if v > max {
-                return Err(TurnError::option(field, format!("must be at most {max}")));
+                return Err(range(field, format!("must be at most {max}")));
             }
         }
         if !(1024..=(1 << 30)).contains(&self.max_line_bytes) {
-            return Err(TurnError::option(
-                "maxLineBytes",
-                "must be between 1024 and 1073741824",
-            ));
+            return Err(range("maxLineBytes", "must be between 1024 and 1073741824"));
         }
         if self
             .terminal_message_types
             .iter()
             .any(|t| t.is_empty() || t.len() > 64)
         {
-            return Err(TurnError::option(
+            return Err(range(
                 "terminalMessageTypes",
                 "entries must be 1-64 characters",
             ));
         }
         for k in self.env.keys() {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
-                return Err(TurnError::option(
-                    "env",
-                    "names must be non-empty without '=' or NUL",
-                ));
+                return Err(range("env", "names must be non-empty without '=' or NUL"));
             }
         }
         Ok(())
     }
 }
 
-fn json_error(e: serde_json::Error) -> TurnError {
-    let msg = e.to_string();
-    // Only messages that name our own fields are kept; anything that could echo a
-    // value or a caller's key is replaced by its category and position.
-    let reason = if let Some(rest) = msg.strip_prefix("missing field `") {
-        let field: String = rest.chars().take_while(|c| *c != '`').take(40).collect();
-        format!("missing field `{field}`")
-    } else if msg.starts_with("unknown field") {
-        format!(
-            "an unknown field at line {} column {}",
-            e.line(),
-            e.column()
-        )
-    } else if msg.starts_with("unknown variant") {
-        format!(
-            "an unknown value at line {} column {} (runtime is claude or codex)",
-            e.line(),
-            e.column()
-        )
-    } else {
-        format!(
-            "{} error at line {} column {}",
-            match e.classify() {
-                serde_json::error::Category::Io => "an I/O",
-                serde_json::error::Category::Syntax => "a syntax",
-                serde_json::error::Category::Data => "a wrong type or value",
-                serde_json::error::Category::Eof => "an unexpected end of input",
-            },
-            e.line(),
-            e.column()
-        )
-    };
-    TurnError::InvalidJson { reason }
+/// A value out of range, named `options.<field>`.
+fn range(field: &str, problem: impl Into<String>) -> TurnError {
+    TurnError::Options(OptionsError::range(format!("options.{field}"), problem))
 }
