@@ -2,8 +2,8 @@
 /* eslint-disable */
 // Option and view shapes: generated from keel-core's serde types into ./types.d.ts
 // (ts-rs, core/tests/ts_types.rs), the same schema the C ABI reads and writes.
-import type { ActionsRunnerOptions, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, EnsureOutcome, EnsureState, ExitCauseOptions, ExitLogLine, EnrollmentRecord, EnrollmentStoreOptions, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, MirrorDiagnosis, Problem, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, WatcherStatus, WriteReport } from './types'
-export type { ActionsRunnerOptions, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, EnsureOutcome, EnsureState, ExitCauseOptions, ExitLogLine, EnrollmentRecord, EnrollmentStoreOptions, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, MirrorDiagnosis, Problem, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, WatcherStatus, WriteReport } from './types'
+import type { ActionsRunnerOptions, AgentState, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, TurnEvent, TurnOptions, TurnResult, TurnSession, WatcherStatus, WriteReport } from './types'
+export type { ActionsRunnerOptions, AgentState, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, TurnEvent, TurnOptions, TurnResult, TurnSession, WatcherStatus, WriteReport } from './types'
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -292,6 +292,26 @@ export declare class SupervisorNative {
   completeToken(id: number, error?: string | undefined | null, token?: string | undefined | null): boolean
 }
 
+/** One prepared turn (the native half of `runTurn`). Not part of the package's API. */
+export declare class TurnNative {
+  /**
+   * Parse and validate `options` (`TurnOptions`; `onEvent`, `signal` and
+   * `abortSignal` are left to JavaScript). Throws `TypeError` / `RangeError` naming
+   * the field.
+   */
+  static create(options: TurnOptions & Record<string, unknown>): TurnNative
+  /**
+   * Abort the turn (idempotent; before `run` it ends the turn at once): its whole
+   * process tree is terminated and the session ends `zombie`.
+   */
+  abort(): void
+  /**
+   * Run the turn on keel's thread. `withEvents`: hand every event to `dispatch`.
+   * Once: a second call throws `KEEL_INVALID_ARGUMENT`.
+   */
+  run(withEvents: boolean, dispatch: (kind: 'event' | 'resolve' | 'reject', payload: string) => void): void
+}
+
 /**
  * Merge stdout and stderr (`String(x ?? '')`, trimmed, empty parts dropped,
  * joined by a newline), redact them, and keep the last
@@ -508,7 +528,12 @@ export interface RunCommandOptions {
   knownSecrets?: Array<string>
   /** Characters of output tail to keep (default 16,000). */
   tailChars?: number
-  /** Redacted stdout text, whole lines, in order. */
+  /**
+   * After this many ms without output, held-back text that cannot be the start of a
+   * secret is emitted (default 200; 0: only at the end).
+   */
+  idleFlushMs?: number
+  /** Redacted stdout text, in order (whole lines, or what an idle flush emits). */
   onStdout?: (text: string) => void
   /** Redacted stderr text, whole lines, in order. */
   onStderr?: (text: string) => void
@@ -643,3 +668,9 @@ export interface ToolSpan {
   /** Whether it succeeded. */
   ok?: boolean
 }
+
+/**
+ * The native half of `turnSession` (`node/turns.js`): an agent's durable session as
+ * JSON text, or `null` when it never ran, from `<stateDir>/turns.db` (or `dbPath`).
+ */
+export declare function turnSessionNative(stateDir: string, agentName: string, dbPath?: string): string | null

@@ -21,3 +21,4 @@ export {
   type SupervisorCycleOptions,
 } from './supervisor'
 export { ensureExitCauseWatcher } from './exit-cause'
+export { runTurn, turnSession, type RunTurnOptions } from './turns'

@@ -6,8 +6,9 @@ const { createRedactStream, RedactStream } = require('./redact-stream.js')
 const jobs = require('./jobs.js')
 const supervisor = require('./supervisor.js')
 const exitCause = require('./exit-cause.js')
+const turns = require('./turns.js')
 
-// The native halves of jobs.js and supervisor.js are not part of the API.
+// The native halves of jobs.js, supervisor.js and turns.js are not part of the API.
 const {
   JobRegistry: _nativeJobRegistry,
   JobRegistryNative: _jobRegistryNative,
@@ -16,6 +17,8 @@ const {
   loadRunnerLimitsNative: _loadRunnerLimitsNative,
   SupervisorNative: _supervisorNative,
   ensureExitCauseWatcherNative: _ensureExitCauseWatcherNative,
+  TurnNative: _turnNative,
+  turnSessionNative: _turnSessionNative,
   ...exported
 } = native
 
@@ -34,6 +37,8 @@ module.exports = {
   Supervisor: supervisor.Supervisor,
   startActionsRunner: supervisor.startActionsRunner,
   ensureExitCauseWatcher: exitCause.ensureExitCauseWatcher,
+  runTurn: turns.runTurn,
+  turnSession: turns.turnSession,
 }
 
 // napi-rs's loader blames an npm bug when no compiled addon is found; the usual

@@ -33,10 +33,12 @@ export const {
   registerKnownSecrets,
   runCommand,
   runExitCauseWatcher,
+  runTurn,
   secretsToRedact,
   spawnDetached,
   startActionsRunner,
   tailExitLog,
+  turnSession,
   __napiBindingTarget,
 } = keel
 

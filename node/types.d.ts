@@ -179,7 +179,12 @@ knownSecrets?: Array<string>,
 /**
  * Characters of output tail to keep (absent: 16,000).
  */
-tailChars?: number, };
+tailChars?: number, 
+/**
+ * Idle flush: after this many milliseconds without output, held-back text that
+ * cannot be the start of a secret is emitted (absent: 200; 0: only at the end).
+ */
+idleFlushMs?: number, };
 
 export type EnrollmentRecord = { 
 /**
@@ -838,4 +843,306 @@ line: string,
  * Its `key=value` pairs.
  */
 fields: { [key in string]: string }, };
+
+export type TurnOptions = { 
+/**
+ * The agent: `[A-Za-z0-9._-]`, 1–128 characters, not starting with `.`.
+ */
+agentName: string, 
+/**
+ * `claude` or `codex`.
+ */
+runtime: Runtime, 
+/**
+ * Holds `turns.db`, `agents/<name>/` (lock, `turn.pid`) and `logs/<name>/<ts>/`.
+ */
+stateDir: string, 
+/**
+ * The user turn (text). Empty: nothing is run and the result says so.
+ */
+input?: string, 
+/**
+ * The CLI to run (default `claude` / `codex` on `PATH`).
+ */
+bin?: string, 
+/**
+ * Extra arguments after keel's own.
+ */
+args?: Array<string>, 
+/**
+ * Working directory of the CLI.
+ */
+cwd?: string, 
+/**
+ * Variables added to the host environment for the CLI.
+ */
+env?: { [key in string]: string }, 
+/**
+ * Resume the session id stored for the agent (Claude `--resume`, Codex `resume`).
+ */
+resume?: boolean, 
+/**
+ * Resume this session id instead of the stored one.
+ */
+resumeSessionId?: string, 
+/**
+ * The agent to notify (`worker_died`) when this one dies; stored on the session.
+ */
+parentAgent?: string, 
+/**
+ * The run id teed with every event.
+ */
+runId?: string, 
+/**
+ * Stall watchdog: terminate the tree after this long without an event (0 = off).
+ */
+stallMs?: number, 
+/**
+ * How long the CLI may live on after its final event.
+ */
+resultGraceMs?: number, 
+/**
+ * SIGTERM → SIGKILL grace for every termination.
+ */
+killGraceMs?: number, 
+/**
+ * How long output is still read after the CLI exited.
+ */
+drainMs?: number, 
+/**
+ * Bounded wait for the agent's turn lock.
+ */
+lockTimeoutMs?: number, 
+/**
+ * NDJSON line cap; longer lines are reported and skipped.
+ */
+maxLineBytes?: number, 
+/**
+ * Message types (from the agent, in the `messages` table) that signal it finished.
+ */
+terminalMessageTypes?: Array<string>, 
+/**
+ * The SQLite store (default `<stateDir>/turns.db`).
+ */
+dbPath?: string, 
+/**
+ * Known secrets to mask everywhere (registered with the global redactor).
+ */
+secrets?: Array<string>, };
+
+export type Runtime = "claude" | "codex";
+
+export type AgentState = "booting" | "working" | "stalled" | "completed" | "zombie";
+
+export type EventKind = "session_start" | "progress" | "tool_start" | "tool_end" | "result" | "error" | "custom";
+
+export type TurnEvent = { 
+/**
+ * What it means.
+ */
+type: EventKind, 
+/**
+ * The runtime's own type (`assistant`, `item.completed`, …) or keel's
+ * (`keel.resume_mismatch`, `keel.line_too_long`, `keel.non_json`).
+ */
+rawType: string, 
+/**
+ * `info`, `warn` or `error`.
+ */
+level: string, 
+/**
+ * The session id this event carried.
+ */
+sessionId?: string, 
+/**
+ * The tool of a tool event.
+ */
+toolName?: string, 
+/**
+ * A tool call's arguments.
+ */
+toolArgs?: unknown, 
+/**
+ * Text (an assistant message, a result, an error message).
+ */
+text?: string, 
+/**
+ * For results and tool ends: whether it reports a failure.
+ */
+isError?: boolean, 
+/**
+ * A duration the runtime reported.
+ */
+durationMs?: number, 
+/**
+ * The whole event as the runtime sent it (redacted); a content block's own JSON for
+ * events split out of one message.
+ */
+data: unknown, };
+
+export type KillReason = "inactivity-timeout" | "max-duration" | "no-tool-progress" | "aborted";
+
+export type ExitClass = { "kind": "exited", 
+/**
+ * The exit code.
+ */
+code: number, } | { "kind": "signalled", 
+/**
+ * The signal number.
+ */
+signal: number, } | { "kind": "killed", 
+/**
+ * Which watchdog fired (or `aborted`).
+ */
+reason: KillReason, 
+/**
+ * The signal that ended it, when it died of one.
+ */
+signal?: number, 
+/**
+ * The exit code, when it exited (e.g. a shell trapping `SIGTERM`).
+ */
+code?: number, };
+
+export type RecoveredTurn = { 
+/**
+ * The pid the dead runner's CLI had.
+ */
+pid: number | null, 
+/**
+ * Whether that CLI was still alive (it was then killed).
+ */
+wasAlive: boolean, 
+/**
+ * The session's state when found.
+ */
+previousState: AgentState | null, 
+/**
+ * Whether the parent was sent `worker_died`.
+ */
+parentNotified: boolean, };
+
+export type TurnResult = { 
+/**
+ * The CLI's exit code; `null` when it was killed or died of a signal.
+ */
+exitCode: number | null, 
+/**
+ * A final event reported success (`result` without `is_error`, `turn.completed`).
+ */
+cleanResult: boolean, 
+/**
+ * The session id this turn reported.
+ */
+newSessionId: string | null, 
+/**
+ * A session was resumed and the CLI answered with a different id.
+ */
+resumeMismatch: boolean, 
+/**
+ * The terminal check saw the agent's terminal signal.
+ */
+terminalMailObserved: boolean, 
+/**
+ * Wall-clock duration.
+ */
+durationMs: number, 
+/**
+ * The session's state when the turn started.
+ */
+initialState: AgentState, 
+/**
+ * The session's state when it ended (what the store holds).
+ */
+finalState: AgentState, 
+/**
+ * The stall watchdog killed the turn.
+ */
+stallAborted: boolean, 
+/**
+ * Contract violation: a clean end without the terminal signal.
+ */
+terminalMailMissing: boolean, 
+/**
+ * The turn was aborted through its [`TurnAbort`].
+ */
+aborted: boolean, 
+/**
+ * The CLI lingered after its final event and was terminated.
+ */
+lingerKilled: boolean, 
+/**
+ * `stall`, `abort` or `linger` when keel terminated the tree.
+ */
+killReason: string | null, 
+/**
+ * How the CLI ended.
+ */
+exit: ExitClass | null, 
+/**
+ * Events handed to the callback.
+ */
+eventCount: number, 
+/**
+ * Lines over the cap that were skipped.
+ */
+skippedLines: number, 
+/**
+ * The parent was sent `worker_died`.
+ */
+parentNotified: boolean, 
+/**
+ * The final CAS was refused (a concurrent writer won): the state it found.
+ */
+transitionRejected: AgentState | null, 
+/**
+ * The input was empty and nothing ran.
+ */
+noOp: boolean, 
+/**
+ * A previous runner's crash that this turn recovered from.
+ */
+recovered: RecoveredTurn | null, 
+/**
+ * The turn's log directory (`stderr.log`, `runner.log`).
+ */
+logDir: string | null, 
+/**
+ * The agent.
+ */
+agentName: string, 
+/**
+ * The run id.
+ */
+runId: string | null, };
+
+export type TurnSession = { 
+/**
+ * The agent's name.
+ */
+name: string, 
+/**
+ * Its state.
+ */
+state: AgentState, 
+/**
+ * The runtime's session (Claude) or thread (Codex) id of its last turn.
+ */
+sessionId: string | null, 
+/**
+ * The agent to notify when it dies.
+ */
+parentAgent: string | null, 
+/**
+ * `claude` or `codex`, when known.
+ */
+runtime: string | null, 
+/**
+ * Epoch ms.
+ */
+createdAt: number, 
+/**
+ * Epoch ms of the last turn's end.
+ */
+lastActivity: number, };
 

@@ -25,6 +25,8 @@ const runners = {
       : new keel.Supervisor(o),
   // A Promise: a refusal is its rejection.
   exitCause: (o) => keel.ensureExitCauseWatcher(o),
+  // Bad options throw synchronously; the accepted cases have no input: no-op turns.
+  turn: (o) => keel.runTurn(o),
 }
 
 // A shape error is KEEL_INVALID_JSON in C (its argument is JSON text) and a TypeError
@@ -71,6 +73,7 @@ describe('shared option cases', () => {
           }
           assert.equal(c.code, 'KEEL_OK', `accepted, expected ${c.code}`)
           assert.ok(made)
+          if (typeof made.then === 'function') assert.equal((await made).noOp, true)
         })
       }
     })

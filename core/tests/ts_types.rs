@@ -14,10 +14,15 @@ use keel_core::exit_cause::{
     WatcherStatus,
 };
 use keel_core::jobs::{CommandOptions, RegistryOptions};
+use keel_core::process::{ExitClass, KillReason};
 use keel_core::redact::{CustomRuleOptions, RedactorOptions};
 use keel_core::supervisor::{
     ActionsRunnerOptions, BurstLimit, RunFailurePolicy, RunRecord, SlotSnapshot, Status,
     StatusEvent, StatusSnapshot, SupervisorOptions,
+};
+use keel_core::turns::{
+    store::Session, AgentState, EventKind, RecoveredTurn, Runtime, TurnEvent, TurnOptions,
+    TurnResult,
 };
 use ts_rs::{Config, TS};
 
@@ -76,6 +81,17 @@ fn node_types_are_fresh() {
         decl::<DisarmOutcome>(&cfg),
         decl::<WatcherStatus>(&cfg),
         decl::<ExitLogLine>(&cfg),
+        // The turn runner: options (defaulted fields optional) and views.
+        decl::<TurnOptions>(&cfg),
+        decl::<Runtime>(&cfg),
+        decl::<AgentState>(&cfg),
+        decl::<EventKind>(&cfg),
+        decl::<TurnEvent>(&cfg),
+        decl::<KillReason>(&cfg),
+        decl::<ExitClass>(&cfg),
+        decl::<RecoveredTurn>(&cfg),
+        decl::<TurnResult>(&cfg),
+        decl::<Session>(&cfg),
     ] {
         out.push_str(&d);
         out.push('\n');

@@ -14,3 +14,4 @@ pub mod exit_cause;
 pub mod jobs;
 pub mod redact;
 pub mod supervisor;
+pub mod turns;

@@ -250,6 +250,7 @@ pub enum OutputMode {
 
 /// Why a supervisor killed a process. Serialized in the failure-cause vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum KillReason {
@@ -286,6 +287,7 @@ impl fmt::Display for KillReason {
 /// JSON: `{"kind":"exited","code":0}`, `{"kind":"signalled","signal":9}`,
 /// `{"kind":"killed","reason":"inactivity-timeout","signal":15}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum ExitClass {
@@ -305,9 +307,11 @@ pub enum ExitClass {
         reason: KillReason,
         /// The signal that ended it, when it died of one.
         #[serde(skip_serializing_if = "Option::is_none", default)]
+        #[cfg_attr(feature = "ts", ts(optional))]
         signal: Option<i32>,
         /// The exit code, when it exited (e.g. a shell trapping `SIGTERM`).
         #[serde(skip_serializing_if = "Option::is_none", default)]
+        #[cfg_attr(feature = "ts", ts(optional))]
         code: Option<i32>,
     },
 }

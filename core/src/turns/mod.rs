@@ -109,6 +109,7 @@ impl TerminalCheck for MessagesCheck {
 
 /// A turn that found the stale `turn.pid` of a runner that died mid-turn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct RecoveredTurn {
     /// The pid the dead runner's CLI had.
@@ -123,6 +124,7 @@ pub struct RecoveredTurn {
 
 /// What a turn did (the reference's `TurnResult`, plus keel's fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TurnResult {
     /// The CLI's exit code; `null` when it was killed or died of a signal.
@@ -166,6 +168,7 @@ pub struct TurnResult {
     /// A previous runner's crash that this turn recovered from.
     pub recovered: Option<RecoveredTurn>,
     /// The turn's log directory (`stderr.log`, `runner.log`).
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub log_dir: Option<PathBuf>,
     /// The agent.
     pub agent_name: String,

@@ -58,6 +58,7 @@ fn d_terminal() -> Vec<String> {
 ///  "stallMs": 600000}
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TurnOptions {
     /// The agent: `[A-Za-z0-9._-]`, 1–128 characters, not starting with `.`.
@@ -65,24 +66,31 @@ pub struct TurnOptions {
     /// `claude` or `codex`.
     pub runtime: Runtime,
     /// Holds `turns.db`, `agents/<name>/` (lock, `turn.pid`) and `logs/<name>/<ts>/`.
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub state_dir: PathBuf,
     /// The user turn (text). Empty: nothing is run and the result says so.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub input: String,
     /// The CLI to run (default `claude` / `codex` on `PATH`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub bin: Option<PathBuf>,
     /// Extra arguments after keel's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>"))]
     pub args: Vec<String>,
     /// Working directory of the CLI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub cwd: Option<PathBuf>,
     /// Variables added to the host environment for the CLI.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<BTreeMap<String, String>>"))]
     pub env: BTreeMap<String, String>,
     /// Resume the session id stored for the agent (Claude `--resume`, Codex `resume`).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>"))]
     pub resume: bool,
     /// Resume this session id instead of the stored one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,30 +103,39 @@ pub struct TurnOptions {
     pub run_id: Option<String>,
     /// Stall watchdog: terminate the tree after this long without an event (0 = off).
     #[serde(default = "d_stall")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub stall_ms: u64,
     /// How long the CLI may live on after its final event.
     #[serde(default = "d_result_grace")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub result_grace_ms: u64,
     /// SIGTERM → SIGKILL grace for every termination.
     #[serde(default = "d_kill_grace")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub kill_grace_ms: u64,
     /// How long output is still read after the CLI exited.
     #[serde(default = "d_drain")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub drain_ms: u64,
     /// Bounded wait for the agent's turn lock.
     #[serde(default = "d_lock")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub lock_timeout_ms: u64,
     /// NDJSON line cap; longer lines are reported and skipped.
     #[serde(default = "d_line")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub max_line_bytes: u64,
     /// Message types (from the agent, in the `messages` table) that signal it finished.
     #[serde(default = "d_terminal")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>"))]
     pub terminal_message_types: Vec<String>,
     /// The SQLite store (default `<stateDir>/turns.db`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub db_path: Option<PathBuf>,
     /// Known secrets to mask everywhere (registered with the global redactor).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>"))]
     pub secrets: Vec<String>,
 }
 

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 /// An agent CLI keel can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Runtime {
@@ -20,6 +21,7 @@ pub enum Runtime {
 
 /// What an event means to the runner (the reference's event-type vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventKind {
@@ -58,6 +60,7 @@ impl EventKind {
 /// One event of a turn, already redacted (every string of `data`, and so every field
 /// derived from it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct TurnEvent {
     /// What it means.
@@ -76,6 +79,7 @@ pub struct TurnEvent {
     pub tool_name: Option<String>,
     /// A tool call's arguments.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub tool_args: Option<Value>,
     /// Text (an assistant message, a result, an error message).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -88,6 +92,7 @@ pub struct TurnEvent {
     pub duration_ms: Option<i64>,
     /// The whole event as the runtime sent it (redacted); a content block's own JSON for
     /// events split out of one message.
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub data: Value,
 }
 

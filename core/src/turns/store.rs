@@ -86,6 +86,7 @@ const MIGRATIONS: &[&str] = &[
 
 /// An agent session's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum AgentState {
@@ -176,6 +177,7 @@ pub enum TransitionOutcome {
 
 /// A session row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "TurnSession"))]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     /// The agent's name.
