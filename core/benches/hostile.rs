@@ -182,7 +182,42 @@ fn main() {
         cpu() - t
     );
 
-    // 5. One-shot over 64 MB of a self-overlapping secret (measured first).
+    // 5. Pathological anchor and prefix runs: each unit repeated to 4 MB, with
+    //    every rule on and the 10 known secrets of the normal log.
+    for unit in [
+        "token:",
+        "=",
+        ":",
+        "token=",
+        "password=",
+        "password: ",
+        "\"token\": ",
+        "\"apiToken\" => ",
+        "x := ",
+        "<password>",
+        "Authorization: Bearer ",
+        "https://user:",
+        "curl -u ",
+        "mysql -p",
+        "--password ",
+        "ghp_",
+        "xoxb-",
+        "eyJ",
+        "AKIA",
+        "-----BEGIN ",
+        "sk-",
+    ] {
+        let input = unit.repeat((4 << 20) / unit.len());
+        report(
+            &format!("{unit:?} repeated (4 MB)"),
+            rate(input.len(), 3, || {
+                black_box(normal.redact_str(&input).len());
+            }),
+            normal_rate,
+        );
+    }
+
+    // 6. One-shot over 64 MB of a self-overlapping secret (measured first).
     report(
         "64 MB of one self-overlapping secret, one-shot",
         overlap_rate,
