@@ -2,8 +2,8 @@
 /* eslint-disable */
 // Option and view shapes: generated from keel-core's serde types into ./types.d.ts
 // (ts-rs, core/tests/ts_types.rs), the same schema the C ABI reads and writes.
-import type { ActionsRunnerOptions, AgentState, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, EnrollmentRecord, EnrollmentStoreOptions, EventKind, ExitClass, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, TurnEvent, TurnOptions, TurnResult, TurnSession, WriteReport } from './types'
-export type { ActionsRunnerOptions, AgentState, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, EnrollmentRecord, EnrollmentStoreOptions, EventKind, ExitClass, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, TurnEvent, TurnOptions, TurnResult, TurnSession, WriteReport } from './types'
+import type { ActionsRunnerOptions, AgentState, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, TurnEvent, TurnOptions, TurnResult, TurnSession, WatcherStatus, WriteReport } from './types'
+export type { ActionsRunnerOptions, AgentState, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, TurnEvent, TurnOptions, TurnResult, TurnSession, WatcherStatus, WriteReport } from './types'
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -347,16 +347,39 @@ export interface CommandResult {
 }
 
 /**
+ * Before a deliberate stop of the service `name`: mark its watcher under `stateDir`
+ * disarmed (it records nothing), signal it and wait up to `timeoutMs` (default 2000)
+ * for it to be gone. Idempotent; resolves `{state: 'disarmed' | 'absent', name,
+ * watcherStopped}`.
+ */
+export declare function disarmExitCauseWatcher(stateDir: string, name: string, timeoutMs?: number): Promise<DisarmOutcome>
+
+/**
  * The doctor verdict on a `ServiceHealth`: `{ name, status: 'pass' | 'warn' | 'fail',
  * message, fix }` (a non-zero last exit code fails, `spawn scheduled` warns).
  */
 export declare function doctorCheck(health: { loaded: boolean; state: 'running' | 'waiting' | 'spawn-scheduled' | 'starting' | 'stopped' | 'failed' | 'unknown'; rawState: string | null; lastExitCode: number | null; lastSignal: number | null; pid: number | null; manager: 'launchd' | 'systemd' }): { name: string; status: 'pass' | 'warn' | 'fail'; message: string; fix: string | null }
 
 /**
+ * The native half of `ensureExitCauseWatcher(options)` (see `exit-cause.js`):
+ * `options` is core's `ExitCauseOptions` (the schema C's `keel_exit_cause_ensure`
+ * reads); without `watcherCommand`, `defaultWatcherCommand` (the package's
+ * `[process.execPath, <package>/exit-cause-watcher.js]`) starts the watcher.
+ */
+export declare function ensureExitCauseWatcherNative(options: ExitCauseOptions, defaultWatcherCommand: Array<string>): Promise<EnsureOutcome>
+
+/**
  * Every error `code` keel can throw (core's vocabulary, the same names as the C
  * ABI's `keel_result` values, `KEEL_OK` aside).
  */
 export declare function errorCodes(): Array<string>
+
+/**
+ * The record of the watcher of `name` under `stateDir`, or `null` when there is none:
+ * `{name, pid, alive, watcherPid, watcherAlive, armedAt, disarmedAt, firedAt, logFile,
+ * forensicsDir}`.
+ */
+export declare function exitCauseWatcherStatus(stateDir: string, name: string): Promise<WatcherStatus | null>
 
 /**
  * A launchd property list for the supervisor: KeepAlive, RunAtLoad, ThrottleInterval,
@@ -516,6 +539,16 @@ export interface RunCommandOptions {
   onStderr?: (text: string) => void
 }
 
+/**
+ * The watcher process's entry point: `exit-cause-watcher.js` calls it with its last
+ * argument (the spec `ensureExitCauseWatcher` passes). Blocks the calling thread until
+ * the watched process ends (recording its death unless disarmed) or the watcher is
+ * signalled; returns the exit status (0 done, 1 arming failed, 2 a malformed spec).
+ * Not for use in any other process: it takes over stdout, stderr and the termination
+ * signals.
+ */
+export declare function runExitCauseWatcher(spec: string): number
+
 /** The reference's `RunnerLimits`, plus keel's own fields. Absent → default; 0 → off. */
 export interface RunnerLimits {
   /** Hard ceiling on total job wall-clock (default 60 min). */
@@ -594,6 +627,13 @@ export interface SecretReport {
  * (a Codex `auth.json` blob), every string leaf of at least 12 characters.
  */
 export declare function secretsToRedact(subscriptionToken: string): string[]
+
+/**
+ * The last `lines` (default 20, at most 10000) lines of the exit log `logFile`, oldest
+ * first, each `{line, fields}` (`fields` its parsed `key=value` pairs); `[]` for a
+ * missing log.
+ */
+export declare function tailExitLog(logFile: string, lines?: number): Promise<Array<ExitLogLine>>
 
 /** Sub-task progress. */
 export interface TodoProgress {

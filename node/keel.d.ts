@@ -20,4 +20,5 @@ export {
   type StartActionsRunnerOptions,
   type SupervisorCycleOptions,
 } from './supervisor'
+export { ensureExitCauseWatcher } from './exit-cause'
 export { runTurn, turnSession, type RunTurnOptions } from './turns'

@@ -5,6 +5,7 @@ const native = loadNative()
 const { createRedactStream, RedactStream } = require('./redact-stream.js')
 const jobs = require('./jobs.js')
 const supervisor = require('./supervisor.js')
+const exitCause = require('./exit-cause.js')
 const turns = require('./turns.js')
 
 // The native halves of jobs.js, supervisor.js and turns.js are not part of the API.
@@ -15,6 +16,7 @@ const {
   killProcessTreeNative: _killProcessTreeNative,
   loadRunnerLimitsNative: _loadRunnerLimitsNative,
   SupervisorNative: _supervisorNative,
+  ensureExitCauseWatcherNative: _ensureExitCauseWatcherNative,
   TurnNative: _turnNative,
   turnSessionNative: _turnSessionNative,
   ...exported
@@ -34,6 +36,7 @@ module.exports = {
   spawnDetached: jobs.spawnDetached,
   Supervisor: supervisor.Supervisor,
   startActionsRunner: supervisor.startActionsRunner,
+  ensureExitCauseWatcher: exitCause.ensureExitCauseWatcher,
   runTurn: turns.runTurn,
   turnSession: turns.turnSession,
 }

@@ -702,6 +702,148 @@ ready: boolean,
  */
 slots: Array<SlotSnapshot>, };
 
+export type ExitCauseOptions = { 
+/**
+ * The watched service's name.
+ */
+name: string, 
+/**
+ * The watched process id.
+ */
+pid: number, 
+/**
+ * The watched process's start time (PidRecord units); captured when absent.
+ */
+startTime?: number, 
+/**
+ * The watcher's state directory.
+ */
+stateDir: string, 
+/**
+ * The exit log (default `<stateDir>/exits.log`).
+ */
+logFile?: string, 
+/**
+ * The snapshot directory (default `<stateDir>/server-deaths`).
+ */
+forensicsDir?: string, 
+/**
+ * Crash-file directories listed in the snapshot (default: the platform's).
+ */
+crashDirs?: Array<string>, 
+/**
+ * Processes listed in the top-RSS section.
+ */
+topProcesses?: number, 
+/**
+ * Record an exit with status 0 as well.
+ */
+recordCleanExit?: boolean, 
+/**
+ * Bounded wait for the watcher's readiness, in milliseconds.
+ */
+readyTimeoutMs?: number, 
+/**
+ * The argv prefix that starts a watcher (keel appends the spec JSON).
+ */
+watcherCommand?: Array<string>, };
+
+export type EnsureState = "spawned" | "already";
+
+export type EnsureOutcome = { 
+/**
+ * Spawned or already.
+ */
+state: EnsureState, 
+/**
+ * The watched service.
+ */
+name: string, 
+/**
+ * The watched pid.
+ */
+pid: number, 
+/**
+ * The watcher's pid.
+ */
+watcherPid: number, 
+/**
+ * The exit log.
+ */
+logFile: string, 
+/**
+ * The snapshot directory.
+ */
+forensicsDir: string, };
+
+export type DisarmState = "disarmed" | "absent";
+
+export type DisarmOutcome = { 
+/**
+ * Disarmed or absent.
+ */
+state: DisarmState, 
+/**
+ * The watched service.
+ */
+name: string, 
+/**
+ * Whether no watcher process is left (it was gone already or stopped in time).
+ */
+watcherStopped: boolean, };
+
+export type WatcherStatus = { 
+/**
+ * The watched service.
+ */
+name: string, 
+/**
+ * The watched pid.
+ */
+pid: number, 
+/**
+ * Whether the watched process is alive.
+ */
+alive: boolean, 
+/**
+ * The watcher's pid.
+ */
+watcherPid: number, 
+/**
+ * Whether the watcher is alive.
+ */
+watcherAlive: boolean, 
+/**
+ * Epoch ms the watcher armed.
+ */
+armedAt: number, 
+/**
+ * Epoch ms of the disarm, if any.
+ */
+disarmedAt: number | null, 
+/**
+ * Epoch ms the death was recorded, if it was.
+ */
+firedAt: number | null, 
+/**
+ * The exit log.
+ */
+logFile: string, 
+/**
+ * The snapshot directory.
+ */
+forensicsDir: string, };
+
+export type ExitLogLine = { 
+/**
+ * The line as written (without its newline).
+ */
+line: string, 
+/**
+ * Its `key=value` pairs.
+ */
+fields: { [key in string]: string }, };
+
 export type TurnOptions = { 
 /**
  * The agent: `[A-Za-z0-9._-]`, 1–128 characters, not starting with `.`.

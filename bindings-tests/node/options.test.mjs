@@ -23,6 +23,8 @@ const runners = {
     o === undefined || (o !== null && typeof o === 'object' && !Array.isArray(o))
       ? new keel.Supervisor({ ...o, register: async () => 0, run: async () => 0 })
       : new keel.Supervisor(o),
+  // A Promise: a refusal is its rejection.
+  exitCause: (o) => keel.ensureExitCauseWatcher(o),
   // Bad options throw synchronously; the accepted cases have no input: no-op turns.
   turn: (o) => keel.runTurn(o),
 }
@@ -59,7 +61,7 @@ describe('shared option cases', () => {
         test(c.name, async () => {
           let made
           try {
-            made = runners[section](parsed.value)
+            made = await runners[section](parsed.value)
           } catch (e) {
             assert.notEqual(c.code, 'KEEL_OK', `refused: ${e.code} ${e.message}`)
             assert.equal(e.code, nodeCode(c.code), e.message)

@@ -9,6 +9,10 @@ use keel_core::credentials::{
     EnrollmentStoreOptions, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis,
     MirrorDiagnosis, Problem, Severity, StoreChoice, WriteReport,
 };
+use keel_core::exit_cause::{
+    DisarmOutcome, DisarmState, EnsureOutcome, EnsureState, ExitCauseOptions, ExitLogLine,
+    WatcherStatus,
+};
 use keel_core::jobs::{CommandOptions, RegistryOptions};
 use keel_core::process::{ExitClass, KillReason};
 use keel_core::redact::{CustomRuleOptions, RedactorOptions};
@@ -69,6 +73,14 @@ fn node_types_are_fresh() {
         decl::<RunRecord>(&cfg),
         decl::<SlotSnapshot>(&cfg),
         decl::<StatusSnapshot>(&cfg),
+        // The exit-cause recorder: options and views.
+        decl::<ExitCauseOptions>(&cfg),
+        decl::<EnsureState>(&cfg),
+        decl::<EnsureOutcome>(&cfg),
+        decl::<DisarmState>(&cfg),
+        decl::<DisarmOutcome>(&cfg),
+        decl::<WatcherStatus>(&cfg),
+        decl::<ExitLogLine>(&cfg),
         // The turn runner: options (defaulted fields optional) and views.
         decl::<TurnOptions>(&cfg),
         decl::<Runtime>(&cfg),

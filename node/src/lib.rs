@@ -10,6 +10,7 @@
 pub mod args;
 pub mod credentials;
 pub mod error;
+pub mod exit_cause;
 pub mod jobs;
 pub mod redact;
 pub mod supervisor;

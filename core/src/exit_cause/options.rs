@@ -66,7 +66,7 @@ fn d_ready() -> u64 {
 ///   the module docs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 pub struct ExitCauseOptions {
     /// The watched service's name.
     pub name: String,
@@ -74,32 +74,34 @@ pub struct ExitCauseOptions {
     pub pid: u32,
     /// The watched process's start time (PidRecord units); captured when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub start_time: Option<u64>,
     /// The watcher's state directory.
     #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub state_dir: PathBuf,
     /// The exit log (default `<stateDir>/exits.log`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub log_file: Option<PathBuf>,
     /// The snapshot directory (default `<stateDir>/server-deaths`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub forensics_dir: Option<PathBuf>,
     /// Crash-file directories listed in the snapshot (default: the platform's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ts", ts(type = "Array<string>"))]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>"))]
     pub crash_dirs: Option<Vec<PathBuf>>,
     /// Processes listed in the top-RSS section.
     #[serde(default = "d_top")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub top_processes: u32,
     /// Record an exit with status 0 as well.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>"))]
     pub record_clean_exit: bool,
     /// Bounded wait for the watcher's readiness, in milliseconds.
     #[serde(default = "d_ready")]
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
     pub ready_timeout_ms: u64,
     /// The argv prefix that starts a watcher (keel appends the spec JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
