@@ -60,6 +60,8 @@ step "fuzz targets, 25 s each (scripts/fuzz.sh)" bash scripts/fuzz.sh 25
 step "C tests under ASan/UBSan (+ keel.h freshness)" env KEEL_PROFILE=release bash bindings-tests/c/run.sh
 step "C install: README example against scripts/install-c.sh via pkg-config" bash bindings-tests/install/c.sh
 step "Node tests (+ index.js / index.d.ts freshness)" bash bindings-tests/node/run.sh
+# Real Claude Code and Codex CLIs (npm, pinned) against a fake model server on loopback (~30 s + download).
+step "Real-CLI turns: claude + codex vs a loopback fake model" bash bindings-tests/real-cli/run.sh
 step "Node install: npm pack tarball into a fresh project, README example" bash bindings-tests/install/node.sh
 
 echo

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use keel_core::jobs::{RegistryOptions, RunnerLimits};
 use keel_core::supervisor::Notifier;
-use keel_server::{Server, ServerOptions};
+use keel_server::{Server, ServerOptions, StateDirServices};
 
 use crate::run::parse_duration;
 use crate::Failure;
@@ -22,6 +22,7 @@ The executor harness's job API over keel's job registry:
   DELETE /jobs/{id}           abort -> 200 {\"jobId\":...,\"state\":...} (the state reached)
   GET    /metrics             Prometheus text
   GET    /openapi.json        the OpenAPI document of every route
+  GET    /managed-processes   with --services-state-dir: the services list (ETag / 304)
 Job kinds: command (cmd, args, cwd, env, inactivityMs, maxDurationMs, toolSilenceMs,
 killGraceMs, knownSecrets, tailChars) and turn (a keel turn's options: agentName,
 runtime, stateDir, input, ...).
@@ -64,6 +65,14 @@ pub struct Args {
     /// How long running jobs get to settle on shutdown (e.g. 6s).
     #[arg(long = "shutdown-grace", value_name = "DURATION", value_parser = parse_duration)]
     shutdown_grace: Option<Duration>,
+    /// Serve GET /managed-processes (ETag / If-None-Match → 304) and keel_services
+    /// metrics from this services state directory (as `keel services up --state-dir`).
+    #[arg(
+        long = "services-state-dir",
+        value_name = "DIR",
+        env = "KEEL_SERVICES_STATE_DIR"
+    )]
+    services_state_dir: Option<PathBuf>,
     /// Allow a non-loopback bind without a shared secret.
     #[arg(long = "allow-unauthenticated")]
     allow_unauthenticated: bool,
@@ -148,12 +157,13 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         .thread_name("keel-serve")
         .build()?;
     rt.block_on(async move {
-        let server = Server::builder(options)
+        let mut builder = Server::builder(options)
             .default_kinds(&registry_limits())
-            .map_err(|e| coded(&e))?
-            .bind()
-            .await
             .map_err(|e| coded(&e))?;
+        if let Some(dir) = &args.services_state_dir {
+            builder = builder.managed_processes(StateDirServices::new(dir));
+        }
+        let server = builder.bind().await.map_err(|e| coded(&e))?;
         println!("listening on {}", server.local_addr());
         use std::io::Write as _;
         let _ = std::io::stdout().flush();

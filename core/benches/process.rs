@@ -1,7 +1,8 @@
 //! Process-tree costs of the Linux subreaper shim against the old process-group child,
 //! side by side (issue 8). One binary, two parts:
 //!
-//! * criterion (`cargo bench -p agent-keel-core --bench process -- spawn kill`):
+//! * criterion (`cargo bench -p agent-keel-core --bench process`; criterion takes one
+//!   filter, e.g. `-- kill_to_empty_tree`):
 //!   - `spawn_to_first_byte/{shim,group}`: from `Command::spawn` to the first byte the
 //!     child writes on its stdout pipe;
 //!   - `kill_to_empty_tree/{shim,group}`: from `terminate` (SIGTERM, 5 s grace) to the

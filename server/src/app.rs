@@ -51,6 +51,7 @@ struct AppState {
     connections: Arc<Semaphore>,
     max_connections: usize,
     managed: Option<Arc<dyn ManagedProcesses>>,
+    openapi: Bytes,
 }
 
 /// Builds a [`Server`]: options, job kinds, optional services source.
@@ -163,6 +164,7 @@ impl ServerBuilder {
             shutting_down: AtomicBool::new(false),
             connections: Arc::new(Semaphore::new(o.max_connections)),
             max_connections: o.max_connections,
+            openapi: Bytes::from(crate::openapi::document(self.managed.is_some())),
             managed: self.managed,
         });
         Ok(Server {
@@ -660,8 +662,41 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     res
 }
 
-async fn openapi() -> Response {
-    json_response(StatusCode::OK, crate::openapi::OPENAPI_JSON)
+async fn openapi(State(state): State<Arc<AppState>>) -> Response {
+    let mut res = Response::new(Body::from(state.openapi.clone()));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// `application/x-www-form-urlencoded` decoding of one query value (`+` and `%XX`;
+/// invalid escapes stay as they are, invalid UTF-8 is replaced).
+fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(x) => {
+                        out.push(x);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn managed_processes(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -673,7 +708,13 @@ async fn managed_processes(State(state): State<Arc<AppState>>, req: Request) -> 
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    crate::managed::respond(m.as_ref(), if_none_match.as_deref())
+    let project = req.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "project")
+            .map(|(_, v)| percent_decode(v))
+    });
+    crate::managed::respond(m.as_ref(), project.as_deref(), if_none_match.as_deref())
 }
 
 /// A TCP listener that holds one semaphore permit per open connection: at most

@@ -19,6 +19,15 @@ pub struct ManagedList {
 pub trait ManagedProcesses: Send + Sync + 'static {
     /// The current list, or a message (no secret) saying why it cannot be read.
     fn list(&self) -> Result<ManagedList, String>;
+    /// The list of one project's services (`?project=P`, as minions' dashboard
+    /// serves it). The default answers the whole list for no project and refuses a
+    /// project filter it cannot apply.
+    fn list_project(&self, project: Option<&str>) -> Result<ManagedList, String> {
+        match project {
+            None | Some("") => self.list(),
+            Some(_) => Err("this services source does not filter by project".into()),
+        }
+    }
     /// Append Prometheus lines of its own (`keel_services{health=…}`) to `out`.
     fn render_metrics(&self, out: &mut String) {
         let _ = out;
@@ -34,8 +43,62 @@ pub(crate) fn matches(if_none_match: &str, etag: &str) -> bool {
     })
 }
 
-pub(crate) fn respond(source: &dyn ManagedProcesses, if_none_match: Option<&str>) -> Response {
-    let list = match source.list() {
+/// `GET /managed-processes` over a keel services state directory
+/// (`<dir>/managed-processes.json`, as `keel services up --state-dir` writes it): the
+/// body is the JSON array of [`keel_core::services::ServiceView`] (what
+/// `keel services ls --json` prints), the ETag minions' `computeManagedSpecsEtag`, and
+/// `/metrics` gains `keel_services{health=…}`. Reading never spawns, probes or signals.
+#[derive(Debug, Clone)]
+pub struct StateDirServices {
+    dir: std::path::PathBuf,
+}
+
+impl StateDirServices {
+    /// Serve the services of `dir`.
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
+        StateDirServices { dir: dir.into() }
+    }
+}
+
+impl ManagedProcesses for StateDirServices {
+    fn list(&self) -> Result<ManagedList, String> {
+        self.list_project(None)
+    }
+
+    fn list_project(&self, project: Option<&str>) -> Result<ManagedList, String> {
+        use keel_core::services;
+        let views =
+            services::list(&self.dir, project).map_err(|e| format!("{e} [{}]", e.code()))?;
+        let etag = services::etag(&self.dir, project).map_err(|e| format!("{e} [{}]", e.code()))?;
+        let body = serde_json::to_vec(&views).map_err(|e| e.to_string())?;
+        Ok(ManagedList { etag, body })
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push_str(
+            "# HELP keel_services Managed services by health.\n# TYPE keel_services gauge\n",
+        );
+        match keel_core::services::health_counts(&self.dir) {
+            Ok(c) => {
+                for (health, n) in c.pairs() {
+                    let _ = writeln!(out, "keel_services{{health=\"{health}\"}} {n}");
+                }
+                out.push_str("# HELP keel_services_up Whether the services state could be read.\n# TYPE keel_services_up gauge\nkeel_services_up 1\n");
+            }
+            Err(_) => {
+                out.push_str("# HELP keel_services_up Whether the services state could be read.\n# TYPE keel_services_up gauge\nkeel_services_up 0\n");
+            }
+        }
+    }
+}
+
+pub(crate) fn respond(
+    source: &dyn ManagedProcesses,
+    project: Option<&str>,
+    if_none_match: Option<&str>,
+) -> Response {
+    let list = match source.list_project(project) {
         Ok(l) => l,
         Err(message) => {
             let body = serde_json::to_vec(&serde_json::json!({

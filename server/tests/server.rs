@@ -609,3 +609,107 @@ async fn options_refuse_an_open_non_loopback_bind_and_hide_the_secret() {
         assert!(keel_core::codes::number(code).is_some(), "{code}");
     }
 }
+
+/// `/managed-processes` over a real services state directory: minions' records with
+/// keel's health, the list's ETag (304 on a match, a new tag after a change), the
+/// `?project=` filter, the `env` of a record never shown, `keel_services{health}` in
+/// `/metrics`, and the route in `/openapi.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_processes_over_a_state_dir_serves_views_etags_and_health_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let me = std::process::id();
+    let start_time = keel_core::process::PidRecord::capture(me)
+        .unwrap()
+        .start_time;
+    let write = |specs: Value| {
+        keel_core::fsx::write_atomic(
+            &dir.path()
+                .join(keel_core::services::MANAGED_PROCESSES_STATE_FILE),
+            json!({ "specs": specs }).to_string().as_bytes(),
+        )
+        .unwrap();
+    };
+    write(json!([
+        {"name": "web", "pid": me, "owner_project": "p1", "healthy": true, "alive": true,
+         "env": {"API_TOKEN": "tok-managed-9f3c1e"}, "cmd": "node", "args": ["server.js"],
+         "keel": {"pidStartTime": start_time, "health": "healthy"}},
+        {"name": "db", "pid": 4_194_000u32, "owner_project": "p2", "healthy": false,
+         "alive": false, "keel": {"pidStartTime": 1, "health": "unhealthy"}}
+    ]));
+    let s = start_with(
+        Server::builder(options())
+            .managed_processes(keel_server::StateDirServices::new(dir.path())),
+    )
+    .await;
+    let r = get(s.addr, "/managed-processes").await;
+    assert_eq!(r.status, 200);
+    assert!(!String::from_utf8_lossy(&r.body).contains("tok-managed-9f3c1e"));
+    let v = r.json();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web", "db"]);
+    assert_eq!(v[0]["alive"], true);
+    assert_eq!(v[0]["health"], "healthy");
+    assert_eq!(v[1]["alive"], false);
+    let etag = r.header("etag").unwrap().to_owned();
+    assert_eq!(
+        etag,
+        format!(
+            "\"{}\"",
+            keel_core::services::etag(dir.path(), None).unwrap()
+        )
+    );
+    let r = request(
+        s.addr,
+        "GET",
+        "/managed-processes",
+        &[("if-none-match", &etag)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 304);
+    // One project's list has its own tag.
+    let r = get(s.addr, "/managed-processes?project=p%31").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    assert_eq!(r.json()[0]["name"], "web");
+    assert_ne!(r.header("etag").unwrap(), etag);
+    // Health gauges.
+    let m = String::from_utf8(get(s.addr, "/metrics").await.body).unwrap();
+    assert!(m.contains("keel_services{health=\"healthy\"} 1"), "{m}");
+    assert!(m.contains("keel_services_up 1"), "{m}");
+    // A change gives a new tag: the old one no longer matches.
+    write(json!([]));
+    let r = request(
+        s.addr,
+        "GET",
+        "/managed-processes",
+        &[("if-none-match", &etag)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!([]));
+    let m = String::from_utf8(get(s.addr, "/metrics").await.body).unwrap();
+    assert!(m.contains("keel_services{health=\"healthy\"} 0"), "{m}");
+    // An unreadable state file is a redacted 500, not a crash.
+    std::fs::write(
+        dir.path()
+            .join(keel_core::services::MANAGED_PROCESSES_STATE_FILE),
+        b"{not json tok-managed-9f3c1e",
+    )
+    .unwrap();
+    let r = get(s.addr, "/managed-processes").await;
+    assert_eq!(r.status, 500);
+    assert!(!String::from_utf8_lossy(&r.body).contains("tok-managed"));
+    let m = String::from_utf8(get(s.addr, "/metrics").await.body).unwrap();
+    assert!(m.contains("keel_services_up 0"), "{m}");
+    // The route is documented only when it is served.
+    let doc = get(s.addr, "/openapi.json").await.json();
+    assert!(doc["paths"]["/managed-processes"]["get"].is_object());
+    s.shutdown().await.unwrap();
+}

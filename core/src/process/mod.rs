@@ -24,6 +24,8 @@
 //! `PR_SET_PDEATHSIG` fires when the **thread** that spawned the child exits, reaches only
 //! the direct child, and is cleared by a set-uid exec. macOS has no subreaper; a
 //! `kqueue`/`proc_listchildpids` tracker would be its equivalent (not built).
+//! So on macOS a SIGKILLed host leaves its jobs' trees running (no parent-death signal
+//! exists there); a clean exit or a dropped [`Child`] still kills the group.
 //!
 //! [`PidRecord`] pins a process by `(pid, start time)` so a stale pid file can never make
 //! keel signal an unrelated process that reused the pid.
