@@ -539,3 +539,42 @@ fn gap_negatives() {
     keeps("request_id=5639893947423715 timestamp_ns=1701234567890123456");
     keeps("abc8Q~tooshort");
 }
+
+/// Hostile anchor runs (issue 12, item 4): every anchor of `token:token:…` sits
+/// after a credential word and inside the previous anchor's value. The output is
+/// pinned here (the speed is measured by `cargo bench --bench hostile`), one-shot
+/// and streamed at every split, over runs longer than `MAX_VALUE` so values cut at
+/// the cap are covered.
+#[test]
+fn hostile_anchor_runs_keep_their_output() {
+    for unit in ["token:", "token=", "secret_token:"] {
+        let input = unit.repeat(2500 / unit.len());
+        masks(&input, &input);
+    }
+    // Each `password=` value is plausible and masked; the overlapping values mask
+    // the whole run after the first key.
+    let input = "password=".repeat(2500 / 9);
+    masks(&input, "password=***");
+    let input = format!("{}\n", "password=".repeat(2500 / 9));
+    masks(&input, "password=***\n");
+    // A token-like tail after the run: the anchors whose value reaches it mask it.
+    let run = "token:".repeat(300);
+    let input = format!("{run}Xy7kPq9mZ2abcdef done");
+    let got = one_shot(&input);
+    assert!(!got.contains("Xy7kPq9mZ2abcdef"), "{got}");
+    assert!(got.ends_with("*** done"), "{got}");
+    check_stream(&input, &got);
+    // Large inputs in big and odd chunks give the one-shot output.
+    for unit in ["token:", "token=", "password=", "password: "] {
+        let input = unit.repeat((200 << 10) / unit.len());
+        let want = one_shot(&input);
+        for step in [1000, 4093, 65536, 100_000] {
+            let cuts: Vec<usize> = (step..input.len()).step_by(step).collect();
+            assert_eq!(
+                streamed(&input, &cuts),
+                want,
+                "{unit:?} in chunks of {step}"
+            );
+        }
+    }
+}

@@ -1239,6 +1239,112 @@ fn run(buf: &[u8], at: usize, cap: usize, pred: impl Fn(u8) -> bool) -> (usize, 
     (i - at, i == buf.len() && i - at < cap)
 }
 
+/// Scans shared by the anchors of one [`RuleSet::find_anchored`] pass over one buffer.
+#[derive(Default)]
+struct AnchorMemo {
+    run: RunMemo,
+    stretch: StretchMemo,
+}
+
+/// The unquoted value run of [`value_at`], remembered: every byte of
+/// `buf[from..hi]` continues a value (for `query`), and with `stop` the byte at
+/// `hi` ends it. A later run starting inside `[from, hi]` ends at the same place
+/// (or at its own cap), so it is answered without rescanning.
+#[derive(Default)]
+struct RunMemo {
+    valid: bool,
+    query: bool,
+    stop: bool,
+    from: usize,
+    hi: usize,
+}
+
+impl RunMemo {
+    /// Exactly `run(buf, at, cap, <value byte>)`.
+    fn run(&mut self, buf: &[u8], at: usize, cap: usize, query: bool) -> (usize, bool) {
+        let n = buf.len();
+        let limit = n.min(at.saturating_add(cap));
+        if !(self.valid && self.query == query && self.from <= at && at <= self.hi) {
+            *self = RunMemo {
+                valid: true,
+                query,
+                stop: false,
+                from: at,
+                hi: at,
+            };
+        }
+        if !self.stop {
+            let value_byte = |b: u8| {
+                !is_space(b) && b != b'"' && b != b'\'' && b != b'`' && !(query && b == b'&')
+            };
+            let mut i = self.hi;
+            while i < limit && value_byte(buf[i]) {
+                i += 1;
+            }
+            if i > self.hi {
+                self.hi = i;
+            }
+            self.stop = i < limit;
+        }
+        let i = self.hi.min(limit);
+        (i - at, i == n && i - at < cap)
+    }
+}
+
+/// Where the first 8 ASCII alphanumerics in a row end: `found` is the smallest
+/// `e` with `buf[e-7..=e]` alphanumeric and `e - 7 >= from`; without it,
+/// `buf[from..hi]` holds no such run and `cur` alphanumerics end at `hi`.
+#[derive(Default)]
+struct StretchMemo {
+    valid: bool,
+    from: usize,
+    hi: usize,
+    cur: usize,
+    found: Option<usize>,
+}
+
+impl StretchMemo {
+    /// Whether `buf[vs..we]` holds 8 ASCII alphanumerics in a row.
+    fn has(&mut self, buf: &[u8], vs: usize, we: usize) -> bool {
+        let reuse = self.valid
+            && self.from <= vs
+            && match self.found {
+                Some(e) => e >= vs + 7,
+                None => vs <= self.hi,
+            };
+        if !reuse {
+            *self = StretchMemo {
+                valid: true,
+                from: vs,
+                hi: vs,
+                cur: 0,
+                found: None,
+            };
+        }
+        if let Some(e) = self.found {
+            return e < we;
+        }
+        self.cur = self.cur.min(self.hi - vs);
+        self.from = vs;
+        let mut i = self.hi;
+        while i < we {
+            if buf[i].is_ascii_alphanumeric() {
+                self.cur += 1;
+                if self.cur >= 8 {
+                    self.found = Some(i);
+                    self.hi = i + 1;
+                    return true;
+                }
+            } else {
+                self.cur = 0;
+            }
+            i += 1;
+        }
+        self.hi = i;
+        false
+    }
+}
+
 /// Outcome of checking one candidate.
 enum Check {
     /// Decided: nothing here.
@@ -1421,11 +1527,12 @@ impl RuleSet {
             return None;
         }
         let mut result = None;
+        let mut memo = AnchorMemo::default();
         for_each_anchor(buf, from, |a| {
             if !quick_candidate(buf, a) {
                 return true;
             }
-            match self.check_anchor(buf, a, eof, want_url, want_keyed) {
+            match self.check_anchor(buf, a, eof, want_url, want_keyed, &mut memo) {
                 Check::Undecided => {
                     result = Some(a);
                     return false;
@@ -1447,6 +1554,7 @@ impl RuleSet {
         eof: bool,
         want_url: bool,
         want_keyed: bool,
+        memo: &mut AnchorMemo,
     ) -> Check {
         let n = buf.len();
         if buf[a] == b'>' {
@@ -1458,11 +1566,11 @@ impl RuleSet {
         }
         if buf[a] == b':' && want_url && (a + 1 >= n || buf[a + 1] == b'/') {
             match url_userinfo(buf, a, eof, &self.mask) {
-                Check::None if want_keyed => self.keyed(buf, a, eof),
+                Check::None if want_keyed => self.keyed(buf, a, eof, memo),
                 c => c,
             }
         } else if want_keyed && credential_ending(buf, assign_key_end(buf, a)) {
-            self.keyed(buf, a, eof)
+            self.keyed(buf, a, eof, memo)
         } else {
             Check::None
         }
@@ -1478,7 +1586,12 @@ impl RuleSet {
     }
 
     /// `key = value`, `key: value`, headers and `x-access-token:`.
-    fn keyed(&self, buf: &[u8], a: usize, eof: bool) -> Check {
+    ///
+    /// `memo` carries value scans from one anchor to the next of the same pass, so
+    /// a run of anchors inside one long value (`token:token:…`, `password=password=…`)
+    /// costs linear time instead of a rescan of up to [`MAX_VALUE`] bytes per anchor;
+    /// every verdict is exactly the one a fresh scan would give.
+    fn keyed(&self, buf: &[u8], a: usize, eof: bool, memo: &mut AnchorMemo) -> Check {
         if !eof && a + 1 >= buf.len() {
             return Check::Undecided;
         }
@@ -1548,7 +1661,7 @@ impl RuleSet {
         if (segs.compact_ends_with("secretaccesskey") || segs.compact_eq("awssecretkey"))
             && self.is_enabled(BuiltinRule::AwsSecretKey)
         {
-            match value_at(buf, vstart, eof, key.query) {
+            match value_at_memo(buf, vstart, eof, key.query, &mut memo.run) {
                 Value::Undecided => return Check::Undecided,
                 Value::None => return Check::None,
                 Value::At(s) => {
@@ -1572,10 +1685,16 @@ impl RuleSet {
         if class == KeyClass::None {
             return Check::None;
         }
-        match value_at(buf, vstart, eof, key.query) {
+        match value_at_memo(buf, vstart, eof, key.query, &mut memo.run) {
             Value::Undecided => Check::Undecided,
             Value::None => Check::None,
             Value::At(s) => {
+                // A token value without 8 alphanumerics in a row fails `token_like`
+                // (so `plausible_secret`) and `provider_number` (16+ digits): decided
+                // from the shared scan instead of a pass over the value.
+                if class == KeyClass::Token && !memo.stretch.has(buf, s.start, s.end) {
+                    return Check::None;
+                }
                 let v = &buf[s.start..s.end];
                 if plausible_secret(v, class, &self.mask) || provider_number(&segs, v) {
                     Check::Span(s)
@@ -3007,6 +3126,11 @@ enum Value {
 /// The value after an anchor: quoted (`"…"`, `'…'`, `\"…\"`) or the first
 /// whitespace-delimited run.
 fn value_at(buf: &[u8], at: usize, eof: bool, query: bool) -> Value {
+    value_at_memo(buf, at, eof, query, &mut RunMemo::default())
+}
+
+/// [`value_at`] with the unquoted run taken from (and left in) `memo`.
+fn value_at_memo(buf: &[u8], at: usize, eof: bool, query: bool, memo: &mut RunMemo) -> Value {
     let n = buf.len();
     let (ws, open) = run(buf, at, 8, |b| b == b' ' || b == b'\t');
     if open && !eof {
@@ -3061,9 +3185,7 @@ fn value_at(buf: &[u8], at: usize, eof: bool, query: bool) -> Value {
             Value::None
         };
     }
-    let (len, open) = run(buf, v, MAX_VALUE, |b| {
-        !is_space(b) && b != b'"' && b != b'\'' && b != b'`' && !(query && b == b'&')
-    });
+    let (len, open) = memo.run(buf, v, MAX_VALUE, query);
     if open && !eof {
         return Value::Undecided;
     }
@@ -3241,8 +3363,9 @@ fn is_code_reference(v: &[u8]) -> bool {
     if head >= 2 && head < v.len() && matches!(v[head], b'(' | b'[') && ident_part(&v[..1]) {
         return true;
     }
-    let parts = v.split(|&b| b == b'.').count();
-    if parts >= 2 && v.split(|&b| b == b'.').all(ident_part) {
+    // (`memchr` first: a value without a dot is not scanned byte by byte here.)
+    if memchr::memchr(b'.', v).is_some() && v.split(|&b| b == b'.').all(ident_part) {
+        let parts = v.split(|&b| b == b'.').count();
         let first = v.split(|&b| b == b'.').next().unwrap_or(b"");
         let last = v.rsplit(|&b| b == b'.').next().unwrap_or(b"");
         if is_code_root(first) || first.starts_with(b"$") {
@@ -3408,6 +3531,54 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The anchor memos answer exactly what a fresh scan answers, for queries in
+    /// increasing (and occasionally decreasing) order over random buffers.
+    #[test]
+    fn anchor_memos_match_fresh_scans() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"ab9Zab9Zab9Zab9Zab9Z =&\"'`.:";
+        for _ in 0..300 {
+            let len = (next() % 300) as usize;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let mut rm = RunMemo::default();
+            let mut sm = StretchMemo::default();
+            let mut at = 0usize;
+            for _ in 0..60 {
+                if next() % 8 == 0 {
+                    at = at.saturating_sub((next() % 20) as usize);
+                } else {
+                    at += (next() % 7) as usize;
+                }
+                if at > len {
+                    break;
+                }
+                let query = next() % 4 == 0;
+                let cap = 1 + (next() % 64) as usize;
+                let fresh = run(&buf, at, cap, |b| {
+                    !is_space(b) && b != b'"' && b != b'\'' && b != b'`' && !(query && b == b'&')
+                });
+                assert_eq!(
+                    rm.run(&buf, at, cap, query),
+                    fresh,
+                    "{buf:?} at {at} cap {cap}"
+                );
+                let we = (at + (next() % 40) as usize).min(len);
+                let naive = buf[at..we]
+                    .split(|b| !b.is_ascii_alphanumeric())
+                    .any(|r| r.len() >= 8);
+                assert_eq!(sm.has(&buf, at, we), naive, "{buf:?} {at}..{we}");
+            }
+        }
+    }
 
     #[test]
     fn segments_split_snake_kebab_and_camel() {
