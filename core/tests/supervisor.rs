@@ -1153,6 +1153,37 @@ fn launchctl_print_captures_parse() {
     assert_eq!(c.status, CheckStatus::Warn);
     assert!(c.message.contains("spawn scheduled"));
 
+    // a daemon crash-looping on a signal: launchd prints the signal *instead of* the exit
+    // code, so a parser that only reads `last exit code` calls this a mere respawn
+    let segv = "gui/501/dev.keel.supervisor = {\n\tactive count = 0\n\tstate = spawn scheduled\n\
+\truns = 6\n\tlast terminating signal = Segmentation fault: 11\n\tspawn type = daemon (3)\n}\n";
+    let h = parse_launchctl_print(segv);
+    assert_eq!(
+        (h.state, h.last_exit_code, h.last_signal),
+        (ServiceState::SpawnScheduled, None, Some(11))
+    );
+    let c = doctor_check(&h);
+    assert_eq!(c.status, CheckStatus::Fail, "{c:?}");
+    assert!(c.message.contains("killed by signal 11"), "{c:?}");
+    assert!(c.fix.is_some());
+    // running again after a jetsam kill: warn; after a stop request (SIGTERM): pass
+    let h = parse_launchctl_print(
+        "gui/501/x = {\n\tstate = running\n\tpid = 9\n\tlast terminating signal = Killed: 9\n}\n",
+    );
+    assert_eq!(h.last_signal, Some(9));
+    assert_eq!(doctor_check(&h).status, CheckStatus::Warn);
+    let h = parse_launchctl_print(
+        "gui/501/x = {\n\tstate = running\n\tpid = 9\n\tlast terminating signal = Terminated: 15\n}\n",
+    );
+    assert_eq!(doctor_check(&h).status, CheckStatus::Pass);
+    let h = parse_launchctl_print(
+        "gui/501/x = {\n\tstate = not running\n\tlast terminating signal = Terminated: 15\n}\n",
+    );
+    assert_eq!(
+        (h.state, doctor_check(&h).status),
+        (ServiceState::Stopped, CheckStatus::Warn)
+    );
+
     let h = parse_launchctl_print(
         "Bad request.\nCould not find service \"dev.keel.supervisor\" in domain for port\n",
     );
@@ -1198,6 +1229,18 @@ ActiveState=active\nSubState=running\nResult=success\n";
     );
     assert_eq!(doctor_check(&h).status, CheckStatus::Fail);
 
+    // restarting after SIGSEGV: not a warn-level respawn, a crash loop
+    let segv = "LoadState=loaded\nActiveState=activating\nSubState=auto-restart\n\
+ExecMainCode=2\nExecMainStatus=11\nNRestarts=4\n";
+    let h = parse_systemctl_show(segv);
+    assert_eq!(
+        (h.state, h.last_signal, h.last_exit_code),
+        (ServiceState::SpawnScheduled, Some(11), None)
+    );
+    let c = doctor_check(&h);
+    assert_eq!(c.status, CheckStatus::Fail, "{c:?}");
+    assert!(c.message.contains("killed by signal 11"), "{c:?}");
+
     let missing = "LoadState=not-found\nActiveState=inactive\nSubState=dead\n";
     let h = parse_systemctl_show(missing);
     assert!(!h.loaded);
@@ -1232,6 +1275,18 @@ async fn verify_started_reports_a_crash_loop_loudly() {
     let e = t.await.unwrap().unwrap_err();
     assert_eq!(e.code(), "KEEL_SERVICE_NOT_STARTED");
     assert!(e.to_string().contains("last exit code = 1"), "{e}");
+
+    // a signal crash loop is just as loud
+    let shared: SharedClock = SystemClock::shared();
+    let e = verify_started(&shared, Duration::ZERO, || async {
+        Ok::<ServiceHealth, _>(parse_launchctl_print(
+            "gui/501/x = {\n\tstate = spawn scheduled\n\tlast terminating signal = Abort trap: 6\n}\n",
+        ))
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "KEEL_SERVICE_NOT_STARTED");
+    assert!(e.to_string().contains("killed by signal 6"), "{e}");
 
     let shared: SharedClock = SystemClock::shared();
     let h = verify_started(&shared, Duration::ZERO, || async {
