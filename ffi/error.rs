@@ -131,6 +131,16 @@ pub enum keel_result {
     KEEL_EXIT_CAUSE_NOT_RUNNING = 580,
     /// Exit cause: the watcher process did not start or did not report readiness.
     KEEL_EXIT_CAUSE_WATCHER_FAILED = 581,
+    /// Server: the job server could not bind its listening address.
+    KEEL_SERVER_BIND = 600,
+    /// Server: a request lacked the right `x-harness-secret` (HTTP 401).
+    KEEL_SERVER_UNAUTHORIZED = 601,
+    /// Server: no such route, job or job kind (HTTP 404).
+    KEEL_SERVER_NOT_FOUND = 602,
+    /// Server: a request body was too large (HTTP 413).
+    KEEL_SERVER_BODY_TOO_LARGE = 603,
+    /// Server: a request took too long (HTTP 408).
+    KEEL_SERVER_TIMEOUT = 604,
     /// Turns: another turn of the same agent held its turn lock for the whole wait.
     KEEL_TURN_LOCK_TIMEOUT = 700,
     /// Turns: the turn store (SQLite) failed or has a newer schema.
@@ -186,12 +196,17 @@ impl keel_result {
             KEEL_SERVICE_UNHEALTHY => "KEEL_SERVICE_UNHEALTHY\0",
             KEEL_EXIT_CAUSE_NOT_RUNNING => "KEEL_EXIT_CAUSE_NOT_RUNNING\0",
             KEEL_EXIT_CAUSE_WATCHER_FAILED => "KEEL_EXIT_CAUSE_WATCHER_FAILED\0",
+            KEEL_SERVER_BIND => "KEEL_SERVER_BIND\0",
+            KEEL_SERVER_UNAUTHORIZED => "KEEL_SERVER_UNAUTHORIZED\0",
+            KEEL_SERVER_NOT_FOUND => "KEEL_SERVER_NOT_FOUND\0",
+            KEEL_SERVER_BODY_TOO_LARGE => "KEEL_SERVER_BODY_TOO_LARGE\0",
+            KEEL_SERVER_TIMEOUT => "KEEL_SERVER_TIMEOUT\0",
             KEEL_TURN_LOCK_TIMEOUT => "KEEL_TURN_LOCK_TIMEOUT\0",
             KEEL_TURN_STORE => "KEEL_TURN_STORE\0",
         }
     }
 
-    const ALL: [keel_result; 45] = [
+    const ALL: [keel_result; 50] = [
         KEEL_OK,
         KEEL_NULL_PARAMETER,
         KEEL_INVALID_UTF8,
@@ -235,6 +250,11 @@ impl keel_result {
         KEEL_SERVICE_UNHEALTHY,
         KEEL_EXIT_CAUSE_NOT_RUNNING,
         KEEL_EXIT_CAUSE_WATCHER_FAILED,
+        KEEL_SERVER_BIND,
+        KEEL_SERVER_UNAUTHORIZED,
+        KEEL_SERVER_NOT_FOUND,
+        KEEL_SERVER_BODY_TOO_LARGE,
+        KEEL_SERVER_TIMEOUT,
         KEEL_TURN_LOCK_TIMEOUT,
         KEEL_TURN_STORE,
     ];

@@ -230,6 +230,26 @@ typedef enum keel_result {
      */
     KEEL_EXIT_CAUSE_WATCHER_FAILED = 581,
     /**
+     * Server: the job server could not bind its listening address.
+     */
+    KEEL_SERVER_BIND = 600,
+    /**
+     * Server: a request lacked the right `x-harness-secret` (HTTP 401).
+     */
+    KEEL_SERVER_UNAUTHORIZED = 601,
+    /**
+     * Server: no such route, job or job kind (HTTP 404).
+     */
+    KEEL_SERVER_NOT_FOUND = 602,
+    /**
+     * Server: a request body was too large (HTTP 413).
+     */
+    KEEL_SERVER_BODY_TOO_LARGE = 603,
+    /**
+     * Server: a request took too long (HTTP 408).
+     */
+    KEEL_SERVER_TIMEOUT = 604,
+    /**
      * Turns: another turn of the same agent held its turn lock for the whole wait.
      */
     KEEL_TURN_LOCK_TIMEOUT = 700,

@@ -485,7 +485,12 @@ export interface RunCommandOptions {
   knownSecrets?: Array<string>
   /** Characters of output tail to keep (default 16,000). */
   tailChars?: number
-  /** Redacted stdout text, whole lines, in order. */
+  /**
+   * After this many ms without output, held-back text that cannot be the start of a
+   * secret is emitted (default 200; 0: only at the end).
+   */
+  idleFlushMs?: number
+  /** Redacted stdout text, in order (whole lines, or what an idle flush emits). */
   onStdout?: (text: string) => void
   /** Redacted stderr text, whole lines, in order. */
   onStderr?: (text: string) => void

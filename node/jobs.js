@@ -68,9 +68,10 @@ class Job {
     this.slot = slot
     this.id = id
     this.page = page
+    /** The fields `opts.log` binds (undefined: just `jobId`, made on first use). */
     this.bound = bound
-    /** The callbacks of `opts`, made on first read. */
-    this.fns = {}
+    /** The callbacks of `opts`, made on first read (the object too). */
+    this.fns = undefined
     this.done = false
     // Made on first use: work that never reads opts.signal costs no AbortController (the
     // reason is still recorded, for a signal read after the abort).
@@ -116,7 +117,7 @@ function option(name, make) {
     configurable: true,
     get() {
       const job = this[kJob]
-      return (job.fns[name] ??= make(job))
+      return ((job.fns ??= {})[name] ??= make(job))
     },
     set(value) {
       Object.defineProperty(this, name, { value, writable: true, enumerable: true, configurable: true })
@@ -177,7 +178,7 @@ option('beginToolWindow', (job) => () => {
     },
   }
 })
-option('log', (job) => makeLogger(job.bound))
+option('log', (job) => makeLogger(job.bound ?? { jobId: job.id }))
 
 /**
  * Tracks background jobs by id, each bounded by keel's inactivity, max-duration,
@@ -236,7 +237,7 @@ class JobRegistry {
     if (existing !== undefined && existing !== null) return JSON.parse(existing)
     // describe() runs before anything exists: when it throws, nothing is left behind and
     // a retry starts the job afresh.
-    const bound = { jobId: id, ...(this.#describe !== undefined ? this.#describe(job) : {}) }
+    const bound = this.#describe !== undefined ? { jobId: id, ...this.#describe(job) } : undefined
     const slot = this.#native.begin(id)
     if (slot < 0) return JSON.parse(this.#native.peek(id))
     const p0 = slot >>> 10

@@ -179,7 +179,12 @@ knownSecrets?: Array<string>,
 /**
  * Characters of output tail to keep (absent: 16,000).
  */
-tailChars?: number, };
+tailChars?: number, 
+/**
+ * Idle flush: after this many milliseconds without output, held-back text that
+ * cannot be the start of a secret is emitted (absent: 200; 0: only at the end).
+ */
+idleFlushMs?: number, };
 
 export type EnrollmentRecord = { 
 /**

@@ -53,6 +53,8 @@ step() {
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy (all targets, -D warnings)" cargo clippy --workspace --all-targets --release -- -D warnings
 step "Rust tests: core, C ABI crate, CLI, doctests (release)" cargo test --workspace --release
+# The job server against its own /openapi.json (schemathesis) and /metrics (promtool).
+step "keel serve contract: schemathesis + promtool (server/tests/contract.sh)" bash server/tests/contract.sh
 # Coverage-guided libFuzzer, 25 s per target from the committed seed corpus; a crash fails.
 step "fuzz targets, 25 s each (scripts/fuzz.sh)" bash scripts/fuzz.sh 25
 step "C tests under ASan/UBSan (+ keel.h freshness)" env KEEL_PROFILE=release bash bindings-tests/c/run.sh

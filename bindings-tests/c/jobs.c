@@ -256,6 +256,46 @@ static void test_host_job_reports_and_finishes(void) {
     free(again);
 }
 
+/* A host job whose result carries secrets — a registered known secret in a nested
+ * string and as an object key, and a GitHub-token shape — is redacted recursively in
+ * every view (issue 8 item 3): no `get()` caller ever sees the value. */
+#define RESULT_SECRET "c-result-secret-0123456789abcdef"
+#define RESULT_TOKEN "ghp_R7mK2pX9vL4qT8nW1yZ6bC3dF5hJ0sA2uE4i"
+
+static void secret_result_work(void *userdata, keel_job_ctx *ctx) {
+    (void)userdata;
+    const char *result = "{\"log\":{\"lines\":[\"auth " RESULT_SECRET " ok\",\"push with " RESULT_TOKEN
+                         "\"]},\"" RESULT_SECRET "\":1,\"count\":2,\"ok\":true}";
+    keel_job_ctx_succeed(ctx, result, strlen(result));
+}
+
+static void test_host_job_result_is_redacted(void) {
+    bool added = false;
+    CHECK_OK(keel_register_known_secret(ID(RESULT_SECRET), &added));
+    keel_job_registry *r = new_registry(NULL);
+    CHECK(r != NULL);
+    static struct host_state st;
+    memset(&st, 0, sizeof st);
+    CHECK_OK(keel_job_registry_start(r, ID("secret-result"), secret_result_work, &st, host_finalizer));
+    bool idle = wait_idle(r, 10000);
+    char *view = view_of(r, "secret-result");
+    char *again = view_of(r, "secret-result");
+    keel_job_registry_free(r);
+    CHECK(idle);
+    CHECK(view != NULL && again != NULL);
+    CHECK_HAS(view, "\"state\":\"done\"");
+    /* The shape survives: numbers, booleans and the other strings are untouched. */
+    CHECK_HAS(view, "\"count\":2");
+    CHECK_HAS(view, "\"ok\":true");
+    CHECK_HAS(view, "\"auth *** ok\"");
+    CHECK_LACKS(view, RESULT_SECRET);
+    CHECK_LACKS(view, RESULT_TOKEN);
+    CHECK_LACKS(again, RESULT_SECRET);
+    CHECK_LACKS(again, RESULT_TOKEN);
+    free(view);
+    free(again);
+}
+
 /* Work that never reports activity: the inactivity watchdog cancels it, the work sees
  * it through the context, and the view names the phase it hung in. */
 static void silent_work(void *userdata, keel_job_ctx *ctx) {
@@ -489,6 +529,7 @@ int main(void) {
     RUN(test_run_command_hang_is_killed_for_inactivity);
     RUN(test_run_command_result_and_redaction);
     RUN(test_host_job_reports_and_finishes);
+    RUN(test_host_job_result_is_redacted);
     RUN(test_host_job_ignoring_activity_is_cancelled);
     RUN(test_host_job_abort);
     RUN(test_host_job_without_outcome_fails);

@@ -11,6 +11,8 @@ mod cred;
 mod exit_cause;
 mod redact;
 mod run;
+#[cfg(feature = "server")]
+mod serve;
 mod service;
 mod services;
 mod supervise;
@@ -42,6 +44,9 @@ enum Command {
     ExitCause(exit_cause::Args),
     /// Managed long-running services (minions' managed-spawn): validate, up, ls, restart, sweep, down.
     Services(services::Args),
+    /// The job HTTP server: POST/GET/DELETE /jobs over keel's job registry, /metrics, /openapi.json.
+    #[cfg(feature = "server")]
+    Serve(serve::Args),
     /// Run one headless agent CLI turn (claude | codex) with durable state; exit 124 on a stall kill.
     Turn(turn::Args),
 }
@@ -68,6 +73,8 @@ fn main() -> ExitCode {
         Command::Turn(args) => turn::run(args),
         Command::Services(args) => services::run(args),
         Command::ExitCause(args) => exit_cause::run(args),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

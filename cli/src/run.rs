@@ -42,6 +42,11 @@ pub struct Args {
     /// Grace between SIGTERM and SIGKILL when killing the command's process tree.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     grace: Duration,
+    /// After this long without output, write held-back text that cannot be the start of
+    /// a secret (a quiet command's last line shows at once, still redacted; 0: only at
+    /// the end).
+    #[arg(long = "idle-flush", value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+    idle_flush: Duration,
     /// A known secret to mask in the output (repeatable).
     #[arg(long = "secret", value_name = "S")]
     secrets: Vec<String>,
@@ -86,6 +91,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     options.inactivity_ms = Some(millis_ceil(args.inactivity));
     options.max_duration_ms = Some(millis_ceil(args.max_duration));
     options.kill_grace_ms = Some(millis_ceil(args.grace));
+    options.idle_flush_ms = Some(millis_ceil(args.idle_flush));
     let mut secrets = args.secrets;
     for path in &args.secrets_files {
         let text = match std::fs::read_to_string(path) {

@@ -386,3 +386,84 @@ fn a_bad_duration_names_the_flag_without_a_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Start `keel run` with a 40-character known secret and read its stdout pipe on a
+/// thread: (child, lines with their arrival time after spawn).
+fn keel_run_reading(
+    extra: &[&str],
+    script: &str,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<(Duration, String)>,
+) {
+    let secret = "cli-idle-flush-secret-0123456789abcdefgh";
+    assert_eq!(secret.len(), 40);
+    let started = Instant::now();
+    let mut child = Command::new(KEEL)
+        .arg("run")
+        .args(["--secret", secret])
+        .args(extra)
+        .args(["--", "sh", "-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = std::io::BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            match std::io::BufRead::read_line(&mut r, &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send((started.elapsed(), line)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+fn a_quiet_commands_last_line_shows_within_the_idle_window() {
+    // The measurement: with a 40-char secret registered, "step 1 done" used to
+    // show only when the next output arrived. Now it shows after ~200 ms of quiet while
+    // the command is still running.
+    let (mut child, rx) = keel_run_reading(&[], "echo 'step 1 done'; sleep 20");
+    let got = rx.recv_timeout(Duration::from_secs(8));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let (after, line) = got.expect("the quiet command's last line never showed");
+    assert_eq!(line, "step 1 done\n");
+    assert!(after < Duration::from_secs(8), "{after:?}");
+    assert!(still_running, "the line must show while the command runs");
+    assert_eq!(status.code(), Some(128 + 2));
+}
+
+#[test]
+fn idle_flush_off_holds_the_line_until_the_end_and_a_split_secret_never_leaks() {
+    // --idle-flush 0: the control — the line waits for the end of the stream.
+    let (mut child, rx) = keel_run_reading(&["--idle-flush", "0"], "echo 'step 1 done'; sleep 3");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(1500)).is_err(),
+        "without idle flush the held-back line should not show yet"
+    );
+    let (_, line) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(line, "step 1 done\n");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    // Half the secret, quiet for several idle windows, then the rest: never leaked.
+    let (mut child, rx) = keel_run_reading(
+        &["--idle-flush", "50ms"],
+        "printf 'key=cli-idle-flush-secr'; sleep 1; printf 'et-0123456789abcdefgh done\\n'",
+    );
+    let (_, line) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(line, "key=*** done\n");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

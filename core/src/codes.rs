@@ -132,6 +132,17 @@ codes! {
     EXIT_CAUSE_NOT_RUNNING = 580;
     /// The exit-cause watcher process did not start or did not report readiness.
     EXIT_CAUSE_WATCHER_FAILED = 581;
+    // ---- server 600–699 ----
+    /// The job server could not bind its listening address (in use, not permitted).
+    SERVER_BIND = 600;
+    /// The job server refused a request without the right `x-harness-secret` (HTTP 401).
+    SERVER_UNAUTHORIZED = 601;
+    /// The job server has no such route, job or job kind (HTTP 404).
+    SERVER_NOT_FOUND = 602;
+    /// A request body was larger than the job server accepts (HTTP 413).
+    SERVER_BODY_TOO_LARGE = 603;
+    /// A request took longer than the job server allows (HTTP 408).
+    SERVER_TIMEOUT = 604;
     // ---- turns 700–799 ----
     /// Another turn of the same agent held its turn lock for the whole bounded wait.
     TURN_LOCK_TIMEOUT = 700;

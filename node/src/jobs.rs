@@ -663,6 +663,7 @@ fn parse_command(env: &Env, obj: &Object<'_>) -> Result<CommandOptions> {
     o.tool_silence_ms = u64_field(obj, W, "toolSilenceMs")?;
     o.kill_grace_ms = u64_field(obj, W, "killGraceMs")?;
     o.tail_chars = u64_field(obj, W, "tailChars")?.map(|n| n as usize);
+    o.idle_flush_ms = u64_field(obj, W, "idleFlushMs")?;
     if let Some(v) = args::field(obj, "knownSecrets")? {
         o.known_secrets = bounded_strings("options.knownSecrets", v)?;
     }
@@ -947,7 +948,10 @@ pub struct RunCommandOptions {
     pub known_secrets: Option<Vec<String>>,
     /// Characters of output tail to keep (default 16,000).
     pub tail_chars: Option<f64>,
-    /// Redacted stdout text, whole lines, in order.
+    /// After this many ms without output, held-back text that cannot be the start of a
+    /// secret is emitted (default 200; 0: only at the end).
+    pub idle_flush_ms: Option<f64>,
+    /// Redacted stdout text, in order (whole lines, or what an idle flush emits).
     #[napi(ts_type = "(text: string) => void")]
     pub on_stdout: Option<String>,
     /// Redacted stderr text, whole lines, in order.

@@ -24,6 +24,10 @@ use crate::time::{SharedClock, SystemClock};
 /// Default time to keep reading pipes after the command exited.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// Default idle-flush window: after this long without output, held-back bytes that
+/// cannot be the start of a secret are emitted (as `keel redact --flush-ms 200`).
+pub const DEFAULT_IDLE_FLUSH: Duration = Duration::from_millis(200);
+
 /// Which stream a chunk of output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,7 +39,8 @@ pub enum OutputStream {
 }
 
 /// Receives redacted output text. Runs on a tokio worker thread, once per redacted chunk
-/// (whole lines, except an overlong line or the stream's tail), in stream order per stream.
+/// (whole lines, except an overlong line, the stream's tail, or what an idle flush
+/// ([`CommandSpec::idle_flush`]) emits of a partial line), in stream order per stream.
 pub type OutputCallback = Arc<dyn Fn(OutputStream, &str) + Send + Sync>;
 
 /// Where a stream's redacted output goes (its tail is captured regardless).
@@ -128,6 +133,7 @@ pub struct CommandSpec {
     clock: Option<SharedClock>,
     redactor: Option<Redactor>,
     abort: Option<AbortSignal>,
+    idle_flush: Option<Duration>,
 }
 
 /// Aborts a standalone supervised command ([`run_command`]) from any thread: its process
@@ -173,7 +179,19 @@ impl CommandSpec {
             clock: None,
             redactor: None,
             abort: None,
+            idle_flush: Some(DEFAULT_IDLE_FLUSH),
         }
+    }
+
+    /// Idle flush (default 200 ms, [`DEFAULT_IDLE_FLUSH`]): when a stream has been quiet
+    /// this long, the redactor's held-back bytes that cannot be the start of a secret go
+    /// to the sinks — so a quiet job's last line (`step 1 done`) shows while it runs,
+    /// still redacted: a secret split across the flush is never emitted in part, and
+    /// the output is byte-for-byte what one-shot redaction gives. `None`: only at the
+    /// end of the stream. Measured on the spec's clock.
+    pub fn idle_flush(mut self, window: Option<Duration>) -> Self {
+        self.idle_flush = window.filter(|w| !w.is_zero());
+        self
     }
 
     /// Terminate the command when `signal` is aborted (standalone [`run_command`] only; a
@@ -355,6 +373,11 @@ impl JobContext {
     }
 }
 
+/// One supervised run, in the four steps the supervisor, services and turn runner reuse:
+/// [`spawn`] (sinks, child, stdin, one [`pump`] per pipe), [`wait_or_kill`] (the leader's
+/// exit, or the watchdog / abort and the tree's termination), [`drain`] (bounded reading
+/// of what the pipes still hold) and [`reap_leftovers`] (what of the tree outlived its
+/// leader); [`CommandSpec`]'s result is assembled from their outcomes.
 async fn run(
     spec: CommandSpec,
     wd: &Arc<Watchdog>,
@@ -369,8 +392,47 @@ async fn run(
     }
     let clock = wd.clock().clone();
     let started = clock.now();
+    let Spawned {
+        mut child,
+        readers,
+        stop,
+    } = spawn(&spec, wd, &redactor)?;
+    let ended = wait_or_kill(&mut child, wd, own_watchdog, &spec).await?;
+    let drained = drain(readers, &stop, &clock, spec.drain_timeout, &redactor).await;
+    let tree = reap_leftovers(&mut child, &spec, &ended).await?;
+    Ok(assemble(
+        &spec,
+        &child,
+        ended,
+        tree,
+        drained,
+        clock.now().saturating_sub(started),
+        &redactor,
+    ))
+}
 
-    // Open file sinks before spawning, so a bad path fails cleanly.
+/// A spawned command: the child and one pump task per piped stream.
+struct Spawned {
+    child: crate::process::Child,
+    readers: Vec<Reader>,
+    /// Cancels the pumps (after the drain timeout).
+    stop: CancellationToken,
+}
+
+/// One stream's pump task and the state it feeds.
+struct Reader {
+    state: Arc<Mutex<StreamState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Step 1: open the file sinks (so a bad path fails before anything runs), spawn the
+/// child with piped stdout/stderr, feed its stdin, and start one [`pump`] per stream.
+fn spawn(
+    spec: &CommandSpec,
+    wd: &Arc<Watchdog>,
+    redactor: &Redactor,
+) -> Result<Spawned, CommandError> {
+    let clock = wd.clock().clone();
     let out_sink = Sink::open(&spec.stdout).map_err(CommandError::Spawn)?;
     let err_sink = Sink::open(&spec.stderr).map_err(CommandError::Spawn)?;
 
@@ -394,37 +456,75 @@ async fn run(
 
     let stop = CancellationToken::new();
     let cap = spec.tail_chars;
-    let readers: Vec<_> = [
-        child.take_stdout().map(|r| {
-            let s = Arc::new(Mutex::new(StreamState::new(
-                OutputStream::Stdout,
-                out_sink,
-                cap,
-                &redactor,
-            )));
-            (
-                s.clone(),
-                tokio::spawn(pump(r, s, wd.clone(), stop.clone())),
-            )
-        }),
-        child.take_stderr().map(|r| {
-            let s = Arc::new(Mutex::new(StreamState::new(
-                OutputStream::Stderr,
-                err_sink,
-                cap,
-                &redactor,
-            )));
-            (
-                s.clone(),
-                tokio::spawn(pump(r, s, wd.clone(), stop.clone())),
-            )
-        }),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let pumping = Pumping {
+        wd: wd.clone(),
+        stop: stop.clone(),
+        idle_flush: spec.idle_flush,
+        clock,
+    };
+    let mut readers = Vec::with_capacity(2);
+    let mut start = |reader: Box<dyn AsyncRead + Send + Unpin>, which, sink| {
+        let state = Arc::new(Mutex::new(StreamState::new(which, sink, cap, redactor)));
+        let task = tokio::spawn(pump(reader, state.clone(), pumping.clone()));
+        readers.push(Reader { state, task });
+    };
+    if let Some(r) = child.take_stdout() {
+        start(Box::new(r), OutputStream::Stdout, out_sink);
+    }
+    if let Some(r) = child.take_stderr() {
+        start(Box::new(r), OutputStream::Stderr, err_sink);
+    }
+    Ok(Spawned {
+        child,
+        readers,
+        stop,
+    })
+}
 
-    // Wait for the leader to exit or for the watchdog / abort to fire.
+/// How the leader ended, and what killing the tree achieved when keel killed it.
+struct Ended {
+    /// The leader exited by itself (no watchdog, no abort).
+    by_itself: bool,
+    exit: ExitClass,
+    tree: TreeOutcome,
+}
+
+/// What a termination of the tree achieved (all clear when nothing was killed).
+struct TreeOutcome {
+    escalated: bool,
+    group_cleared: bool,
+    tree_cleared: bool,
+    survivors: Vec<Survivor>,
+}
+
+impl TreeOutcome {
+    fn clear() -> Self {
+        TreeOutcome {
+            escalated: false,
+            group_cleared: true,
+            tree_cleared: true,
+            survivors: Vec::new(),
+        }
+    }
+
+    fn of(t: crate::process::Termination) -> Self {
+        TreeOutcome {
+            escalated: t.escalated,
+            group_cleared: t.group_cleared,
+            tree_cleared: t.tree_cleared,
+            survivors: t.survivors,
+        }
+    }
+}
+
+/// Step 2: wait for the leader to exit, or for the watchdog / abort to fire — then
+/// terminate the whole tree (SIGTERM, grace, SIGKILL, bounded wait) and say why.
+async fn wait_or_kill(
+    child: &mut crate::process::Child,
+    wd: &Arc<Watchdog>,
+    own_watchdog: bool,
+    spec: &CommandSpec,
+) -> Result<Ended, CommandError> {
     let exited = {
         let token = wd.token().clone();
         tokio::select! {
@@ -435,54 +535,94 @@ async fn run(
             } => None,
         }
     };
-
-    let mut escalated = false;
-    let mut group_cleared = true;
-    let mut tree_cleared = true;
-    let mut survivors = Vec::new();
-    let exit = match exited {
-        Some(exit) => exit,
-        None => {
-            let reason = wd.reason().unwrap_or(KillReason::Aborted);
-            tracing::info!(
-                pid = child.pid(),
-                reason = reason.as_str(),
-                "supervised command cancelled; terminating its process group"
-            );
-            let t = child
-                .terminate_with(spec.kill_grace, spec.kill_wait)
-                .await
-                .map_err(CommandError::Process)?;
-            escalated = t.escalated;
-            group_cleared = t.group_cleared;
-            tree_cleared = t.tree_cleared;
-            survivors = t.survivors;
-            let exit = match t.exit {
-                Some(e) => e,
-                None => child.wait().await.map_err(CommandError::Process)?,
-            };
-            exit.killed_by(reason)
-        }
+    if let Some(exit) = exited {
+        return Ok(Ended {
+            by_itself: true,
+            exit,
+            tree: TreeOutcome::clear(),
+        });
+    }
+    let reason = wd.reason().unwrap_or(KillReason::Aborted);
+    tracing::info!(
+        pid = child.pid(),
+        reason = reason.as_str(),
+        "supervised command cancelled; terminating its process group"
+    );
+    let t = child
+        .terminate_with(spec.kill_grace, spec.kill_wait)
+        .await
+        .map_err(CommandError::Process)?;
+    let exit = match t.exit {
+        Some(e) => e,
+        None => child.wait().await.map_err(CommandError::Process)?,
     };
+    Ok(Ended {
+        by_itself: false,
+        exit: exit.killed_by(reason),
+        tree: TreeOutcome::of(t),
+    })
+}
 
-    // Bounded drain: a grandchild may hold the pipes open after the leader is gone.
-    let deadline = clock.now() + spec.drain_timeout;
-    let mut drain_timed_out = false;
-    let mut states = Vec::new();
-    for (state, mut handle) in readers {
+/// What the pumps read, once they stopped.
+struct Drained {
+    out: StreamState,
+    err: StreamState,
+    /// A pipe was still held open after the drain timeout.
+    timed_out: bool,
+}
+
+/// Step 3: bounded drain — a grandchild may hold the pipes open after the leader is
+/// gone; past `timeout` the pumps are stopped (each flushes what it holds).
+async fn drain(
+    readers: Vec<Reader>,
+    stop: &CancellationToken,
+    clock: &SharedClock,
+    timeout: Duration,
+    redactor: &Redactor,
+) -> Drained {
+    let deadline = clock.now() + timeout;
+    let mut timed_out = false;
+    let mut out = None;
+    let mut err = None;
+    for Reader { state, mut task } in readers {
         let left = deadline.saturating_sub(clock.now());
         let done = tokio::select! {
-            _ = &mut handle => true,
+            _ = &mut task => true,
             _ = clock.sleep(left) => false,
         };
         if !done {
-            drain_timed_out = true;
+            timed_out = true;
             stop.cancel();
-            let _ = handle.await;
+            let _ = task.await;
         }
-        states.push(state);
+        let s = std::mem::replace(
+            &mut *state.lock().unwrap_or_else(|e| e.into_inner()),
+            StreamState::empty(redactor),
+        );
+        match s.which {
+            OutputStream::Stdout => out = Some(s),
+            OutputStream::Stderr => err = Some(s),
+        }
     }
-    if spec.reap_group_on_exit && exited.is_some() && child.tree_alive() {
+    Drained {
+        out: out.unwrap_or_else(|| StreamState::empty(redactor)),
+        err: err.unwrap_or_else(|| StreamState::empty(redactor)),
+        timed_out,
+    }
+}
+
+/// Step 4: after a leader that exited by itself, what is left of its tree (orphaned
+/// grandchildren) is terminated too ([`CommandSpec::reap_group_on_exit`]), or reported.
+/// After a kill, the kill's own outcome stands.
+async fn reap_leftovers(
+    child: &mut crate::process::Child,
+    spec: &CommandSpec,
+    ended: &Ended,
+) -> Result<Option<TreeOutcome>, CommandError> {
+    if !ended.by_itself || !child.tree_alive() {
+        return Ok(None);
+    }
+    if spec.reap_group_on_exit {
         tracing::info!(
             pid = child.pid(),
             "command exited but processes of its tree live on; terminating the leftovers"
@@ -491,32 +631,41 @@ async fn run(
             .terminate_with(spec.kill_grace, spec.kill_wait)
             .await
             .map_err(CommandError::Process)?;
-        escalated |= t.escalated;
-        group_cleared = t.group_cleared;
-        tree_cleared = t.tree_cleared;
-        survivors = t.survivors;
-    } else if exited.is_some() && child.tree_alive() {
-        let live = child.live_processes();
-        tree_cleared = false;
-        group_cleared = !live.contains(&child.pid());
-        survivors = live.into_iter().map(Survivor::of).collect();
+        return Ok(Some(TreeOutcome::of(t)));
     }
+    let live = child.live_processes();
+    Ok(Some(TreeOutcome {
+        escalated: false,
+        group_cleared: !live.contains(&child.pid()),
+        tree_cleared: false,
+        survivors: live.into_iter().map(Survivor::of).collect(),
+    }))
+}
 
-    let mut out = None;
-    let mut err = None;
-    for s in states {
-        let s = std::mem::replace(
-            &mut *s.lock().unwrap_or_else(|e| e.into_inner()),
-            StreamState::empty(&redactor),
-        );
-        match s.which {
-            OutputStream::Stdout => out = Some(s),
-            OutputStream::Stderr => err = Some(s),
-        }
+/// The result from the steps' outcomes.
+fn assemble(
+    spec: &CommandSpec,
+    child: &crate::process::Child,
+    ended: Ended,
+    leftovers: Option<TreeOutcome>,
+    drained: Drained,
+    took: Duration,
+    redactor: &Redactor,
+) -> CommandResult {
+    let mut tree = ended.tree;
+    if let Some(l) = leftovers {
+        tree.escalated |= l.escalated;
+        tree.group_cleared = l.group_cleared;
+        tree.tree_cleared = l.tree_cleared;
+        tree.survivors = l.survivors;
     }
-    let out = out.unwrap_or_else(|| StreamState::empty(&redactor));
-    let err = err.unwrap_or_else(|| StreamState::empty(&redactor));
-    let tail = capture_tail(&out.tail, &err.tail, cap, &redactor);
+    let exit = ended.exit;
+    let Drained {
+        out,
+        err,
+        timed_out,
+    } = drained;
+    let tail = capture_tail(&out.tail, &err.tail, spec.tail_chars, redactor);
     let kill_reason = match exit {
         ExitClass::Killed { reason, .. } => Some(reason),
         _ => None,
@@ -529,21 +678,21 @@ async fn run(
             redactor.redact_str(&spec.command.program())
         ))
     };
-    Ok(CommandResult {
+    CommandResult {
         pid: child.pid(),
         exit,
-        duration_ms: clock.now().saturating_sub(started).as_millis() as u64,
+        duration_ms: took.as_millis() as u64,
         tail,
         kill_reason,
-        escalated,
-        group_cleared,
-        tree_cleared,
-        survivors,
-        drain_timed_out,
+        escalated: tree.escalated,
+        group_cleared: tree.group_cleared,
+        tree_cleared: tree.tree_cleared,
+        survivors: tree.survivors,
+        drain_timed_out: timed_out,
         stdout_bytes: out.bytes,
         stderr_bytes: err.bytes,
         error,
-    })
+    }
 }
 
 /// Where one stream's redacted text goes.
@@ -669,6 +818,21 @@ impl StreamState {
         self.scratch = out;
     }
 
+    /// Whether the redactor holds bytes back (a possible start of a secret, or an open
+    /// shape) that an idle flush could emit.
+    fn holds_back(&self) -> bool {
+        self.redactor.pending() > 0
+    }
+
+    /// Idle flush: emit every held-back byte that cannot be the start of a secret.
+    fn flush(&mut self) {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        self.redactor.flush(&mut out);
+        self.emit(&out, false);
+        self.scratch = out;
+    }
+
     /// End of stream: flush the redactor's hold-back and any incomplete UTF-8.
     fn finish(&mut self) {
         let mut out = Vec::new();
@@ -726,28 +890,58 @@ fn decode_utf8(carry: &mut Vec<u8>, bytes: &[u8], last: bool) -> String {
     out
 }
 
-/// Read one pipe until EOF or `stop`: count bytes, report activity, redact, emit.
-async fn pump<Rd: AsyncRead + Unpin>(
-    mut reader: Rd,
-    state: Arc<Mutex<StreamState>>,
+/// What every pump of one command shares.
+#[derive(Clone)]
+struct Pumping {
     wd: Arc<Watchdog>,
     stop: CancellationToken,
-) {
+    idle_flush: Option<Duration>,
+    clock: SharedClock,
+}
+
+/// Read one pipe until EOF or `stop`: count bytes, report activity, redact, emit. When
+/// the stream redactor holds bytes back and the pipe stays quiet for the idle-flush
+/// window, everything that cannot be the start of a secret is emitted
+/// ([`StreamRedactor::flush`], the rule `keel redact` follows), so a quiet job's last
+/// line shows while the job is still running; one flush per quiet spell.
+async fn pump<Rd: AsyncRead + Unpin>(mut reader: Rd, state: Arc<Mutex<StreamState>>, p: Pumping) {
     let mut buf = vec![0u8; 16 * 1024];
+    // Whether the bytes held back now have been flushed already (no new input since).
+    let mut flushed = true;
     loop {
+        let idle = match p.idle_flush {
+            Some(window) if !flushed && lock(&state).holds_back() => Some(window),
+            _ => None,
+        };
+        let quiet = async {
+            match idle {
+                Some(window) => p.clock.sleep(window).await,
+                None => std::future::pending().await,
+            }
+        };
         let n = tokio::select! {
             r = reader.read(&mut buf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             },
-            _ = stop.cancelled() => break,
+            _ = p.stop.cancelled() => break,
+            _ = quiet => {
+                lock(&state).flush();
+                flushed = true;
+                continue;
+            }
         };
-        wd.activity();
-        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        p.wd.activity();
+        let mut st = lock(&state);
         st.bytes += n as u64;
         st.feed(&buf[..n]);
+        flushed = false;
     }
-    state.lock().unwrap_or_else(|e| e.into_inner()).finish();
+    lock(&state).finish();
+}
+
+fn lock(state: &Mutex<StreamState>) -> std::sync::MutexGuard<'_, StreamState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `capture_redacted_output` over bounded tails: trim each stream, join the non-empty ones
@@ -834,5 +1028,123 @@ mod tests {
         assert_eq!(t.dropped, 9990);
         let out = capture_tail(&t, &TailBuf::new(10), 10, &r()).unwrap();
         assert_eq!(out, "…(9990 earlier chars trimmed)\n0123456789");
+    }
+
+    // ---- idle flush (real child processes, real time; generous margins) ----
+
+    /// A 40-character known secret, as the issue's measurement registers.
+    const SECRET: &str = "idle-flush-secret-0123456789abcdefghijkl";
+
+    type Chunks = Arc<Mutex<Vec<(std::time::Instant, String)>>>;
+
+    fn collect() -> (OutputSink, Chunks) {
+        let chunks: Chunks = Arc::default();
+        let c = chunks.clone();
+        let sink = OutputSink::Callback(Arc::new(move |_, text: &str| {
+            c.lock()
+                .unwrap()
+                .push((std::time::Instant::now(), text.to_owned()));
+        }));
+        (sink, chunks)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// Run `script` with SECRET known; (chunks with arrival times, start, end).
+    fn run_quiet(
+        script: &str,
+        idle: Option<Duration>,
+    ) -> (
+        Vec<(std::time::Instant, String)>,
+        std::time::Instant,
+        CommandResult,
+    ) {
+        assert_eq!(SECRET.len(), 40);
+        let redactor = Redactor::new();
+        assert!(redactor.add_secret(SECRET));
+        let (sink, chunks) = collect();
+        let spec = CommandSpec::new(Command::new(["sh", "-c", script]))
+            .redactor(redactor)
+            .stdout(sink)
+            .idle_flush(idle);
+        let started = std::time::Instant::now();
+        let result = block_on(run_command(spec)).unwrap();
+        let chunks = chunks.lock().unwrap().clone();
+        (chunks, started, result)
+    }
+
+    #[test]
+    fn a_quiet_jobs_last_line_shows_within_the_idle_window() {
+        // The job prints its line and then stays quiet for 3 s: with the 200 ms idle
+        // flush the line arrives long before the job ends.
+        let (chunks, started, result) =
+            run_quiet("echo 'step 1 done'; sleep 3", Some(DEFAULT_IDLE_FLUSH));
+        assert!(result.exit.success(), "{result:?}");
+        let (at, text) = chunks.first().expect("the line was emitted").clone();
+        assert_eq!(text, "step 1 done\n");
+        let after = at.duration_since(started);
+        assert!(
+            after < Duration::from_millis(2_000),
+            "the last line took {after:?} to show (idle window 200 ms)"
+        );
+    }
+
+    #[test]
+    fn without_idle_flush_the_line_waits_for_the_end() {
+        // The control: the same job with idle flush off shows its line only when the
+        // stream ends (the redactor holds back up to 39 bytes for the known secret).
+        let (chunks, started, _) = run_quiet("echo 'step 1 done'; sleep 1.5", None);
+        let (at, text) = chunks
+            .first()
+            .expect("the line was emitted at the end")
+            .clone();
+        assert_eq!(text, "step 1 done\n");
+        assert!(
+            at.duration_since(started) >= Duration::from_millis(1_400),
+            "without idle flush the line should only show at the end"
+        );
+    }
+
+    #[test]
+    fn a_secret_split_across_the_flush_boundary_never_leaks() {
+        // Half the secret, 1 s of silence (several idle windows), then the other half.
+        let (head, tail) = SECRET.split_at(20);
+        let script = format!(
+            "printf 'token: {head}'; sleep 1; printf '{tail} ok\\nstep 2 done\\n'; sleep 1"
+        );
+        let (chunks, _, result) = run_quiet(&script, Some(Duration::from_millis(50)));
+        assert!(result.exit.success(), "{result:?}");
+        let all: String = chunks.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(all, "token: *** ok\nstep 2 done\n");
+        for (_, t) in &chunks {
+            assert!(!t.contains(&head[..8]), "part of the secret leaked: {t:?}");
+        }
+        // Whatever flushed early was emitted before the second half arrived.
+        assert!(chunks.len() >= 2, "{chunks:?}");
+        let tail_text = result.tail.unwrap();
+        assert!(!tail_text.contains(&head[..8]), "{tail_text}");
+    }
+
+    #[test]
+    fn idle_flush_ms_from_options() {
+        let mut o = crate::jobs::CommandOptions::new("true");
+        assert_eq!(o.clone().into_spec().idle_flush, Some(DEFAULT_IDLE_FLUSH));
+        o.idle_flush_ms = Some(0);
+        assert_eq!(o.clone().into_spec().idle_flush, None);
+        o.idle_flush_ms = Some(50);
+        assert_eq!(o.into_spec().idle_flush, Some(Duration::from_millis(50)));
+        let o =
+            crate::jobs::CommandOptions::from_json(r#"{"cmd":"true","idleFlushMs":75}"#).unwrap();
+        assert_eq!(o.idle_flush_ms, Some(75));
+        let e = crate::jobs::CommandOptions::from_json(r#"{"cmd":"true","idleFlushMs":"x"}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("idleFlushMs"), "{e}");
     }
 }

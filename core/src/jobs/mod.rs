@@ -50,13 +50,14 @@ mod failure;
 mod options;
 mod registry;
 mod runtime;
+mod timer;
 mod view;
 mod watchdog;
 
 pub use crate::process::KillReason;
 pub use command::{
     run_command, AbortSignal, CommandError, CommandResult, CommandSpec, OutputCallback, OutputSink,
-    OutputStream, DEFAULT_DRAIN_TIMEOUT,
+    OutputStream, DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_FLUSH,
 };
 pub use external::{external_work, ExternalWork, WorkCompleter};
 pub use failure::{

@@ -181,7 +181,7 @@ impl WatchdogLimits {
 }
 
 /// A supervised command in the surfaces' shape (`{ cmd, args, cwd, env, inactivityMs,
-/// maxDurationMs, toolSilenceMs, killGraceMs, knownSecrets, tailChars }`).
+/// maxDurationMs, toolSilenceMs, killGraceMs, knownSecrets, tailChars, idleFlushMs }`).
 ///
 /// `knownSecrets` are registered with the process-wide redactor
 /// ([`crate::redact::register_known_secrets`]) when the spec is built, so they are masked
@@ -236,6 +236,10 @@ pub struct CommandOptions {
     pub known_secrets: Vec<String>,
     /// Characters of output tail to keep (absent: 16,000).
     pub tail_chars: Option<usize>,
+    /// Idle flush: after this many milliseconds without output, held-back text that
+    /// cannot be the start of a secret is emitted (absent: 200; 0: only at the end).
+    #[cfg_attr(feature = "ts", ts(as = "Option<u32>"))]
+    pub idle_flush_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for CommandOptions {
@@ -262,6 +266,7 @@ impl std::fmt::Debug for CommandOptions {
                 &format_args!("<{} secrets: ***>", self.known_secrets.len()),
             )
             .field("tail_chars", &self.tail_chars)
+            .field("idle_flush_ms", &self.idle_flush_ms)
             .finish()
     }
 }
@@ -333,6 +338,9 @@ impl CommandOptions {
         }
         if let Some(n) = self.tail_chars {
             spec = spec.tail_chars(n);
+        }
+        if let Some(ms) = self.idle_flush_ms {
+            spec = spec.idle_flush(Some(Duration::from_millis(ms)));
         }
         spec
     }

@@ -6,8 +6,9 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -18,10 +19,11 @@ use super::failure::{
     format_window, inactivity_abort_message, max_duration_abort_message, round_secs,
     tool_silence_abort_message, FailureCause, WorkError,
 };
+use super::timer::{Timer, NEVER};
 use super::view::{
     CallMetric, ColdStart, Dropped, JobResult, JobState, JobView, Progress, ToolSpan,
 };
-use super::watchdog::{Watchdog, WatchdogLimits};
+use super::watchdog::{nanos, Tick, Watchdog, WatchdogLimits};
 use crate::process::KillReason;
 use crate::redact::Redactor;
 use crate::time::{SharedClock, SystemClock};
@@ -86,19 +88,72 @@ struct Caps {
 
 /// The non-generic part of a job, shared with its work through [`JobContext`].
 struct Shared {
-    id: String,
+    id: Arc<str>,
     clock: SharedClock,
     watchdog: Arc<Watchdog>,
     started_epoch: u64,
     caps: Caps,
     redactor: Redactor,
     state: Mutex<State>,
+    /// The registry's timer, which services this job's deadlines.
+    timer: Arc<Scheduler>,
+    /// The earliest deadline of this job queued in the timer (NEVER: none).
+    scheduled: AtomicU64,
+    /// Where the job is in its life, for the timer, and that stage's deadline (the
+    /// cancel grace's end once cancelled, the eviction time once settled).
+    stage: Mutex<(Stage, u64)>,
+    /// Set by whoever settles the job first (its work, an [`ExternalJob`], or the timer
+    /// abandoning it).
+    finished: AtomicBool,
+    /// Notified (all waiters) once `finished` is set.
+    settled: Notify,
+    /// The task running the job's work (work run by the registry only), aborted when
+    /// the work ignores cancellation past the cancel grace.
+    task: OnceLock<tokio::task::AbortHandle>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Running under its watchdogs.
+    Watching,
+    /// Cancelled (a watchdog fired or it was aborted); the work has until the stage's
+    /// deadline to return.
+    Cancelled,
+    /// Settled; evicted at the stage's deadline.
+    Settled,
 }
 
 impl Shared {
     fn redact(&self, s: &str) -> String {
         self.redactor.redact_str(s).into_owned()
     }
+
+    /// Ask the timer to look at this job at `at` (monotonic nanos), unless it already
+    /// will at that time or earlier.
+    fn schedule(self: &Arc<Self>, at: u64) {
+        if self.scheduled.fetch_min(at, Ordering::AcqRel) > at {
+            self.timer.timer.push(at, self.clone());
+        }
+    }
+
+    /// Ask the timer to look at this job now (it was cancelled, or a tool window opened).
+    fn schedule_now(self: &Arc<Self>) {
+        self.schedule(nanos(self.clock.now()));
+    }
+}
+
+/// The registry's timer: one min-heap of job deadlines, serviced by one task
+/// ([`run_timer`]), for every job's watchdogs, cancel grace and eviction.
+struct Scheduler {
+    timer: Timer<Arc<Shared>>,
+    clock: SharedClock,
+    cancel_grace: Duration,
+    retention: Duration,
+    on_event: Option<Arc<EventFn>>,
+    running: Arc<AtomicUsize>,
+    /// The registry was dropped: nothing is evicted any more, and the timer stops once
+    /// every job has settled.
+    closed: AtomicBool,
 }
 
 struct State {
@@ -106,22 +161,34 @@ struct State {
     phase: String,
     phase_entered: Duration,
     phase_timings: Vec<(String, Duration)>,
-    progress: Option<Progress>,
+    /// Boxed: most jobs never report progress, and a job's memory is what 10,000
+    /// concurrent jobs multiply.
+    progress: Option<Box<Progress>>,
     error: Option<String>,
     failure_cause: Option<FailureCause>,
     detail: Option<String>,
-    spans: VecDeque<ToolSpan>,
-    follow_ups: VecDeque<Value>,
-    call_metrics: VecDeque<CallMetric>,
-    dropped: Dropped,
+    /// The drain-on-read buffers, made on the first item.
+    buffers: Option<Box<Buffers>>,
     metric_seq: u64,
     last_tool: Option<(String, u64)>,
     abort_reason: Option<String>,
     settled_heartbeat: Option<u64>,
-    cold_start: Option<ColdStart>,
+    cold_start: Option<Box<ColdStart>>,
+}
+
+#[derive(Default)]
+struct Buffers {
+    spans: VecDeque<ToolSpan>,
+    follow_ups: VecDeque<Value>,
+    call_metrics: VecDeque<CallMetric>,
+    dropped: Dropped,
 }
 
 impl State {
+    fn buffers(&mut self) -> &mut Buffers {
+        self.buffers.get_or_insert_with(Box::default)
+    }
+
     fn mark_phase(&mut self, next: &str, now: Duration) {
         let spent = now.saturating_sub(self.phase_entered);
         if let Some(slot) = self
@@ -225,7 +292,7 @@ impl JobContext {
         if let Some(items) = progress.items.as_mut() {
             redact_json(items, &self.shared.redactor);
         }
-        lock(&self.shared.state).progress = Some(progress);
+        lock(&self.shared.state).progress = Some(Box::new(progress));
     }
 
     /// A tool call completed: buffered for the next read (oldest dropped past the cap),
@@ -244,7 +311,7 @@ impl JobContext {
         let cap = self.shared.caps.spans;
         let mut st = lock(&self.shared.state);
         st.last_tool = Some((span.tool.clone(), span.ended_at));
-        let State { spans, dropped, .. } = &mut *st;
+        let Buffers { spans, dropped, .. } = st.buffers();
         push_bounded(spans, span, cap, &mut dropped.spans);
     }
 
@@ -254,11 +321,11 @@ impl JobContext {
         redact_json(&mut item, &self.shared.redactor);
         let cap = self.shared.caps.follow_ups;
         let mut st = lock(&self.shared.state);
-        let State {
+        let Buffers {
             follow_ups,
             dropped,
             ..
-        } = &mut *st;
+        } = st.buffers();
         push_bounded(follow_ups, item, cap, &mut dropped.follow_ups);
     }
 
@@ -274,11 +341,11 @@ impl JobContext {
         st.metric_seq += 1;
         metric.seq = seq;
         metric.phase = st.phase.clone();
-        let State {
+        let Buffers {
             call_metrics,
             dropped,
             ..
-        } = &mut *st;
+        } = st.buffers();
         push_bounded(call_metrics, metric, cap, &mut dropped.call_metrics);
         seq
     }
@@ -334,9 +401,14 @@ impl JobContext {
     /// work that never opens a window is never timed by tool silence; otherwise the job
     /// starts with an implicit window that every [`span`](JobContext::span) re-arms.
     pub fn begin_tool_window(&self) -> ToolWindow {
+        let id = self.shared.watchdog.open_window();
+        if id != 0 {
+            // Its deadline may be earlier than the one the timer waits for.
+            self.shared.schedule_now();
+        }
         ToolWindow {
             watchdog: self.shared.watchdog.clone(),
-            id: self.shared.watchdog.open_window(),
+            id,
         }
     }
 
@@ -383,10 +455,6 @@ impl ToolWindow {
 struct Entry<R> {
     shared: Arc<Shared>,
     result: Mutex<Option<R>>,
-    /// Notified (all waiters) once `finished` is set.
-    settled: Notify,
-    /// Set by whoever settles the job first (the driver, or an [`ExternalJob`]).
-    finished: AtomicBool,
 }
 
 impl<R: JobResult> Entry<R> {
@@ -402,34 +470,34 @@ impl<R: JobResult> Entry<R> {
             sh.started_epoch + since.as_millis() as u64
         });
         let mut view = JobView {
-            id: sh.id.clone(),
+            id: sh.id.to_string(),
             state: st.state,
             started_at: sh.started_epoch,
             heartbeat_at,
             phase: Some(st.phase.clone()),
-            progress: st.progress.clone(),
+            progress: st.progress.as_deref().cloned(),
             result: None,
             error: st.error.clone(),
             failure_cause: st.failure_cause,
             detail: st.detail.clone(),
-            cold_start: st.cold_start.clone(),
+            cold_start: st.cold_start.as_deref().cloned(),
             spans: None,
             follow_ups: None,
             call_metrics: None,
             dropped: None,
         };
-        if drain {
-            if !st.spans.is_empty() {
-                view.spans = Some(std::mem::take(&mut st.spans).into());
+        if let Some(b) = st.buffers.as_mut().filter(|_| drain) {
+            if !b.spans.is_empty() {
+                view.spans = Some(std::mem::take(&mut b.spans).into());
             }
-            if !st.follow_ups.is_empty() {
-                view.follow_ups = Some(std::mem::take(&mut st.follow_ups).into());
+            if !b.follow_ups.is_empty() {
+                view.follow_ups = Some(std::mem::take(&mut b.follow_ups).into());
             }
-            if !st.call_metrics.is_empty() {
-                view.call_metrics = Some(std::mem::take(&mut st.call_metrics).into());
+            if !b.call_metrics.is_empty() {
+                view.call_metrics = Some(std::mem::take(&mut b.call_metrics).into());
             }
-            if st.dropped.any() {
-                view.dropped = Some(std::mem::take(&mut st.dropped));
+            if b.dropped.any() {
+                view.dropped = Some(std::mem::take(&mut b.dropped));
             }
         }
         drop(st);
@@ -448,20 +516,20 @@ impl<R: JobResult> Entry<R> {
     }
 }
 
+type Jobs<R> = Mutex<HashMap<Arc<str>, Arc<Entry<R>>>>;
+
 struct Inner<J, R> {
-    jobs: Mutex<HashMap<String, Arc<Entry<R>>>>,
+    jobs: Arc<Jobs<R>>,
     run: Arc<RunFn<J, R>>,
     limits: WatchdogLimits,
-    retention: Duration,
     abort_settle: Duration,
-    cancel_grace: Duration,
     caps: Caps,
     clock: SharedClock,
     redactor: Redactor,
     runtime: tokio::runtime::Handle,
     running: Arc<AtomicUsize>,
     explicit_windows: bool,
-    on_event: Option<Arc<EventFn>>,
+    timer: Arc<Scheduler>,
 }
 
 /// Tracks background jobs by id, each bounded by three watchdogs. Generic over the job `J`
@@ -637,23 +705,34 @@ where
             Some(h) => h,
             None => tokio::runtime::Handle::try_current().map_err(|_| JobsError::NoRuntime)?,
         };
+        let clock = self.clock.unwrap_or_else(SystemClock::shared);
+        let running = Arc::new(AtomicUsize::new(0));
+        let jobs = Arc::new(Mutex::new(HashMap::new()));
+        let timer = Arc::new(Scheduler {
+            timer: Timer::new(),
+            clock: clock.clone(),
+            cancel_grace: self.cancel_grace,
+            retention: self.retention,
+            on_event: self.on_event,
+            running: running.clone(),
+            closed: AtomicBool::new(false),
+        });
+        runtime.spawn(run_timer(ShutOnDrop(timer.clone()), jobs.clone()));
         Ok(JobRegistry {
             inner: Arc::new(Inner {
-                jobs: Mutex::new(HashMap::new()),
+                jobs,
                 run: self.run,
                 limits: self.limits,
-                retention: self.retention,
                 abort_settle: self.abort_settle,
-                cancel_grace: self.cancel_grace,
                 caps: self.caps,
-                clock: self.clock.unwrap_or_else(SystemClock::shared),
+                clock,
                 redactor: self
                     .redactor
                     .unwrap_or_else(|| crate::redact::global().clone()),
                 runtime,
-                running: Arc::new(AtomicUsize::new(0)),
+                running,
                 explicit_windows: self.explicit_windows,
-                on_event: self.on_event,
+                timer,
             }),
             _job: PhantomData,
         })
@@ -703,9 +782,17 @@ where
         let ctx = JobContext {
             shared: entry.shared.clone(),
         };
-        let work = (inner.run)(job, ctx);
-        let driver = self.driver(&entry);
-        inner.runtime.spawn(driver.drive(Work::Isolated(work)));
+        let work = CatchUnwind((inner.run)(job, ctx));
+        let (task_entry, running) = (entry.clone(), inner.running.clone());
+        let task = inner.runtime.spawn(async move {
+            let outcome = match work.await {
+                Ok(r) => Outcome::Returned(r),
+                Err(panic) => Outcome::Panicked(panic),
+            };
+            finish(&task_entry, &running, outcome);
+        });
+        let _ = entry.shared.task.set(task.abort_handle());
+        watch(&entry.shared);
         Ok(entry.view(false))
     }
 
@@ -721,8 +808,7 @@ where
             Ok(entry) => entry,
             Err(view) => return Ok(Started::Existing(Box::new(view))),
         };
-        let driver = self.driver(&entry);
-        self.inner.runtime.spawn(driver.drive(Work::External));
+        watch(&entry.shared);
         Ok(Started::New(ExternalJob {
             ctx: JobContext {
                 shared: entry.shared.clone(),
@@ -730,19 +816,6 @@ where
             entry,
             running: self.inner.running.clone(),
         }))
-    }
-
-    fn driver(&self, entry: &Arc<Entry<R>>) -> Driver<J, R> {
-        let inner = &self.inner;
-        Driver {
-            registry: Arc::downgrade(inner),
-            entry: entry.clone(),
-            running: inner.running.clone(),
-            runtime: inner.runtime.clone(),
-            cancel_grace: inner.cancel_grace,
-            retention: inner.retention,
-            on_event: inner.on_event.clone(),
-        }
     }
 
     /// Insert a new running entry for `id` (`Err(view)`: the id exists).
@@ -758,7 +831,7 @@ where
             let started_epoch = clock.epoch_ms();
             let now = clock.now();
             let shared = Arc::new(Shared {
-                id: id.to_owned(),
+                id: Arc::from(id),
                 watchdog: Arc::new(Watchdog::with_windows(
                     clock.clone(),
                     inner.limits,
@@ -778,24 +851,25 @@ where
                     error: None,
                     failure_cause: None,
                     detail: None,
-                    spans: VecDeque::new(),
-                    follow_ups: VecDeque::new(),
-                    call_metrics: VecDeque::new(),
-                    dropped: Dropped::default(),
+                    buffers: None,
                     metric_seq: 0,
                     last_tool: None,
                     abort_reason: None,
                     settled_heartbeat: None,
                     cold_start: None,
                 }),
+                timer: inner.timer.clone(),
+                scheduled: AtomicU64::new(NEVER),
+                stage: Mutex::new((Stage::Watching, NEVER)),
+                finished: AtomicBool::new(false),
+                settled: Notify::new(),
+                task: OnceLock::new(),
             });
             let entry = Arc::new(Entry {
                 shared,
                 result: Mutex::new(None),
-                settled: Notify::new(),
-                finished: AtomicBool::new(false),
             });
-            jobs.insert(id.to_owned(), entry.clone());
+            jobs.insert(entry.shared.id.clone(), entry.clone());
             inner.running.fetch_add(1, Ordering::AcqRel);
             entry
         };
@@ -824,10 +898,10 @@ where
         if entry.state() != JobState::Running {
             return Some(entry.state());
         }
-        let settled = entry.settled.notified();
+        let settled = entry.shared.settled.notified();
         request_abort(&entry.shared, reason);
         let clock = self.inner.clock.clone();
-        if !entry.finished.load(Ordering::Acquire) {
+        if !entry.shared.finished.load(Ordering::Acquire) {
             tokio::select! {
                 _ = settled => {}
                 _ = clock.sleep(self.inner.abort_settle) => {}
@@ -881,6 +955,10 @@ impl<J, R> Drop for JobRegistry<J, R> {
                 request_abort(&e.shared, "job registry dropped");
             }
         }
+        // The timer goes on until every job has settled (cancelled work still gets its
+        // grace), then stops.
+        self.inner.timer.closed.store(true, Ordering::Release);
+        self.inner.timer.timer.wake();
     }
 }
 
@@ -904,7 +982,7 @@ fn validate_id(id: &str) -> Result<(), JobsError> {
 }
 
 /// Record the abort reason (first wins) and fire, unless a watchdog already did.
-fn request_abort(shared: &Shared, reason: &str) {
+fn request_abort(shared: &Arc<Shared>, reason: &str) {
     if shared.watchdog.reason().is_some() {
         return;
     }
@@ -915,29 +993,170 @@ fn request_abort(shared: &Shared, reason: &str) {
         }
     }
     shared.watchdog.fire(KillReason::Aborted);
+    // The timer tells the on_event hook and starts the cancel grace.
+    shared.schedule_now();
 }
 
-struct Driver<J, R> {
-    registry: Weak<Inner<J, R>>,
-    entry: Arc<Entry<R>>,
-    running: Arc<AtomicUsize>,
-    runtime: tokio::runtime::Handle,
-    cancel_grace: Duration,
-    retention: Duration,
-    on_event: Option<Arc<EventFn>>,
+/// Queue a new job's first deadline.
+fn watch(shared: &Arc<Shared>) {
+    match shared.watchdog.tick(|| record_cold_start(shared)) {
+        Tick::Next(Some(at)) => shared.schedule(at),
+        Tick::Next(None) => {}
+        Tick::Done(_) => shared.schedule_now(),
+    }
+}
+
+/// A job's work, with a panic caught and reported as its message.
+struct CatchUnwind<R>(BoxFuture<Result<R, WorkError>>);
+
+impl<R> Future for CatchUnwind<R> {
+    type Output = Result<Result<R, WorkError>, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
+            Err(p) => Poll::Ready(Err(p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into()))),
+        }
+    }
+}
+
+/// The registry's one timer task: sleeps until the earliest deadline of any job, then
+/// services every job that is due (watchdogs, the end of a cancel grace, eviction).
+/// Runs until the registry is dropped and every job has settled, or the runtime stops.
+async fn run_timer<R: JobResult>(shut: ShutOnDrop, jobs: Arc<Jobs<R>>) {
+    let sched = &shut.0;
+    loop {
+        let now = nanos(sched.clock.now());
+        while let Some((at, shared)) = sched.timer.pop_due(now) {
+            service(sched, &jobs, at, shared, now);
+        }
+        if sched.closed.load(Ordering::Acquire) {
+            // Nothing is evicted from a dropped registry: forget settled jobs.
+            sched
+                .timer
+                .retain(|sh| !sh.finished.load(Ordering::Acquire));
+            if sched.timer.shut_if_empty() {
+                return;
+            }
+        }
+        match sched.timer.next() {
+            Some(at) if at <= nanos(sched.clock.now()) => {}
+            Some(at) => {
+                tokio::select! {
+                    _ = sched.clock.sleep_until(Duration::from_nanos(at)) => {}
+                    _ = sched.timer.woken() => {}
+                }
+            }
+            None => sched.timer.woken().await,
+        }
+    }
+}
+
+/// Drops what the timer has queued when its task ends — also when the runtime drops the
+/// task, polled or not (the queue holds jobs, which hold the timer: a cycle otherwise).
+struct ShutOnDrop(Arc<Scheduler>);
+
+impl Drop for ShutOnDrop {
+    fn drop(&mut self) {
+        self.0.timer.shut();
+    }
+}
+
+/// One job's deadline `at` came (`now`): act on its stage and queue its next deadline.
+fn service<R: JobResult>(
+    sched: &Scheduler,
+    jobs: &Jobs<R>,
+    at: u64,
+    shared: Arc<Shared>,
+    now: u64,
+) {
+    if shared
+        .scheduled
+        .compare_exchange(at, NEVER, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return; // stale: an earlier deadline of this job was queued after this one
+    }
+    let (stage, stage_at) = *lock(&shared.stage);
+    match stage {
+        Stage::Watching => match shared.watchdog.tick(|| record_cold_start(&shared)) {
+            Tick::Next(Some(next)) => shared.schedule(next),
+            Tick::Next(None) => {}
+            Tick::Done(_) => {
+                let grace_end = now.saturating_add(nanos(sched.cancel_grace));
+                {
+                    let mut st = lock(&shared.stage);
+                    if st.0 != Stage::Watching {
+                        // Settled meanwhile: its eviction is queued.
+                        return;
+                    }
+                    *st = (Stage::Cancelled, grace_end);
+                }
+                if !shared.finished.load(Ordering::Acquire) {
+                    if let Some(hook) = &sched.on_event {
+                        hook(
+                            &JobContext {
+                                shared: shared.clone(),
+                            },
+                            JobEvent::Cancelled,
+                        );
+                    }
+                }
+                shared.schedule(grace_end);
+            }
+        },
+        Stage::Cancelled if now < stage_at => shared.schedule(stage_at),
+        Stage::Cancelled => {
+            let entry = lock(jobs)
+                .get(&shared.id)
+                .filter(|e| Arc::ptr_eq(&e.shared, &shared))
+                .cloned();
+            let Some(entry) = entry else { return };
+            if finish(&entry, &sched.running, Outcome::Abandoned) {
+                tracing::warn!(
+                    job_id = %shared.id,
+                    cancel_grace_ms = sched.cancel_grace.as_millis() as u64,
+                    "job work ignored cancellation; dropping it"
+                );
+                // Dropping the work kills what it spawned (a Child kills its group).
+                if let Some(task) = shared.task.get() {
+                    task.abort();
+                }
+                if let Some(hook) = &sched.on_event {
+                    hook(
+                        &JobContext {
+                            shared: shared.clone(),
+                        },
+                        JobEvent::Abandoned,
+                    );
+                }
+            }
+        }
+        Stage::Settled if sched.closed.load(Ordering::Acquire) => {}
+        Stage::Settled if now < stage_at => shared.schedule(stage_at),
+        Stage::Settled => {
+            let mut jobs = lock(jobs);
+            if jobs
+                .get(&shared.id)
+                .is_some_and(|e| Arc::ptr_eq(&e.shared, &shared))
+            {
+                jobs.remove(&shared.id);
+                tracing::debug!(job_id = %shared.id, "finished job evicted");
+            }
+        }
+    }
 }
 
 enum Outcome<R> {
     Returned(Result<R, WorkError>),
     Panicked(String),
     Abandoned,
-}
-
-/// What a driver waits for: work spawned on the runtime (a panic is caught), or the
-/// signal of an [`ExternalJob`] that settles the job itself.
-enum Work<R> {
-    Isolated(BoxFuture<Result<R, WorkError>>),
-    External,
 }
 
 /// A job started with [`JobRegistry::start_external`], or the view of the existing job of
@@ -1005,20 +1224,25 @@ impl<R: JobResult> ExternalJob<R> {
 
     /// Whether the job has settled (by this handle or without it).
     pub fn is_settled(&self) -> bool {
-        self.entry.finished.load(Ordering::Acquire)
+        self.entry.shared.finished.load(Ordering::Acquire)
     }
 }
 
-/// Settle `entry` once: whoever comes first (the driver or an [`ExternalJob`]) wins.
+/// Settle `entry` once: whoever comes first (its work, an [`ExternalJob`], or the timer
+/// abandoning it) wins.
 fn finish<R: JobResult>(entry: &Entry<R>, running: &AtomicUsize, outcome: Outcome<R>) -> bool {
-    if entry.finished.swap(true, Ordering::AcqRel) {
+    let sh = &entry.shared;
+    if sh.finished.swap(true, Ordering::AcqRel) {
         return false;
     }
     settle(entry, outcome);
     running.fetch_sub(1, Ordering::AcqRel);
-    entry.settled.notify_waiters();
-    // Stop the watchdog's waiter if it is still parked (work returned first).
-    entry.shared.watchdog.token().cancel();
+    sh.settled.notify_waiters();
+    // Work still selecting on cancellation (a command it ran) stops.
+    sh.watchdog.token().cancel();
+    let evict_at = nanos(sh.clock.now().saturating_add(sh.timer.retention));
+    *lock(&sh.stage) = (Stage::Settled, evict_at);
+    sh.schedule(evict_at);
     true
 }
 
@@ -1036,120 +1260,10 @@ fn record_cold_start(sh: &Shared) {
         st.phase
     ));
     tracing::warn!(job_id = %sh.id, after_ms = ms, phase = %st.phase, "cold-start: no agent output");
-    st.cold_start = Some(ColdStart {
+    st.cold_start = Some(Box::new(ColdStart {
         at_ms: sh.clock.epoch_ms(),
         message,
-    });
-}
-
-impl<J, R: JobResult> Driver<J, R> {
-    async fn drive(self, work: Work<R>) {
-        let shared = self.entry.shared.clone();
-        let (mut fut, abort): (BoxFuture<Outcome<R>>, Option<tokio::task::AbortHandle>) = match work
-        {
-            Work::Isolated(work) => {
-                let handle = self.runtime.spawn(work);
-                let abort = handle.abort_handle();
-                (
-                    Box::pin(async move {
-                        match handle.await {
-                            Ok(r) => Outcome::Returned(r),
-                            Err(e) if e.is_panic() => {
-                                let p = e.into_panic();
-                                let msg = p
-                                    .downcast_ref::<&str>()
-                                    .map(|s| s.to_string())
-                                    .or_else(|| p.downcast_ref::<String>().cloned())
-                                    .unwrap_or_else(|| "unknown panic".into());
-                                Outcome::Panicked(msg)
-                            }
-                            Err(_) => Outcome::Abandoned,
-                        }
-                    }),
-                    Some(abort),
-                )
-            }
-            Work::External => {
-                // The ExternalJob settles the job itself (completing, or dropped);
-                // wait for that.
-                let entry = self.entry.clone();
-                (
-                    Box::pin(async move {
-                        loop {
-                            let settled = entry.settled.notified();
-                            if entry.finished.load(Ordering::Acquire) {
-                                // Already settled: finish() below is a no-op.
-                                return Outcome::Abandoned;
-                            }
-                            settled.await;
-                        }
-                    }),
-                    None,
-                )
-            }
-        };
-        let first = tokio::select! {
-            biased;
-            r = &mut fut => Some(r),
-            _ = shared.watchdog.run_with(|| record_cold_start(&shared)) => None,
-        };
-        let outcome = match first {
-            Some(r) => r,
-            None => {
-                if !self.entry.finished.load(Ordering::Acquire) {
-                    if let Some(hook) = &self.on_event {
-                        hook(
-                            &JobContext {
-                                shared: shared.clone(),
-                            },
-                            JobEvent::Cancelled,
-                        );
-                    }
-                }
-                tokio::select! {
-                    biased;
-                    r = &mut fut => r,
-                    _ = shared.clock.sleep(self.cancel_grace) => {
-                        if !self.entry.finished.load(Ordering::Acquire) {
-                            tracing::warn!(
-                                job_id = %shared.id,
-                                cancel_grace_ms = self.cancel_grace.as_millis() as u64,
-                                "job work ignored cancellation; dropping it"
-                            );
-                        }
-                        if let Some(a) = &abort {
-                            a.abort();
-                        }
-                        Outcome::Abandoned
-                    }
-                }
-            }
-        };
-        drop(fut);
-        let abandoned = matches!(outcome, Outcome::Abandoned);
-        if finish(&self.entry, &self.running, outcome) && abandoned {
-            if let Some(hook) = &self.on_event {
-                hook(
-                    &JobContext {
-                        shared: shared.clone(),
-                    },
-                    JobEvent::Abandoned,
-                );
-            }
-        }
-
-        shared.clock.sleep(self.retention).await;
-        if let Some(inner) = self.registry.upgrade() {
-            let mut jobs = lock(&inner.jobs);
-            if jobs
-                .get(&shared.id)
-                .is_some_and(|e| Arc::ptr_eq(e, &self.entry))
-            {
-                jobs.remove(&shared.id);
-                tracing::debug!(job_id = %shared.id, "finished job evicted");
-            }
-        }
-    }
+    }));
 }
 
 fn settle<R: JobResult>(entry: &Entry<R>, outcome: Outcome<R>) {
@@ -1321,4 +1435,85 @@ fn breadcrumb(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct SetOnDrop(Arc<AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    async fn eventually(cond: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "timed out");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The registry's timer outlives the registry until every job has settled: work that
+    /// ignores cancellation is still dropped after the cancel grace.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_registry_still_abandons_stubborn_work() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = dropped.clone();
+        let registry = JobRegistry::builder(move |(): (), _ctx: JobContext| {
+            let guard = SetOnDrop(flag.clone());
+            async move {
+                let _guard = guard;
+                tokio::time::sleep(Duration::from_secs(60)).await; // ignores cancellation
+                Ok::<_, WorkError>(())
+            }
+        })
+        .cancel_grace(Duration::from_millis(100))
+        .build()
+        .unwrap();
+        registry.start("stubborn", ()).unwrap();
+        let timer = registry.inner.timer.clone();
+        drop(registry);
+        eventually(|| dropped.load(Ordering::SeqCst)).await;
+        // Then the timer stops, dropping what it held.
+        eventually(|| Arc::strong_count(&timer) == 1).await;
+    }
+
+    /// An abort reaches the on_event hook through the timer, and a window opened with a
+    /// deadline earlier than the one the timer sleeps towards is honoured.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_earlier_deadline_wakes_the_timer() {
+        let cancelled = Arc::new(AtomicUsize::new(0));
+        let seen = cancelled.clone();
+        let registry = JobRegistry::builder(|(): (), ctx: JobContext| async move {
+            let window = ctx.begin_tool_window();
+            loop {
+                tokio::select! {
+                    _ = ctx.cancelled() => return Err::<(), _>(WorkError::agent("cancelled")),
+                    _ = tokio::time::sleep(Duration::from_millis(10)) => ctx.activity(),
+                }
+                let _ = &window;
+            }
+        })
+        .limits(
+            WatchdogLimits::default()
+                .inactivity(Some(Duration::from_secs(600)))
+                .tool_silence(Some(Duration::from_millis(300))),
+        )
+        .explicit_tool_windows(true)
+        .on_event(move |_ctx, ev| {
+            if ev == JobEvent::Cancelled {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+        registry.start("chatty", ()).unwrap();
+        eventually(|| registry.running_count() == 0).await;
+        let view = registry.get("chatty").unwrap();
+        assert_eq!(view.failure_cause, Some(FailureCause::NoToolProgress));
+        assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+    }
 }

@@ -141,6 +141,17 @@ impl std::fmt::Debug for Source {
     }
 }
 
+/// What [`Watchdog::tick`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tick {
+    /// The watchdog fired now, or the job had already been cancelled (the reason, if a
+    /// watchdog or an abort set one).
+    Done(Option<KillReason>),
+    /// Nothing is due: look again at this monotonic time in nanoseconds (`None`: no
+    /// deadline is armed; only a new tool window or a cancellation changes that).
+    Next(Option<u64>),
+}
+
 /// Window ids are unique in the process, so a stale handle never matches a later window
 /// (of this job or of another one).
 static NEXT_WINDOW: AtomicU64 = AtomicU64::new(1);
@@ -175,7 +186,7 @@ pub(crate) struct Watchdog {
     token: CancellationToken,
 }
 
-fn nanos(d: Duration) -> u64 {
+pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
 }
 
@@ -359,33 +370,15 @@ impl Watchdog {
     /// the cold-start window passes without any activity.
     pub(crate) async fn run_with(&self, on_cold_start: impl Fn()) -> Option<KillReason> {
         loop {
-            if self.token.is_cancelled() {
-                return self.reason();
-            }
-            let cold = self.check_cold_start();
-            if cold == Some(true) {
-                on_cold_start();
-            }
-            let next = match self.check() {
-                Ok(next) => next,
-                Err(reason) => {
-                    self.fire(reason);
-                    return self.reason();
-                }
-            };
-            let next = match (next, cold) {
-                (Some(a), Some(false)) => Some(a.min(self.cold_deadline())),
-                (None, Some(false)) => Some(self.cold_deadline()),
-                (n, _) => n,
-            };
-            match next {
-                None => {
+            match self.tick(&on_cold_start) {
+                Tick::Done(reason) => return reason,
+                Tick::Next(None) => {
                     tokio::select! {
                         _ = self.token.cancelled() => return self.reason(),
                         _ = self.rearm.notified() => {}
                     }
                 }
-                Some(at) => {
+                Tick::Next(Some(at)) => {
                     tokio::select! {
                         _ = self.clock.sleep_until(Duration::from_nanos(at)) => {}
                         _ = self.token.cancelled() => return self.reason(),
@@ -394,6 +387,35 @@ impl Watchdog {
                 }
             }
         }
+    }
+
+    /// One look at the deadlines, without waiting: fire the watchdog that is due (then
+    /// [`Tick::Done`]), record the cold-start diagnostic when its window just passed in
+    /// silence (`on_cold_start`, once), or say when to look again. A registry's timer
+    /// calls this for each of its jobs when their deadline comes; [`run_with`] loops on
+    /// it for a lone command.
+    ///
+    /// [`run_with`]: Watchdog::run_with
+    pub(crate) fn tick(&self, on_cold_start: impl Fn()) -> Tick {
+        if self.token.is_cancelled() {
+            return Tick::Done(self.reason());
+        }
+        let cold = self.check_cold_start();
+        if cold == Some(true) {
+            on_cold_start();
+        }
+        let next = match self.check() {
+            Ok(next) => next,
+            Err(reason) => {
+                self.fire(reason);
+                return Tick::Done(self.reason());
+            }
+        };
+        Tick::Next(match (next, cold) {
+            (Some(a), Some(false)) => Some(a.min(self.cold_deadline())),
+            (None, Some(false)) => Some(self.cold_deadline()),
+            (n, _) => n,
+        })
     }
 
     fn cold_deadline(&self) -> u64 {
