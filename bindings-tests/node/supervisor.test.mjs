@@ -67,6 +67,14 @@ test('parseLaunchctlPrint / parseSystemctlShow / doctorCheck', () => {
   assert.equal(s.lastExitCode, null)
   assert.equal(keel.doctorCheck(s).status, 'pass')
   assert.equal(keel.parseSystemctlShow('LoadState=not-found\n').loaded, false)
+
+  // a signal crash loop: launchd prints the signal instead of an exit code
+  const segv = keel.parseLaunchctlPrint('gui/501/x = {\n\tstate = spawn scheduled\n\truns = 6\n\tlast terminating signal = Segmentation fault: 11\n}\n')
+  assert.equal(segv.lastSignal, 11)
+  assert.equal(segv.lastExitCode, null)
+  const sc = keel.doctorCheck(segv)
+  assert.equal(sc.status, 'fail')
+  assert.match(sc.message, /killed by signal 11/)
 })
 
 test('bad input is refused with keel codes, never a crash', () => {

@@ -1153,6 +1153,37 @@ fn launchctl_print_captures_parse() {
     assert_eq!(c.status, CheckStatus::Warn);
     assert!(c.message.contains("spawn scheduled"));
 
+    // a daemon crash-looping on a signal: launchd prints the signal *instead of* the exit
+    // code, so a parser that only reads `last exit code` calls this a mere respawn
+    let segv = "gui/501/dev.keel.supervisor = {\n\tactive count = 0\n\tstate = spawn scheduled\n\
+\truns = 6\n\tlast terminating signal = Segmentation fault: 11\n\tspawn type = daemon (3)\n}\n";
+    let h = parse_launchctl_print(segv);
+    assert_eq!(
+        (h.state, h.last_exit_code, h.last_signal),
+        (ServiceState::SpawnScheduled, None, Some(11))
+    );
+    let c = doctor_check(&h);
+    assert_eq!(c.status, CheckStatus::Fail, "{c:?}");
+    assert!(c.message.contains("killed by signal 11"), "{c:?}");
+    assert!(c.fix.is_some());
+    // running again after a jetsam kill: warn; after a stop request (SIGTERM): pass
+    let h = parse_launchctl_print(
+        "gui/501/x = {\n\tstate = running\n\tpid = 9\n\tlast terminating signal = Killed: 9\n}\n",
+    );
+    assert_eq!(h.last_signal, Some(9));
+    assert_eq!(doctor_check(&h).status, CheckStatus::Warn);
+    let h = parse_launchctl_print(
+        "gui/501/x = {\n\tstate = running\n\tpid = 9\n\tlast terminating signal = Terminated: 15\n}\n",
+    );
+    assert_eq!(doctor_check(&h).status, CheckStatus::Pass);
+    let h = parse_launchctl_print(
+        "gui/501/x = {\n\tstate = not running\n\tlast terminating signal = Terminated: 15\n}\n",
+    );
+    assert_eq!(
+        (h.state, doctor_check(&h).status),
+        (ServiceState::Stopped, CheckStatus::Warn)
+    );
+
     let h = parse_launchctl_print(
         "Bad request.\nCould not find service \"dev.keel.supervisor\" in domain for port\n",
     );
@@ -1198,6 +1229,18 @@ ActiveState=active\nSubState=running\nResult=success\n";
     );
     assert_eq!(doctor_check(&h).status, CheckStatus::Fail);
 
+    // restarting after SIGSEGV: not a warn-level respawn, a crash loop
+    let segv = "LoadState=loaded\nActiveState=activating\nSubState=auto-restart\n\
+ExecMainCode=2\nExecMainStatus=11\nNRestarts=4\n";
+    let h = parse_systemctl_show(segv);
+    assert_eq!(
+        (h.state, h.last_signal, h.last_exit_code),
+        (ServiceState::SpawnScheduled, Some(11), None)
+    );
+    let c = doctor_check(&h);
+    assert_eq!(c.status, CheckStatus::Fail, "{c:?}");
+    assert!(c.message.contains("killed by signal 11"), "{c:?}");
+
     let missing = "LoadState=not-found\nActiveState=inactive\nSubState=dead\n";
     let h = parse_systemctl_show(missing);
     assert!(!h.loaded);
@@ -1232,6 +1275,18 @@ async fn verify_started_reports_a_crash_loop_loudly() {
     let e = t.await.unwrap().unwrap_err();
     assert_eq!(e.code(), "KEEL_SERVICE_NOT_STARTED");
     assert!(e.to_string().contains("last exit code = 1"), "{e}");
+
+    // a signal crash loop is just as loud
+    let shared: SharedClock = SystemClock::shared();
+    let e = verify_started(&shared, Duration::ZERO, || async {
+        Ok::<ServiceHealth, _>(parse_launchctl_print(
+            "gui/501/x = {\n\tstate = spawn scheduled\n\tlast terminating signal = Abort trap: 6\n}\n",
+        ))
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "KEEL_SERVICE_NOT_STARTED");
+    assert!(e.to_string().contains("killed by signal 6"), "{e}");
 
     let shared: SharedClock = SystemClock::shared();
     let h = verify_started(&shared, Duration::ZERO, || async {
@@ -1357,4 +1412,128 @@ fn options_range_and_shape_errors_have_their_codes() {
 
 fn lock_ok<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registrations follow `script` (true = succeeds; past its end: fail), each successful
+/// one followed by a run of `run_ms` on the manual clock that exits 0.
+struct RegScript {
+    clock: ManualClock,
+    script: Vec<bool>,
+    run_ms: u64,
+    calls: AtomicU32,
+}
+
+impl Cycle for RegScript {
+    type Registration = ();
+    fn register<'a>(&'a self, _: &'a CycleContext) -> BoxFuture<'a, Result<(), CycleError>> {
+        Box::pin(async move {
+            let i = self.calls.fetch_add(1, Ordering::SeqCst) as usize;
+            if self.script.get(i).copied().unwrap_or(false) {
+                Ok(())
+            } else {
+                Err(CycleError::new("backend down"))
+            }
+        })
+    }
+    fn run<'a>(
+        &'a self,
+        _: (),
+        _: &'a CycleContext,
+    ) -> BoxFuture<'a, Result<RunOutcome, CycleError>> {
+        Box::pin(async move {
+            self.clock.sleep(Duration::from_millis(self.run_ms)).await;
+            Ok(RunOutcome::exited(0))
+        })
+    }
+}
+
+/// The backoff sleeps seen for `script` with runs of `run_ms`, and the statuses.
+async fn reg_sequence(
+    script: &[bool],
+    run_ms: u64,
+    burst: Option<BurstLimit>,
+    steps: usize,
+) -> (Vec<u64>, Vec<Status>) {
+    let clock = ManualClock::new();
+    let ev = events();
+    let e2 = ev.clone();
+    let sup = Arc::new(
+        Supervisor::builder(RegScript {
+            clock: clock.clone(),
+            script: script.to_vec(),
+            run_ms,
+            calls: AtomicU32::new(0),
+        })
+        .options(SupervisorOptions { burst, ..opts() })
+        .clock(clock.shared())
+        .on_status(move |e| e2.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap(),
+    );
+    let s = sup.clone();
+    let task = tokio::spawn(async move { s.run().await });
+    let seen = drive(&clock, steps).await;
+    sup.shutdown();
+    task.await.unwrap().unwrap();
+    let statuses = ev
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.status.clone())
+        .collect();
+    (seen, statuses)
+}
+
+#[tokio::test]
+async fn a_stable_run_resets_registration_backoff_and_degraded_a_short_one_does_not() {
+    let fff_ok_ff = [false, false, false, true, false, false];
+    // a run that lasted the stable period (60 s): the next failure starts again at 2 s
+    let (seen, _) = reg_sequence(&fff_ok_ff, 60_000, None, 6).await;
+    assert_eq!(seen, [2000, 4000, 8000, 60_000, 2000, 4000]);
+    // a 59.999 s run is not stable: the count goes on (16 s, then the 30 s cap)
+    let (seen, _) = reg_sequence(&fff_ok_ff, 59_999, None, 6).await;
+    assert_eq!(seen, [2000, 4000, 8000, 59_999, 16_000, 30_000]);
+
+    // burst limit 3 in 60 s: degraded at the third failure, at the cap
+    let burst = Some(BurstLimit {
+        failures: 3,
+        window_ms: 60_000,
+    });
+    let (seen, statuses) = reg_sequence(&fff_ok_ff, 60_000, burst, 6).await;
+    assert_eq!(seen, [2000, 4000, 30_000, 60_000, 2000, 4000]);
+    let degraded_then = statuses
+        .iter()
+        .skip_while(|s| !matches!(s, Status::Degraded { .. }))
+        .skip_while(|s| **s != Status::Running)
+        .cloned()
+        .collect::<Vec<_>>();
+    // after the stable run, the failures are plain backing-off again (until a new burst
+    // of three within the window degrades it once more)
+    assert_eq!(
+        degraded_then[..5],
+        [
+            Status::Running,
+            Status::Registering,
+            Status::BackingOff {
+                attempt: 1,
+                delay_ms: 2000
+            },
+            Status::Registering,
+            Status::BackingOff {
+                attempt: 2,
+                delay_ms: 4000
+            },
+        ],
+        "{degraded_then:?}"
+    );
+    // a short run leaves it degraded: the next failure waits the cap again
+    let (seen, statuses) = reg_sequence(&fff_ok_ff, 1000, burst, 6).await;
+    assert_eq!(seen, [2000, 4000, 30_000, 1000, 30_000, 30_000]);
+    assert!(matches!(
+        statuses
+            .iter()
+            .rev()
+            .find(|s| !matches!(s, Status::Offline)),
+        Some(Status::Degraded { .. })
+    ));
 }

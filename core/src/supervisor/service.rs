@@ -464,7 +464,8 @@ pub struct ServiceHealth {
     pub raw_state: Option<String>,
     /// The last exit code, when the output has one.
     pub last_exit_code: Option<i32>,
-    /// The signal that ended the last run (systemd), when one did.
+    /// The signal that ended the last run, when one did (systemd `ExecMainCode=2/3`,
+    /// launchd `last terminating signal = Segmentation fault: 11`).
     pub last_signal: Option<i32>,
     /// The main pid, when running.
     pub pid: Option<u32>,
@@ -474,7 +475,9 @@ pub struct ServiceHealth {
 
 /// Parse `launchctl print <domain>/<label>`: the **top-level** `state = …` (whole
 /// value, `spawn scheduled` included; nested blocks like `endpoints = { … }` are
-/// skipped), `last exit code = N` (`(never exited)` → none), `pid = N`. Empty output,
+/// skipped), `last exit code = N` (`(never exited)` → none), `last terminating signal =
+/// NAME: N` (which launchd prints *instead of* the exit code after a signal death),
+/// `pid = N`. Empty output,
 /// or `Could not find service`, means not loaded.
 pub fn parse_launchctl_print(text: &str) -> ServiceHealth {
     let mut h = ServiceHealth {
@@ -536,6 +539,10 @@ pub fn parse_launchctl_print(text: &str) -> ServiceHealth {
                     .map(|(_, c)| c)
                     .collect();
                 h.last_exit_code = num.parse().ok();
+            }
+            "last terminating signal" if h.last_signal.is_none() => {
+                // "Segmentation fault: 11", "Killed: 9"; a bare number too
+                h.last_signal = v.rsplit(':').next().and_then(|n| n.trim().parse().ok());
             }
             "pid" if h.pid.is_none() => h.pid = v.parse().ok(),
             _ => {}
@@ -629,12 +636,16 @@ pub struct DoctorCheck {
     pub fix: Option<String>,
 }
 
+/// SIGTERM: how a service manager asks a service to stop (not a crash).
+const SIGTERM: i32 = 15;
+
 /// What to do about a crashed service.
 pub const SERVICE_CRASH_FIX: &str = "The background supervisor crashed. Read its log (launchd: the plist's StandardErrorPath; systemd: `journalctl --user -u UNIT` or `journalctl -u UNIT`), fix the cause, then restart it (`launchctl kickstart -k gui/$UID/LABEL` or `systemctl restart UNIT`). Meanwhile run `keel supervise …` in the foreground.";
 
 /// The doctor verdict: not loaded or a non-zero last exit code or `failed` → fail (with
-/// [`SERVICE_CRASH_FIX`]); `spawn scheduled` → warn; `waiting` → warn; `running` → pass;
-/// anything else → warn, verbatim.
+/// [`SERVICE_CRASH_FIX`]); a last run killed by a signal other than SIGTERM (a stop
+/// request) → fail unless it is running again, then warn; `spawn scheduled` → warn;
+/// `waiting` → warn; `running` → pass; anything else → warn, verbatim.
 pub fn doctor_check(h: &ServiceHealth) -> DoctorCheck {
     let name = "supervisor service running".to_string();
     let raw = h.raw_state.clone().unwrap_or_else(|| "unknown".into());
@@ -659,6 +670,23 @@ pub fn doctor_check(h: &ServiceHealth) -> DoctorCheck {
             ),
             Some(SERVICE_CRASH_FIX),
         );
+    }
+    if let Some(sig) = h.last_signal.filter(|s| *s != SIGTERM) {
+        return if h.state == ServiceState::Running {
+            mk(
+                CheckStatus::Warn,
+                format!("state = {raw}, but its last run was killed by signal {sig}"),
+                Some(SERVICE_CRASH_FIX),
+            )
+        } else {
+            mk(
+                CheckStatus::Fail,
+                format!(
+                    "service is not healthy: last run killed by signal {sig} (crashing); state = {raw}"
+                ),
+                Some(SERVICE_CRASH_FIX),
+            )
+        };
     }
     match h.state {
         ServiceState::Failed => mk(
