@@ -942,3 +942,42 @@ async fn a_runner_sigkilled_mid_turn_is_recovered_by_the_next_turn() {
     assert_eq!(r.final_state, AgentState::Zombie);
     assert_cleaned(&e);
 }
+
+/// Every byte the turn stores (the SQLite file and its WAL, runner.log, stderr.log,
+/// turn.lock) is free of the secret, whatever path it came through: a non-JSON line, an
+/// unknown event type, an error event, a hook event, an is_error result and the linger
+/// kill's runner.log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_stored_byte_carries_a_secret_on_any_path() {
+    let e = env();
+    let mut o = opts(&e, "leaky", Runtime::Claude);
+    o.result_grace_ms = 500;
+    let (r, events) = run(o).await;
+    // the is_error result ends the stall watch; the CLI then lingers and is killed
+    assert!(r.linger_killed && !r.clean_result, "{r:?}");
+    assert!(events.iter().any(|e| e.raw_type == "keel.non_json"));
+    assert!(events.iter().any(|e| e.kind == EventKind::Error));
+    for ev in &events {
+        let s = serde_json::to_string(ev).unwrap();
+        assert!(!s.contains("TESTSECRET"), "{s}");
+    }
+    let mut files = vec![e.state.clone()];
+    let mut scanned = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            for entry in std::fs::read_dir(&p).unwrap() {
+                files.push(entry.unwrap().path());
+            }
+            continue;
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        scanned += 1;
+        assert!(
+            memchr::memmem::find(&bytes, b"TESTSECRET").is_none(),
+            "the secret is stored in {}",
+            p.display()
+        );
+    }
+    assert!(scanned >= 4, "only {scanned} files");
+    assert_cleaned(&e);
+}
