@@ -578,3 +578,20 @@ fn hostile_anchor_runs_keep_their_output() {
         }
     }
 }
+
+/// Found by the stream fuzzer: whether `curl` came before `-u` was judged over a fixed
+/// byte window, so a second pass (shorter, masked text) saw `curl` from an earlier line
+/// and masked `docker run -u 1000:1000`. `curl` now counts only in the same command.
+#[test]
+fn curl_context_ends_with_its_command_so_redaction_is_idempotent() {
+    let input = "curl -u elastic:P@ssw0rd$1 https://x\nmysql -h db -u root -pS3cr3tPasQp7w r\nmkdir -p /x; ssh -p 22 h; docker run -u 1000:1000 i\n";
+    let once = one_shot(input);
+    assert!(once.contains("docker run -u 1000:1000 i"), "{once}");
+    assert!(
+        !once.contains("P@ssw0rd$1") && !once.contains("S3cr3tPasQp7w"),
+        "{once}"
+    );
+    assert_eq!(one_shot(&once), once);
+    // a backslash-continued curl keeps its context
+    hides("curl https://x \\\n  -u admin:4829", "4829");
+}

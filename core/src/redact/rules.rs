@@ -2167,7 +2167,21 @@ fn curl_user(buf: &[u8], m: usize, lit: usize, eof: bool, mask: &[u8]) -> Check 
     if placeholder_body(secret) {
         return Check::None;
     }
-    let curl = memchr::memmem::find(&buf[m.saturating_sub(LOOKBEHIND)..m], b"curl").is_some();
+    // `curl` counts only in the same command: after the last newline (a `\`-continued
+    // one does not end it), `;` or `|` before `-u`. A fixed byte window alone made
+    // the verdict depend on how long the masked text before it was, so redacting twice
+    // could mask `docker run -u 1000:1000` on a later line (found by the stream fuzzer).
+    let lo = m.saturating_sub(LOOKBEHIND);
+    let mut seg = lo;
+    for i in (lo..m).rev() {
+        let b = buf[i];
+        let continued = b == b'\n' && i > lo && buf[i - 1] == b'\\';
+        if matches!(b, b'\n' | b';' | b'|') && !continued {
+            seg = i + 1;
+            break;
+        }
+    }
+    let curl = memchr::memmem::find(&buf[seg..m], b"curl").is_some();
     if !curl {
         let symbol = secret
             .iter()
