@@ -2287,11 +2287,13 @@ fn cli_command(
                     Value::None => {}
                     Value::At(s) => {
                         let val = &buf[s.start..s.end];
-                        if val[0] != b'-'
-                            && !is_placeholder(val)
-                            && !val.starts_with(mask)
-                            && !placeholder_body(val)
-                        {
+                        // An already-masked flag ends the scan: one command word masks
+                        // one flag, so a second pass must not reach a later `-p` the
+                        // first pass left (found by the stream fuzzer).
+                        if val.starts_with(mask) {
+                            return Check::None;
+                        }
+                        if val[0] != b'-' && !is_placeholder(val) && !placeholder_body(val) {
                             return Check::Span(s);
                         }
                     }
