@@ -42,6 +42,7 @@ mod handle;
 pub mod jobs;
 mod json;
 pub mod redact;
+pub mod services;
 pub mod string;
 pub mod supervisor;
 pub mod turns;

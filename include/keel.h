@@ -335,6 +335,13 @@ typedef struct keel_job_registry keel_job_registry;
 typedef struct keel_redactor keel_redactor;
 
 /**
+ * Managed services over one state directory. Made by `keel_services_new`, released
+ * by `keel_services_free`. Thread-safe: any function may be called on the same handle
+ * from any thread at once.
+ */
+typedef struct keel_services keel_services;
+
+/**
  * A streaming redactor: feed it chunks of any size, and it writes redacted output
  * through a callback. The output equals `keel_redactor_redact` of the whole
  * input, however the input is cut into chunks (a secret split across writes is
@@ -1316,6 +1323,191 @@ enum keel_result keel_redactor_add_secret_status(const struct keel_redactor *red
  */
 enum keel_result keel_redactor_short_secrets_ignored(const struct keel_redactor *redactor,
                                                      size_t *count_out);
+
+/**
+ * Make managed services over `state_dir` (created 0700 on first write) with
+ * `options_json`, a `ServicesOptions` object — minions' `managedSpawn` limits plus
+ * keel's: `{"allowedExecutables":["sleep","python3"],"ttlMinutesDefault":720,
+ * "requireGitWorkdir":false,…}`; empty text or `null` gives every default. On success
+ * `*out` is a new handle; release it with `keel_services_free` (the services keep
+ * running). Starts one keel thread (the runtime of `_up`, `_restart`, `_sweep`,
+ * `_remove`).
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT` (an
+ * empty `state_dir`), `KEEL_INVALID_JSON` (syntax, type, unknown or missing field),
+ * `KEEL_INVALID_OPTION` (a value out of range; the message names the field),
+ * `KEEL_IO` (the thread could not start).
+ *
+ * # Safety
+ * The strings must point to their lengths of readable bytes (a pointer may be NULL
+ * when its length is 0); `out` must be valid for writing a pointer.
+ */
+enum keel_result keel_services_new(const char *state_dir,
+                                   size_t state_dir_len,
+                                   const char *options_json,
+                                   size_t options_len,
+                                   struct keel_services **out);
+
+/**
+ * Release a handle made by `keel_services_new` and join its thread. NULL-safe and
+ * idempotent (a pointer that is not a live handle is ignored). The services keep
+ * running. A call in progress on another thread finishes first.
+ */
+void keel_services_free(struct keel_services *services);
+
+/**
+ * Validate `spec_json`, the text of a `managed-spawn.json` record (`{"specs":[…]}`),
+ * against the handle's limits and `validate_options_json` (a `ValidateOptions`
+ * object: `{"requireGitWorkdir":false,"allowedCwdRoot":"/work","extraDenyPatterns":[]}`,
+ * empty for the defaults). Neither spawns nor touches the state dir.
+ *
+ * A refused spec is not an error: the call returns `KEEL_OK` and `*result_json` is the
+ * reference validator's result, `{"ok":false,"reason":"spec[0]: name-not-kebab-case (…)"}`
+ * — the same stable reason string as core, the CLI and Node give, redacted — or
+ * `{"ok":true,"value":{…the normalized record…}}`. Text that is not JSON is such a
+ * refusal too. Release it with `keel_string_free`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT` (a dead
+ * handle), `KEEL_INVALID_JSON` / `KEEL_INVALID_OPTION` (`validate_options_json`).
+ *
+ * # Safety
+ * The strings must point to their lengths of readable bytes; `result_json` must be
+ * valid for writing a pointer.
+ */
+enum keel_result keel_services_validate(const struct keel_services *services,
+                                        const char *spec_json,
+                                        size_t spec_len,
+                                        const char *validate_options_json,
+                                        size_t validate_options_len,
+                                        struct keel_string **result_json);
+
+/**
+ * Validate `spec_json` (as `keel_services_validate`), then spawn every spec detached in
+ * its own process tree (stdio to `<dir>/managed-logs/<name>.log`, env from the spec
+ * plus PATH and platform essentials only), record it, and wait for each one's first
+ * health (bounded by its healthcheck's `timeout_s`). A spec that fails its first
+ * healthcheck is killed and removed; the others stay. `owner_json` is an `Owner`
+ * object recorded on each service, `{"owner_project":"p","owner_agent":"a",
+ * "owner_wi":"W-1"}` (minions' field names), empty for none.
+ *
+ * `*outcomes_json` is `[{"name","pid","healthy","error","logPath"}]`; release it with
+ * `keel_string_free`. Blocks the calling thread.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_SERVICE_SPEC_INVALID` (the message carries the validator's reason),
+ * `KEEL_INVALID_JSON` / `KEEL_INVALID_OPTION` (`owner_json`, `validate_options_json`),
+ * `KEEL_SPAWN_FAILED`, `KEEL_MALFORMED_STATE` / `KEEL_INSECURE_FILE` /
+ * `KEEL_LOCK_TIMEOUT` (the state file), `KEEL_IO`.
+ *
+ * # Safety
+ * The strings must point to their lengths of readable bytes; `outcomes_json` must be
+ * valid for writing a pointer.
+ */
+enum keel_result keel_services_up(const struct keel_services *services,
+                                  const char *spec_json,
+                                  size_t spec_len,
+                                  const char *validate_options_json,
+                                  size_t validate_options_len,
+                                  const char *owner_json,
+                                  size_t owner_len,
+                                  struct keel_string **outcomes_json);
+
+/**
+ * The services recorded in the state dir (of project `project` when it is not empty;
+ * NULL with length 0 for all): `*list_json` is `{"etag":"…","services":[{"name",
+ * "pid","alive","healthy","owner_agent","owner_wi","owner_project","attrs","ports",
+ * "started_at","ttl_expires_at","last_health_at","log_path","cmd","args","cwd",
+ * "healthcheck","health":"starting"|"healthy"|"unhealthy"|"dead","last_error",
+ * "last_check_at"}]}` — minions' dashboard shape plus keel's health fields; `alive` is
+ * checked PID-reuse-safely now, `etag` is the value minions computes for the list.
+ * Never spawns, probes or signals. Release it with `keel_string_free`.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_MALFORMED_STATE`, `KEEL_INSECURE_FILE`, `KEEL_LOCK_TIMEOUT`, `KEEL_IO`.
+ *
+ * # Safety
+ * `project` must point to `project_len` readable bytes (or be NULL with 0);
+ * `list_json` must be valid for writing a pointer.
+ */
+enum keel_result keel_services_list(const struct keel_services *services,
+                                    const char *project,
+                                    size_t project_len,
+                                    struct keel_string **list_json);
+
+/**
+ * minions' `sweepManagedSpawn`: drop records whose process is gone (PID-reuse safe:
+ * a pid now owned by another process is never signalled), kill TTL-expired services
+ * (the whole tree, with grace), drop malformed entries, rotate logs. `*stats_json` is
+ * `{"scanned","ttlExpired","deadDropped","killedPids","rotatedLogs","malformed"}`.
+ * Blocks the calling thread.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_ARGUMENT`, `KEEL_MALFORMED_STATE`,
+ * `KEEL_INSECURE_FILE`, `KEEL_LOCK_TIMEOUT`, `KEEL_IO`.
+ *
+ * # Safety
+ * `stats_json` must be valid for writing a pointer.
+ */
+enum keel_result keel_services_sweep(const struct keel_services *services,
+                                     struct keel_string **stats_json);
+
+/**
+ * minions' `restartManagedSpec(name)`: kill the old tree (if it is still provably this
+ * service), spawn its saved spec again, replace the record (new pid, same TTL length),
+ * then wait for its first health when it has a healthcheck. `*result_json` is
+ * `{"name","pid","healthy","error","logPath"}` (`healthy:false` with `error` when the
+ * probe failed or there is no healthcheck — the service still runs). Blocks the
+ * calling thread.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_SERVICE_NOT_FOUND`, `KEEL_SPAWN_FAILED`, `KEEL_MALFORMED_STATE`,
+ * `KEEL_INSECURE_FILE`, `KEEL_LOCK_TIMEOUT`, `KEEL_IO`.
+ *
+ * # Safety
+ * `name` must point to `name_len` readable bytes; `result_json` must be valid for
+ * writing a pointer.
+ */
+enum keel_result keel_services_restart(const struct keel_services *services,
+                                       const char *name,
+                                       size_t name_len,
+                                       struct keel_string **result_json);
+
+/**
+ * minions' `removeManagedSpec(name)`: drop the record, then kill its tree (pinned to
+ * the recorded identity: a reused pid is never signalled). `*result_json` is
+ * `{"removed":bool,"killed":bool}`; `removed:false` means the tree survived the kill
+ * and the record was put back with an expired TTL for the next sweep. Blocks the
+ * calling thread.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
+ * `KEEL_SERVICE_NOT_FOUND`, `KEEL_MALFORMED_STATE`, `KEEL_INSECURE_FILE`,
+ * `KEEL_LOCK_TIMEOUT`, `KEEL_IO`.
+ *
+ * # Safety
+ * `name` must point to `name_len` readable bytes; `result_json` must be valid for
+ * writing a pointer.
+ */
+enum keel_result keel_services_remove(const struct keel_services *services,
+                                      const char *name,
+                                      size_t name_len,
+                                      struct keel_string **result_json);
+
+/**
+ * minions' `removeManagedSpecsForProject(project)`: drop every record of `project`,
+ * kill their trees, unlink their logs (`.log` and `.log.1`). `*result_json` is
+ * `{"killed","unlinked","scanned"}`. Blocks the calling thread.
+ *
+ * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT` (a dead
+ * handle or an empty project), `KEEL_MALFORMED_STATE`, `KEEL_INSECURE_FILE`,
+ * `KEEL_LOCK_TIMEOUT`, `KEEL_IO`.
+ *
+ * # Safety
+ * `project` must point to `project_len` readable bytes; `result_json` must be valid
+ * for writing a pointer.
+ */
+enum keel_result keel_services_remove_project(const struct keel_services *services,
+                                              const char *project,
+                                              size_t project_len,
+                                              struct keel_string **result_json);
 
 /**
  * Release a string returned by keel. Its bytes are zeroed first (a string may
