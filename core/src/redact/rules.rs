@@ -1087,6 +1087,12 @@ pub(crate) struct RuleSet {
 pub(crate) struct RuleState {
     /// For each custom rule, where its leftmost-first iteration resumes.
     pub(crate) custom_resume: Vec<usize>,
+    /// Where the token-prefix scan resumes: its first undecided literal, or the end
+    /// of the window it last saw when it decided everything. Every literal before it
+    /// was decided (and its span reported) in an earlier round.
+    prefix_resume: usize,
+    /// The same for the `=` / `:` / `>` anchor scan.
+    anchored_resume: usize,
 }
 
 impl RuleState {
@@ -1094,6 +1100,8 @@ impl RuleState {
         for r in &mut self.custom_resume {
             *r = r.saturating_sub(by);
         }
+        self.prefix_resume = self.prefix_resume.saturating_sub(by);
+        self.anchored_resume = self.anchored_resume.saturating_sub(by);
     }
 }
 
@@ -1244,6 +1252,65 @@ fn run(buf: &[u8], at: usize, cap: usize, pred: impl Fn(u8) -> bool) -> (usize, 
 struct AnchorMemo {
     run: RunMemo,
     stretch: StretchMemo,
+    /// `.` (dotted code references), `://` (URLs) and the mask (already redacted):
+    /// the values of one pass overlap (`password=password=…`), so each is found
+    /// once per pass instead of once per value.
+    dot: Occurs,
+    scheme: Occurs,
+    mask: Occurs,
+}
+
+/// Whether `buf[s..e]` contains a needle, for the overlapping ranges of one pass.
+///
+/// Holds: the first occurrence starting at or after `from` is `found`; with `None`,
+/// no occurrence starts in `[from, to - len]`. A query starting at or after `from`
+/// is answered from that, or by searching only the bytes past `to`. Every answer is
+/// exactly `memmem::find(&buf[s..e], needle).is_some()`.
+#[derive(Default)]
+struct Occurs {
+    valid: bool,
+    from: usize,
+    to: usize,
+    found: Option<usize>,
+}
+
+impl Occurs {
+    fn within(&mut self, buf: &[u8], needle: &[u8], s: usize, e: usize) -> bool {
+        let len = needle.len();
+        if len == 0 {
+            return true;
+        }
+        if e < s + len {
+            return false;
+        }
+        if self.valid && self.from <= s {
+            match self.found {
+                Some(p) if p >= s => return p + len <= e,
+                Some(_) => {}
+                None if e <= self.to => return false,
+                None => {
+                    // Starts in `[s, to - len]` are known to be absent.
+                    let lo = (self.to + 1).saturating_sub(len).max(s);
+                    let hit = memchr::memmem::find(&buf[lo..e], needle).map(|i| lo + i);
+                    *self = Occurs {
+                        valid: true,
+                        from: s,
+                        to: e,
+                        found: hit,
+                    };
+                    return hit.is_some();
+                }
+            }
+        }
+        let hit = memchr::memmem::find(&buf[s..e], needle).map(|i| s + i);
+        *self = Occurs {
+            valid: true,
+            from: s,
+            to: e,
+            found: hit,
+        };
+        hit.is_some()
+    }
 }
 
 /// The unquoted value run of [`value_at`], remembered: every byte of
@@ -1396,12 +1463,22 @@ impl RuleSet {
     ) -> usize {
         let n = buf.len();
         let mut undecided = n;
-        if let Some(u) = self.find_prefixes(buf, from, eof, spans) {
-            undecided = undecided.min(u);
-        }
-        if let Some(u) = self.find_anchored(buf, from, eof, spans) {
-            undecided = undecided.min(u);
-        }
+        // Each group resumes where it stopped deciding, not at the common commit
+        // point: another group holding the commit back (an unterminated
+        // `-----BEGIN` block) must not make this one rescan its decided anchors on
+        // every write (`token:` runs written byte by byte were quadratic).
+        // Decisions are final (a check answers `Undecided` whenever more input
+        // could change it), and spans decided earlier were kept by the stream.
+        let u = self
+            .find_prefixes(buf, from.max(state.prefix_resume), eof, spans)
+            .unwrap_or(n);
+        state.prefix_resume = u;
+        undecided = undecided.min(u);
+        let u = self
+            .find_anchored(buf, from.max(state.anchored_resume), eof, spans)
+            .unwrap_or(n);
+        state.anchored_resume = u;
+        undecided = undecided.min(u);
         if !self.custom.is_empty() {
             undecided = undecided.min(self.find_custom(buf, from, eof, state, spans));
         }
@@ -1537,7 +1614,11 @@ impl RuleSet {
                     result = Some(a);
                     return false;
                 }
-                Check::Span(s) => self.push(buf, s, spans),
+                Check::Span(s) => {
+                    if !memo.mask.within(buf, &self.mask, s.start, s.end) {
+                        spans.push(s);
+                    }
+                }
                 Check::None => {}
             }
             true
@@ -1696,7 +1777,18 @@ impl RuleSet {
                     return Check::None;
                 }
                 let v = &buf[s.start..s.end];
-                if plausible_secret(v, class, &self.mask) || provider_number(&segs, v) {
+                let AnchorMemo { dot, scheme, .. } = memo;
+                let mut contains = |needle: &[u8]| {
+                    let m = if needle == b"." {
+                        &mut *dot
+                    } else {
+                        &mut *scheme
+                    };
+                    m.within(buf, needle, s.start, s.end)
+                };
+                if plausible_secret_by(v, class, &self.mask, &mut contains)
+                    || provider_number(&segs, v)
+                {
                     Check::Span(s)
                 } else {
                     Check::None
@@ -3356,7 +3448,10 @@ fn is_code_root(w: &[u8]) -> bool {
 /// (`AgentEnrollmentCredentials)`), optionally followed by `,`, `;`, `:` or `)`.
 /// Dotted values that are not code (`Summer.Breeze2024`,
 /// `correct.horse.battery.staple`, `ya29.a0AfH6…`) are values.
-fn is_code_reference(v: &[u8]) -> bool {
+///
+/// "Does the value hold a `.`" is answered by `has_dot` (trailing `,;):` are never
+/// dots, so the untrimmed value gives the same answer).
+fn is_code_reference_by(v: &[u8], has_dot: &mut dyn FnMut() -> bool) -> bool {
     let mut v = v;
     while let Some(b',' | b';' | b')' | b':') = v.last() {
         v = &v[..v.len() - 1];
@@ -3380,7 +3475,7 @@ fn is_code_reference(v: &[u8]) -> bool {
         return true;
     }
     // (`memchr` first: a value without a dot is not scanned byte by byte here.)
-    if memchr::memchr(b'.', v).is_some() && v.split(|&b| b == b'.').all(ident_part) {
+    if has_dot() && v.split(|&b| b == b'.').all(ident_part) {
         let parts = v.split(|&b| b == b'.').count();
         let first = v.split(|&b| b == b'.').next().unwrap_or(b"");
         let last = v.rsplit(|&b| b == b'.').next().unwrap_or(b"");
@@ -3438,6 +3533,19 @@ fn is_type_name(v: &[u8]) -> bool {
 
 /// Value heuristics: is this plausibly a secret rather than a setting?
 fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
+    plausible_secret_by(v, class, mask, &mut |needle| {
+        memchr::memmem::find(v, needle).is_some()
+    })
+}
+
+/// [`plausible_secret`] with the substring searches over `v` (`.` and `://`)
+/// answered by `contains`, so a pass can share them between overlapping values.
+fn plausible_secret_by(
+    v: &[u8],
+    class: KeyClass,
+    mask: &[u8],
+    contains: &mut dyn FnMut(&[u8]) -> bool,
+) -> bool {
     if v.is_empty() || (!mask.is_empty() && v.starts_with(mask)) {
         return false;
     }
@@ -3446,7 +3554,7 @@ fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
     {
         return false;
     }
-    if is_placeholder(v) || is_code_reference(v) {
+    if is_placeholder(v) || is_code_reference_by(v, &mut || contains(b".")) {
         return false;
     }
     // SOPS-encrypted values (`ENC[AES256_GCM,data:…,type:str]`) are ciphertext.
@@ -3480,7 +3588,7 @@ fn plausible_secret(v: &[u8], class: KeyClass, mask: &[u8]) -> bool {
     {
         return false;
     }
-    if memchr::memmem::find(v, b"://").is_some() {
+    if contains(b"://") {
         return false;
     }
     match class {
