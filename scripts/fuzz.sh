@@ -31,22 +31,46 @@ export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
 host="$(rustc -vV | sed -n 's/^host: //p')"
 CARGO_TARGET_DIR="$build_dir" cargo build --release --target "$host" \
     --manifest-path "$root/core/fuzz/Cargo.toml" $(printf -- '--bin %s ' "${targets[@]}")
-status=0
-for t in "${targets[@]}"; do
-    work="$root/target/fuzz-corpus/$t"
-    artifacts="$root/target/fuzz-artifacts/$t"
-    seeds="$root/core/fuzz/corpus/$t"
+jobs_max="${FUZZ_JOBS:-1}"
+run_one() {
+    local t="$1"
+    local work="$root/target/fuzz-corpus/$t"
+    local artifacts="$root/target/fuzz-artifacts/$t"
+    local seeds="$root/core/fuzz/corpus/$t"
     mkdir -p "$work" "$artifacts"
-    echo "== $t ($secs s)"
     # -rss_limit_mb: the large-input target holds a few MiB; 2 GB catches runaways.
-    if ! "$build_dir/$host/release/$t" -max_total_time="$secs" -rss_limit_mb=2048 \
+    "$build_dir/$host/release/$t" -max_total_time="$secs" -rss_limit_mb=2048 \
         -max_len=16384 -print_final_stats=1 -artifact_prefix="$artifacts/" \
-        "$work" "$seeds" 2>"$artifacts/log.txt"; then
+        "$work" "$seeds" 2>"$artifacts/log.txt"
+}
+report() {
+    local t="$1" rc="$2"
+    local artifacts="$root/target/fuzz-artifacts/$t"
+    if [ "$rc" -ne 0 ]; then
         echo "FAILED: $t (see $artifacts/log.txt)"
         tail -n 30 "$artifacts/log.txt"
         status=1
     else
+        echo "== $t ($secs s): ok"
         grep -E '^#[0-9]+.*(cov|DONE)' "$artifacts/log.txt" | tail -n 2 || true
     fi
+}
+status=0
+# Targets run FUZZ_JOBS at a time; each reports when its batch is done.
+i=0
+while [ "$i" -lt "${#targets[@]}" ]; do
+    batch=("${targets[@]:i:jobs_max}")
+    pids=()
+    for t in "${batch[@]}"; do
+        echo "== $t: fuzzing for $secs s"
+        run_one "$t" &
+        pids+=($!)
+    done
+    for k in "${!batch[@]}"; do
+        rc=0
+        wait "${pids[$k]}" || rc=$?
+        report "${batch[$k]}" "$rc"
+    done
+    i=$((i + jobs_max))
 done
 exit "$status"

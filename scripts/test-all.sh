@@ -55,8 +55,9 @@ step "cargo clippy (all targets, -D warnings)" cargo clippy --workspace --all-ta
 step "Rust tests: core, C ABI crate, CLI, doctests (release)" cargo test --workspace --release
 # The job server against its own /openapi.json (schemathesis) and /metrics (promtool).
 step "keel serve contract: schemathesis + promtool (server/tests/contract.sh)" bash server/tests/contract.sh
-# Coverage-guided libFuzzer, 25 s per target from the committed seed corpus; a crash fails.
-step "fuzz targets, 25 s each (scripts/fuzz.sh)" bash scripts/fuzz.sh 25
+# Coverage-guided libFuzzer, 25 s per target from the committed seed corpus, two
+# targets at a time (one per core); a crash fails.
+step "fuzz targets, 25 s each, 2 at a time (scripts/fuzz.sh)" env FUZZ_JOBS=2 bash scripts/fuzz.sh 25
 step "C tests under ASan/UBSan (+ keel.h freshness)" env KEEL_PROFILE=release bash bindings-tests/c/run.sh
 step "C install: README example against scripts/install-c.sh via pkg-config" bash bindings-tests/install/c.sh
 step "Node tests (+ index.js / index.d.ts freshness)" bash bindings-tests/node/run.sh
