@@ -54,7 +54,7 @@ mod options;
 
 pub use app::{Server, ServerBuilder, SECRET_HEADER};
 pub use error::{sample_codes, ServerError};
-pub use managed::{ManagedList, ManagedProcesses, StateDirServices};
+pub use managed::{ManagedError, ManagedList, ManagedProcesses, StateDirServices};
 pub use openapi::OPENAPI_JSON;
 pub use options::{
     ServerOptions, DEFAULT_BIND_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,

@@ -28,10 +28,30 @@ pub trait ManagedProcesses: Send + Sync + 'static {
             Some(_) => Err("this services source does not filter by project".into()),
         }
     }
+    /// The list of [`list_project`](Self::list_project) with a failure's stable code
+    /// (`KEEL_INSECURE_FILE`, `KEEL_MALFORMED_STATE`, `KEEL_LOCK_TIMEOUT`, …), which
+    /// `GET /managed-processes` puts in its error body. The default gives `KEEL_IO`
+    /// for every failure of `list_project`; a source that knows its codes overrides it.
+    fn list_coded(&self, project: Option<&str>) -> Result<ManagedList, ManagedError> {
+        self.list_project(project).map_err(|message| ManagedError {
+            code: keel_core::codes::IO,
+            message,
+        })
+    }
     /// Append Prometheus lines of its own (`keel_services{health=…}`) to `out`.
     fn render_metrics(&self, out: &mut String) {
         let _ = out;
     }
+}
+
+/// Why the list could not be read: a stable code of `keel_core::codes` and a message
+/// (no secret; it is redacted again before it is served).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedError {
+    /// The stable code, e.g. `KEEL_INSECURE_FILE`.
+    pub code: &'static str,
+    /// What went wrong.
+    pub message: String,
 }
 
 /// Whether an `If-None-Match` value matches `etag` (`*`, a list, weak tags).
@@ -66,11 +86,22 @@ impl ManagedProcesses for StateDirServices {
     }
 
     fn list_project(&self, project: Option<&str>) -> Result<ManagedList, String> {
-        use keel_core::services;
-        let views =
-            services::list(&self.dir, project).map_err(|e| format!("{e} [{}]", e.code()))?;
-        let etag = services::etag(&self.dir, project).map_err(|e| format!("{e} [{}]", e.code()))?;
-        let body = serde_json::to_vec(&views).map_err(|e| e.to_string())?;
+        self.list_coded(project)
+            .map_err(|e| format!("{} [{}]", e.message, e.code))
+    }
+
+    fn list_coded(&self, project: Option<&str>) -> Result<ManagedList, ManagedError> {
+        use keel_core::services::{self, ServicesError};
+        let coded = |e: ServicesError| ManagedError {
+            code: e.code(),
+            message: e.to_string(),
+        };
+        let views = services::list(&self.dir, project).map_err(coded)?;
+        let etag = services::etag(&self.dir, project).map_err(coded)?;
+        let body = serde_json::to_vec(&views).map_err(|e| ManagedError {
+            code: keel_core::codes::ENCODE,
+            message: e.to_string(),
+        })?;
         Ok(ManagedList { etag, body })
     }
 
@@ -98,12 +129,12 @@ pub(crate) fn respond(
     project: Option<&str>,
     if_none_match: Option<&str>,
 ) -> Response {
-    let list = match source.list_project(project) {
+    let list = match source.list_coded(project) {
         Ok(l) => l,
-        Err(message) => {
+        Err(e) => {
             let body = serde_json::to_vec(&serde_json::json!({
-                "error": keel_core::redact::redact_secrets(&message),
-                "code": keel_core::codes::IO,
+                "error": keel_core::redact::redact_secrets(&e.message),
+                "code": e.code,
             }))
             .expect("error JSON");
             let mut res = Response::new(Body::from(body));

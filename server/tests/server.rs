@@ -610,6 +610,48 @@ async fn options_refuse_an_open_non_loopback_bind_and_hide_the_secret() {
     }
 }
 
+/// `/managed-processes` over a state file others may write (0666) or that is not JSON:
+/// the 500 carries core's real code (`KEEL_INSECURE_FILE`, `KEEL_MALFORMED_STATE`), not
+/// a blanket `KEEL_IO`, and a readable file again answers 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_processes_errors_carry_the_real_code() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join(keel_core::services::MANAGED_PROCESSES_STATE_FILE);
+    keel_core::fsx::write_atomic(&path, br#"{"specs":[]}"#).unwrap();
+    let s = start_with(
+        Server::builder(options())
+            .managed_processes(keel_server::StateDirServices::new(dir.path())),
+    )
+    .await;
+    assert_eq!(get(s.addr, "/managed-processes").await.status, 200);
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let r = get(s.addr, "/managed-processes").await;
+    assert_eq!(r.status, 500);
+    assert_eq!(
+        r.json()["code"],
+        json!("KEEL_INSECURE_FILE"),
+        "{:?}",
+        r.json()
+    );
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(get(s.addr, "/managed-processes").await.status, 200);
+
+    keel_core::fsx::write_atomic(&path, b"{not json").unwrap();
+    let r = get(s.addr, "/managed-processes").await;
+    assert_eq!(r.status, 500);
+    assert_eq!(
+        r.json()["code"],
+        json!("KEEL_MALFORMED_STATE"),
+        "{:?}",
+        r.json()
+    );
+}
+
 /// `/managed-processes` over a real services state directory: minions' records with
 /// keel's health, the list's ETag (304 on a match, a new tag after a change), the
 /// `?project=` filter, the `env` of a record never shown, `keel_services{health}` in
