@@ -76,15 +76,6 @@ fn jwt_in(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn to_json(value: &impl serde::Serialize, what: &str) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| {
-        Error::new(
-            keel_result::KEEL_IO,
-            format!("cannot serialize {what} ({e})"),
-        )
-    })
-}
-
 /// Make an enrollment store from `options_json` (UTF-8, `options_json_len` bytes;
 /// empty, `"null"` or `"{}"` for the defaults). Every field is optional:
 ///
@@ -173,7 +164,7 @@ pub unsafe extern "C" fn keel_enrollment_store_write(
                 .inner
                 .write(&record)
                 .map_err(|e| credential_error(e, None))?;
-            to_json(&report, "the report")
+            json::to_json(&report, "the report")
         };
         let report = run().map_err(|e| e.masking(&mask))?;
         if let Some(out) = Out::optional(report_json) {
@@ -208,7 +199,7 @@ pub unsafe extern "C" fn keel_enrollment_store_read_all(
         let out = Out::new(creds_json, "creds_json")?;
         let s = STORES.get(store, "store")?;
         let resolved = s.inner.read_all().map_err(|e| credential_error(e, None))?;
-        let json = to_json(&resolved.to_flat_json(), "the record")?;
+        let json = json::to_json(&resolved.to_flat_json(), "the record")?;
         out.write(new_string(json));
         Ok(())
     })
@@ -232,7 +223,7 @@ pub unsafe extern "C" fn keel_enrollment_store_read_jwt(
         let out = Out::new(jwt_json, "jwt_json")?;
         let s = STORES.get(store, "store")?;
         let resolved = s.inner.read_jwt().map_err(|e| credential_error(e, None))?;
-        let json = to_json(&resolved.to_flat_json(), "the JWT")?;
+        let json = json::to_json(&resolved.to_flat_json(), "the JWT")?;
         out.write(new_string(json));
         Ok(())
     })
@@ -315,7 +306,7 @@ pub unsafe extern "C" fn keel_enrollment_store_clear(
     boundary("keel_enrollment_store_clear", || {
         let s = STORES.get(store, "store")?;
         let report = s.inner.clear().map_err(|e| credential_error(e, None))?;
-        let json = to_json(&report, "the report")?;
+        let json = json::to_json(&report, "the report")?;
         if let Some(out) = Out::optional(report_json) {
             out.write(new_string(json));
         }
@@ -346,7 +337,7 @@ pub unsafe extern "C" fn keel_enrollment_store_diagnose(
     boundary("keel_enrollment_store_diagnose", || {
         let out = Out::new(report_json, "report_json")?;
         let s = STORES.get(store, "store")?;
-        let json = to_json(&s.inner.diagnose(), "the report")?;
+        let json = json::to_json(&s.inner.diagnose(), "the report")?;
         out.write(new_string(json));
         Ok(())
     })

@@ -36,12 +36,6 @@ fn coded(e: ExitCauseError) -> Error {
     Error::coded(e.code(), e.to_string())
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<*mut keel_string> {
-    let bytes =
-        serde_json::to_vec(v).map_err(|e| Error::new(keel_result::KEEL_ENCODE, e.to_string()))?;
-    Ok(new_string(bytes))
-}
-
 /// The default watcher command of a C host: its own executable with
 /// `--keel-exit-cause-watcher`.
 fn default_command() -> Result<Vec<String>> {
@@ -91,7 +85,7 @@ pub unsafe extern "C" fn keel_exit_cause_ensure(
             o.watcher_command = Some(default_command()?);
         }
         let outcome = core::ensure(&o).map_err(coded)?;
-        out.write(to_json(&outcome)?);
+        out.write(new_string(json::to_json(&outcome, "the outcome")?));
         Ok(())
     })
 }
@@ -122,7 +116,7 @@ pub unsafe extern "C" fn keel_exit_cause_disarm(
         let name = str_in(name, name_len, "name")?;
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
         let outcome = core::disarm(Path::new(dir), name, timeout).map_err(coded)?;
-        out.write(to_json(&outcome)?);
+        out.write(new_string(json::to_json(&outcome, "the outcome")?));
         Ok(())
     })
 }
@@ -147,7 +141,7 @@ pub unsafe extern "C" fn keel_exit_cause_status(
         let dir = str_in(state_dir, state_dir_len, "state_dir")?;
         let name = str_in(name, name_len, "name")?;
         let st = core::status(Path::new(dir), name).map_err(coded)?;
-        out.write(to_json(&st)?);
+        out.write(new_string(json::to_json(&st, "the status")?));
         Ok(())
     })
 }
@@ -172,7 +166,7 @@ pub unsafe extern "C" fn keel_exit_cause_tail(
         let out = Out::new(lines_json, "lines_json")?;
         let path = str_in(log_file, log_file_len, "log_file")?;
         let t = core::tail(Path::new(path), lines).map_err(coded)?;
-        out.write(to_json(&t)?);
+        out.write(new_string(json::to_json(&t, "the log line")?));
         Ok(())
     })
 }

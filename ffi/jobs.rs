@@ -416,8 +416,7 @@ pub unsafe extern "C" fn keel_job_registry_get(
         let r = REGISTRIES.get(registry, "registry")?;
         let id = str_in(id, id_len, "id")?;
         let view = r.registry.get(id).ok_or_else(not_found)?;
-        let json = serde_json::to_vec(&view)
-            .map_err(|e| Error::new(keel_result::KEEL_IO, e.to_string()))?;
+        let json = json::to_json(&view, "the view")?;
         out.write(new_string(json));
         Ok(())
     })

@@ -44,6 +44,18 @@ pub(crate) fn options<T: serde::de::DeserializeOwned>(
     keel_core::options::from_json(text, text_name, root).map_err(options_error)
 }
 
+/// `value` as JSON bytes for a `keel_string` (`what` names it in the error): the one
+/// encoder of the capability files, so every surface reports a value that cannot be
+/// encoded as `KEEL_ENCODE`.
+pub(crate) fn to_json(value: &impl serde::Serialize, what: &str) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| {
+        Error::coded(
+            keel_core::codes::ENCODE,
+            format!("cannot encode {what} ({e})"),
+        )
+    })
+}
+
 /// A core options error as a C error.
 pub(crate) fn options_error(e: keel_core::options::OptionsError) -> Error {
     Error::coded(e.code(), e.to_string())

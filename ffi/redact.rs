@@ -267,8 +267,7 @@ pub unsafe extern "C" fn keel_redactor_rules_json(
     boundary("keel_redactor_rules_json", || {
         let out = Out::new(out, "out")?;
         let r = REDACTORS.get(redactor, "redactor")?;
-        let json = serde_json::to_vec(&r.inner.rules())
-            .map_err(|e| Error::invalid_argument(format!("cannot serialize the rules: {e}")))?;
+        let json = json::to_json(&r.inner.rules(), "the rules")?;
         out.write(new_string(json));
         Ok(())
     })

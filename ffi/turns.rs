@@ -15,6 +15,7 @@ use keel_core::turns::{Store, TurnAbort, TurnOptions, TurnRunner};
 use crate::args::{str_in, Out};
 use crate::error::{boundary, quiet_boundary, Error};
 use crate::handle::Registry;
+use crate::json;
 use crate::string::{keel_string, new_string};
 
 /// One event of a turn as JSON (`{"type":"progress","rawType":"assistant",
@@ -158,9 +159,7 @@ pub unsafe extern "C" fn keel_turn_run(
         let r = runner
             .run_blocking()
             .map_err(|e| coded(e).masking(secrets))?;
-        let json = serde_json::to_vec(&r).map_err(|_| {
-            Error::coded(keel_core::codes::IO, "the turn result could not be encoded")
-        })?;
+        let json = json::to_json(&r, "the turn result")?;
         out.write(new_string(json));
         Ok(())
     })
@@ -214,8 +213,7 @@ pub unsafe extern "C" fn keel_turn_session(
         } else {
             None
         };
-        let json = serde_json::to_vec(&session)
-            .map_err(|_| Error::coded(keel_core::codes::IO, "the session could not be encoded"))?;
+        let json = json::to_json(&session, "the session")?;
         out.write(new_string(json));
         Ok(())
     })
