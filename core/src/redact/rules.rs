@@ -2273,7 +2273,13 @@ fn curl_user(buf: &[u8], m: usize, lit: usize, eof: bool, mask: &[u8]) -> Check 
             break;
         }
     }
-    let curl = memchr::memmem::find(&buf[seg..m], b"curl").is_some();
+    // A mask between that `curl` and this `-u` means an earlier flag of the same
+    // command was already masked: the look-behind could then reach `curl` only
+    // because the masked text is shorter than the secret was, so it does not count
+    // (else redacting twice masks `docker run -u 1000:1000` after `curl -u a:…`;
+    // found by the stream fuzzer).
+    let curl = memchr::memmem::rfind(&buf[seg..m], b"curl")
+        .is_some_and(|c| memchr::memmem::find(&buf[seg + c..m], mask).is_none());
     if !curl {
         let symbol = secret
             .iter()
