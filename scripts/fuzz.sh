@@ -12,6 +12,8 @@
 #
 # A separate target dir (target/fuzz-build) keeps the instrumented build away from
 # the normal release cache. FUZZ_JOBS (default 1) runs that many targets at once.
+# FUZZ_RUNS=N (with FUZZ_SEED, default 1) makes a run deterministic: N inputs per
+# target from a fixed seed, the seconds argument then only caps the time. CI uses it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 secs="${1:-60}"
@@ -39,7 +41,11 @@ run_one() {
     local seeds="$root/core/fuzz/corpus/$t"
     mkdir -p "$work" "$artifacts"
     # -rss_limit_mb: the large-input target holds a few MiB; 2 GB catches runaways.
-    "$build_dir/$host/release/$t" -max_total_time="$secs" -rss_limit_mb=2048 \
+    local fixed=()
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+        fixed=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+    fi
+    "$build_dir/$host/release/$t" -max_total_time="$secs" "${fixed[@]}" -rss_limit_mb=2048 \
         -max_len=16384 -print_final_stats=1 -artifact_prefix="$artifacts/" \
         "$work" "$seeds" 2>"$artifacts/log.txt"
 }

@@ -11,6 +11,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export CARGO_TERM_COLOR=never
+# napi-derive writes the Node addon's type definitions here while keel-node compiles
+# (scripts/build.sh); napi-build reruns when it changes, so every cargo call sees one value.
+export NAPI_TYPE_DEF_TMP_FOLDER="${NAPI_TYPE_DEF_TMP_FOLDER:-$CARGO_TARGET_DIR/napi-type-def}"
 
 # --- tools -------------------------------------------------------------------
 missing=()
@@ -52,12 +55,19 @@ step() {
 
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy (all targets, -D warnings)" cargo clippy --workspace --all-targets --release -- -D warnings
-step "Rust tests: core, C ABI crate, CLI, doctests (release)" cargo test --workspace --release
+# One build of every artifact the suites below use (libkeel.a, the keel CLI, the Node
+# addon, the test binaries): cargo resolves features once, so no suite rebuilds core.
+step "build: every workspace artifact, once (scripts/build.sh)" bash scripts/build.sh
+step "Rust tests: core, C ABI crate, CLI, server, doctests, ts_types (release)" \
+    cargo test --workspace --release --features agent-keel-core/ts
 # The job server against its own /openapi.json (schemathesis) and /metrics (promtool).
 step "keel serve contract: schemathesis + promtool (server/tests/contract.sh)" bash server/tests/contract.sh
-# Coverage-guided libFuzzer, 25 s per target from the committed seed corpus, two
-# targets at a time (one per core); a crash fails.
-step "fuzz targets, 25 s each, 2 at a time (scripts/fuzz.sh)" env FUZZ_JOBS=2 bash scripts/fuzz.sh 25
+# Coverage-guided libFuzzer from the committed seed corpus, two targets at a time (one
+# per core); a crash fails. Deterministic here (a fixed seed and a fixed number of
+# runs per target), so this gate fails only when the code changed, never by luck;
+# long exploratory runs are `scripts/fuzz.sh <seconds>` (CONTRIBUTING.md).
+step "fuzz targets, fixed seed, 3000 runs each, 2 at a time (scripts/fuzz.sh)" \
+    env FUZZ_JOBS=2 FUZZ_RUNS=3000 FUZZ_SEED=1 bash scripts/fuzz.sh 60
 step "C tests under ASan/UBSan (+ keel.h freshness)" env KEEL_PROFILE=release bash bindings-tests/c/run.sh
 step "C install: README example against scripts/install-c.sh via pkg-config" bash bindings-tests/install/c.sh
 step "Node tests (+ index.js / index.d.ts freshness)" bash bindings-tests/node/run.sh

@@ -10,10 +10,12 @@
 # Environment: KEEL_PROFILE (cargo profile, default "dev"); CARGO_TARGET_DIR and
 # the rest of cargo's environment are honoured. Cargo's progress goes to stderr.
 #
-# It runs `cargo rustc -p agent-keel-capi --lib -- --print native-static-libs` (the
-# package `agent-keel-capi`, whose library is `keel`), which builds
-# every crate type of the library and reports the native libraries; cargo replays
-# that note when nothing changed, so repeated runs are cheap.
+# It runs scripts/build.sh (the one workspace build every suite shares, so the
+# library is never rebuilt with another feature set) and reads cargo's JSON
+# messages, which name the artifacts even when nothing was rebuilt. The native
+# libraries libkeel.a needs are the standard library's (rustc
+# --print native-static-libs on an empty static library, for the same target) plus
+# every non-static library a build script of the graph asked to link.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 profile=${KEEL_PROFILE:-dev}
@@ -22,14 +24,19 @@ json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 status=0
 package=agent-keel-capi
-(cd "$root" && cargo rustc -p "$package" --lib --profile "$profile" --message-format=json \
-    -- --print native-static-libs) >"$json" || status=$?
+case "$profile" in dev|debug) cargo_profile=dev ;; *) cargo_profile=$profile ;; esac
+bash "$root/scripts/build.sh" --profile "$cargo_profile" --message-format=json >"$json" || status=$?
 pkgid=$(cd "$root" && cargo pkgid -p "$package" 2>/dev/null || true)
-python3 - "$json" "$status" "$pkgid" <<'PY'
+std_libs=$(cd "${TMPDIR:-/tmp}" && printf '' >"$json.rs" && rustc --crate-type staticlib --crate-name keel_std_libs \
+    -o "$json.a" --print native-static-libs "$json.rs" 2>&1 | sed -n 's/.*native-static-libs: //p')
+rm -f "$json.rs" "$json.a"
+[ -n "$std_libs" ] || { echo "build-lib.sh: rustc did not report the standard library's native libraries" >&2; exit 1; }
+python3 - "$json" "$status" "$pkgid" "$std_libs" <<'PY'
 import json, shlex, sys
 
-path, status, pkgid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+path, status, pkgid, std_libs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 out = {}
+extra = []
 for line in open(path, encoding="utf-8"):
     line = line.strip()
     if not line.startswith("{"):
@@ -41,16 +48,21 @@ for line in open(path, encoding="utf-8"):
     if reason == "compiler-message":
         m = msg.get("message") or {}
         text = m.get("message", "")
-        if ours and text.startswith("native-static-libs:"):
-            out["KEEL_NATIVE_STATIC_LIBS"] = text.split(":", 1)[1].strip()
-        elif m.get("level") in ("error", "warning") and m.get("rendered"):
+        if m.get("level") in ("error", "warning") and m.get("rendered"):
             sys.stderr.write(m["rendered"])
-    elif reason == "build-script-executed" and ours:
-        out["KEEL_OUT_DIR"] = msg["out_dir"]
+    elif reason == "build-script-executed":
+        if ours:
+            out["KEEL_OUT_DIR"] = msg["out_dir"]
+        for lib in msg.get("linked_libs", []):
+            kind, _, name = lib.rpartition("=")
+            if not kind.startswith("static") and "-l" + name not in extra:
+                extra.append("-l" + name)
     elif reason == "compiler-artifact" and ours:
         for f in msg.get("filenames", []):
             if f.endswith(".a") or f.endswith(".lib"):
                 out["KEEL_STATICLIB"] = f
+libs = std_libs.split()
+out["KEEL_NATIVE_STATIC_LIBS"] = " ".join([l for l in extra if l not in libs] + libs)
 if status != 0:
     sys.exit("build-lib.sh: cargo failed (status %d)" % status)
 for key in ("KEEL_STATICLIB", "KEEL_OUT_DIR", "KEEL_NATIVE_STATIC_LIBS"):

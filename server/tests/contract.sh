@@ -36,11 +36,9 @@ if ! command -v promtool >/dev/null; then
 fi
 command -v promtool >/dev/null || { echo "promtool is missing" >&2; exit 1; }
 
-if [ "$profile" = release ]; then
-    cargo build -q --release -p agent-keel-cli
-else
-    cargo build -q -p agent-keel-cli
-fi
+# The workspace build every suite shares (scripts/build.sh): nothing is rebuilt when
+# the Rust tests ran first.
+bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/build.sh" --profile "$([ "$profile" = release ] && echo release || echo dev)" -q
 keel="$target/$profile/keel"
 
 work="$(mktemp -d)"
