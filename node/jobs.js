@@ -16,7 +16,18 @@ const {
   killProcessTreeNative,
   loadRunnerLimitsNative,
   redactSecrets,
+  errorCodes,
 } = require('./index.js')
+
+// Codes come from core's one vocabulary (keel_core::codes via errorCodes()), never from a
+// string typed here: a name core does not know fails when the package loads.
+const CORE_CODES = new Set(errorCodes())
+function coreCode(name) {
+  const c = `KEEL_${name}`
+  if (!CORE_CODES.has(c)) throw new Error(`keel: ${c} is not one of core's error codes`)
+  return c
+}
+const INVALID_ARGUMENT = coreCode('INVALID_ARGUMENT')
 
 function keelError(Ctor, code, message) {
   const err = new Ctor(message)
@@ -203,10 +214,10 @@ class JobRegistry {
    */
   constructor(limits, run, describe) {
     if (typeof run !== 'function') {
-      throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', `run must be a function (got ${typeName(run)})`)
+      throw keelError(TypeError, INVALID_ARGUMENT, `run must be a function (got ${typeName(run)})`)
     }
     if (describe !== undefined && describe !== null && typeof describe !== 'function') {
-      throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', `describe must be a function (got ${typeName(describe)})`)
+      throw keelError(TypeError, INVALID_ARGUMENT, `describe must be a function (got ${typeName(describe)})`)
     }
     this.#run = run
     this.#describe = describe ?? undefined
@@ -355,7 +366,7 @@ function checkCallback(options, name) {
   if (options === null || typeof options !== 'object') return undefined
   const f = options[name]
   if (f !== undefined && typeof f !== 'function') {
-    throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', `options.${name} must be a function (got ${typeName(f)})`)
+    throw keelError(TypeError, INVALID_ARGUMENT, `options.${name} must be a function (got ${typeName(f)})`)
   }
   return f
 }

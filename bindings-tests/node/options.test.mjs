@@ -27,6 +27,9 @@ const runners = {
   exitCause: (o) => keel.ensureExitCauseWatcher(o),
   // Bad options throw synchronously; the accepted cases have no input: no-op turns.
   turn: (o) => keel.runTurn(o),
+  registry: (o) => new keel.JobRegistry(o, async () => 0),
+  // Bad specs throw synchronously; an accepted one runs (`true`) and resolves its result.
+  command: (o) => keel.runCommand(o),
 }
 
 // A shape error is KEEL_INVALID_JSON in C (its argument is JSON text) and a TypeError
@@ -74,6 +77,7 @@ describe('shared option cases', () => {
           assert.equal(c.code, 'KEEL_OK', `accepted, expected ${c.code}`)
           assert.ok(made)
           if (typeof made.then === 'function') assert.equal((await made).noOp, true)
+          if (section === 'command') assert.deepEqual(made.exit, { kind: 'exited', code: 0 })
         })
       }
     })

@@ -28,7 +28,8 @@ use serde_json::{Map, Value};
 use keel_core::jobs::{
     run_command, CallMetric, CommandOptions, ExternalJob, FailureCause, JobContext, JobEvent,
     JobRegistry as CoreRegistry, JobRuntime, KillReason, OutputSink, OutputStream, Progress,
-    RunnerLimits as CoreRunnerLimits, Started, ToolSpan as CoreToolSpan, WatchdogLimits, WorkError,
+    RegistryOptions, RunnerLimits as CoreRunnerLimits, Started, ToolSpan as CoreToolSpan,
+    WatchdogLimits, WorkError,
 };
 
 use crate::args;
@@ -90,57 +91,17 @@ fn reject_with(d: &Dispatch, code: &str, message: &str) {
     );
 }
 
-/// A non-negative integer number of milliseconds (or a count) from `obj.name`.
-fn u64_field(obj: &Object<'_>, what: &str, name: &str) -> Result<Option<u64>> {
-    let Some(v) = args::field(obj, name)? else {
-        return Ok(None);
-    };
-    let path = format!("{what}.{name}");
-    if v.get_type()? != ValueType::Number {
-        return Err(KeelError::invalid_type(
-            &path,
-            "a non-negative integer",
-            args::type_name(&v)?,
-        ));
-    }
-    // SAFETY: checked to be a number.
-    let n = unsafe { v.cast::<f64>() }?;
-    if !n.is_finite() || n < 0.0 || n.fract() != 0.0 || n > 9_007_199_254_740_991.0 {
-        return Err(KeelError::range_error(
-            code::INVALID_OPTION,
-            format!("{path} must be a non-negative integer"),
-        ));
-    }
-    Ok(Some(n as u64))
-}
-
-/// The limits object (the reference's `RunnerLimits`, plus keel's own fields).
-struct Limits {
-    watchdogs: WatchdogLimits,
-    retention: Option<u64>,
-    abort_settle: Option<u64>,
-    cancel_grace: Option<u64>,
-}
-
-fn parse_limits(v: Unknown<'_>) -> Result<Limits> {
-    let obj = args::object("limits", v)?;
-    let f = |name: &str| {
-        debug_assert!(keel_core::jobs::REGISTRY_LIMIT_FIELDS.contains(&name));
-        u64_field(&obj, "limits", name)
-    };
-    let cold = match f("coldStartMs")? {
+/// The limits object as core's [`RegistryOptions`] (the reference's `RunnerLimits` plus
+/// keel's own fields), parsed exactly as C parses its limits JSON; `coldStartMs` also
+/// arms the cold-start diagnostic, which only the Node view reports.
+fn parse_limits(v: Unknown<'_>) -> Result<(RegistryOptions, WatchdogLimits)> {
+    let o: RegistryOptions = args::options_as("limits", Some(v), &[])?;
+    let cold = match o.cold_start_ms {
         None | Some(0) => None,
         Some(ms) => Some(Duration::from_millis(ms)),
     };
-    let watchdogs =
-        WatchdogLimits::from_millis(f("inactivityMs")?, f("maxDurationMs")?, f("toolSilenceMs")?)
-            .cold_start(cold);
-    Ok(Limits {
-        watchdogs,
-        retention: f("retentionMs")?,
-        abort_settle: f("abortSettleMs")?,
-        cancel_grace: f("cancelGraceMs")?,
-    })
+    let watchdogs = o.watchdogs().cold_start(cold);
+    Ok((o, watchdogs))
 }
 
 /// The JS error message an abort carries (the reference's `controller.abort(new Error(…))`).
@@ -195,7 +156,7 @@ impl JobRegistryNative {
     )]
     pub fn new(env: &Env, limits: Unknown, on_event: Unknown, js_now: f64) -> napi::Result<Self> {
         guard(env, || {
-            let limits = parse_limits(limits)?;
+            let (options, watchdogs) = parse_limits(limits)?;
             if on_event.get_type()? != ValueType::Function {
                 return Err(KeelError::invalid_type(
                     "onEvent",
@@ -214,12 +175,11 @@ impl JobRegistryNative {
             ));
             let hook_events = events.clone();
             let rt = runtime()?;
-            let mut b = CoreRegistry::builder(|(): (), _ctx| async {
+            let b = CoreRegistry::builder(|(): (), _ctx| async {
                 Err::<Value, _>(WorkError::agent(
                     "unused: jobs of this registry are external",
                 ))
             })
-            .limits(limits.watchdogs)
             .explicit_tool_windows(true)
             .on_event(move |ctx, ev| {
                 let message = match ev {
@@ -235,15 +195,7 @@ impl JobRegistryNative {
                 );
             })
             .runtime(rt.handle().clone());
-            if let Some(ms) = limits.retention {
-                b = b.retention(Duration::from_millis(ms));
-            }
-            if let Some(ms) = limits.abort_settle {
-                b = b.abort_settle(Duration::from_millis(ms));
-            }
-            if let Some(ms) = limits.cancel_grace {
-                b = b.cancel_grace(Duration::from_millis(ms));
-            }
+            let b = options.apply(b).limits(watchdogs);
             let clock = keel_core::time::SystemClock::shared();
             let clock_origin = clock.now();
             let inner = b
@@ -580,93 +532,15 @@ fn view_json(view: &keel_core::jobs::JobView<Value>) -> Result<String> {
     serde_json::to_string(view).map_err(|e| KeelError::new(code::INTERNAL, e.to_string()))
 }
 
-/// `JSON.stringify(value)` parsed back as a serde value (`undefined` → `null`).
-fn to_value(env: &Env, what: &str, v: Unknown<'_>) -> Result<Value> {
-    if v.get_type()? == ValueType::Undefined {
-        return Ok(Value::Null);
-    }
-    let json: Object<'_> = env.get_global()?.get_named_property("JSON")?;
-    let stringify: Function<'_, Unknown<'_>, Unknown<'_>> = json.get_named_property("stringify")?;
-    let s = stringify
-        .call(v)
-        .map_err(|e| crate::error::rethrow(env, e))?;
-    if s.get_type()? != ValueType::String {
-        return Ok(Value::Null);
-    }
-    let s = args::string(what, s)?;
-    serde_json::from_str(&s)
-        .map_err(|_| KeelError::type_error(code::INVALID_ARGUMENT, format!("{what} is not JSON")))
-}
+/// Fields of `runCommand`'s spec that JSON cannot carry, taken out by `node/jobs.js`
+/// before the rest is parsed as core's [`CommandOptions`].
+const COMMAND_CALLBACKS: [&str; 2] = ["onStdout", "onStderr"];
 
-/// Most elements a list option may have; checked before anything is allocated.
-const MAX_LIST_LEN: u32 = 1 << 16;
-
-/// `args::string_array` after checking the array's length (a hostile
-/// `new Array(2 ** 32 - 1)` is refused before any allocation).
-fn bounded_strings(what: &str, v: Unknown<'_>) -> Result<Vec<String>> {
-    if v.get_type()? == ValueType::Object && v.is_array()? {
-        // SAFETY: checked to be an array.
-        let arr = unsafe { v.cast::<napi::bindgen_prelude::Array<'_>>() }?;
-        if arr.len() > MAX_LIST_LEN {
-            return Err(KeelError::range_error(
-                code::INVALID_ARGUMENT,
-                format!("{what} has too many elements (at most {MAX_LIST_LEN})"),
-            ));
-        }
-    }
-    args::string_array(what, v)
-}
-
-/// Options of `runCommand`.
-fn parse_command(env: &Env, obj: &Object<'_>) -> Result<CommandOptions> {
-    const W: &str = "options";
-    let cmd = args::string_field(obj, W, "cmd")?
-        .ok_or_else(|| KeelError::invalid_type("options.cmd", "a string", "undefined"))?;
-    if cmd.is_empty() {
-        return Err(KeelError::type_error(
-            code::INVALID_ARGUMENT,
-            "options.cmd must not be empty",
-        ));
-    }
-    let mut o = CommandOptions::new(cmd);
-    if let Some(v) = args::field(obj, "args")? {
-        o.args = bounded_strings("options.args", v)?;
-    }
-    o.cwd = args::string_field(obj, W, "cwd")?.map(Into::into);
-    if let Some(v) = args::field(obj, "env")? {
-        let map = args::object("options.env", v)?;
-        match to_value(env, "options.env", map.to_unknown())? {
-            Value::Object(m) => {
-                for (k, v) in m {
-                    match v {
-                        Value::String(v) => o.env.push((k, v)),
-                        _ => {
-                            return Err(KeelError::type_error(
-                                code::INVALID_ARGUMENT,
-                                format!("options.env[{k:?}] must be a string"),
-                            ))
-                        }
-                    }
-                }
-            }
-            _ => {
-                return Err(KeelError::invalid_type(
-                    "options.env",
-                    "an object of strings",
-                    "other",
-                ))
-            }
-        }
-    }
-    o.inactivity_ms = u64_field(obj, W, "inactivityMs")?;
-    o.max_duration_ms = u64_field(obj, W, "maxDurationMs")?;
-    o.tool_silence_ms = u64_field(obj, W, "toolSilenceMs")?;
-    o.kill_grace_ms = u64_field(obj, W, "killGraceMs")?;
-    o.tail_chars = u64_field(obj, W, "tailChars")?.map(|n| n as usize);
-    o.idle_flush_ms = u64_field(obj, W, "idleFlushMs")?;
-    if let Some(v) = args::field(obj, "knownSecrets")? {
-        o.known_secrets = bounded_strings("options.knownSecrets", v)?;
-    }
+/// The spec of `runCommand` as core's [`CommandOptions`], parsed exactly as C parses
+/// its spec JSON (fields named under `spec`).
+fn parse_command(v: Unknown<'_>) -> Result<CommandOptions> {
+    let o: CommandOptions = args::options_as("spec", Some(v), &COMMAND_CALLBACKS)?;
+    o.validate().map_err(args::options_error)?;
     Ok(o)
 }
 
@@ -674,12 +548,11 @@ fn parse_command(env: &Env, obj: &Object<'_>) -> Result<CommandOptions> {
 /// output and outcome, in order, through `dispatch(kind, payload)`.
 #[napi(
     js_name = "runCommandNative",
-    ts_args_type = "options: RunCommandOptions, dispatch: (kind: 'stdout' | 'stderr' | 'resolve' | 'reject', payload: string) => void"
+    ts_args_type = "spec: RunCommandOptions, dispatch: (kind: 'stdout' | 'stderr' | 'resolve' | 'reject', payload: string) => void"
 )]
-pub fn run_command_native(env: &Env, options: Unknown, dispatch: Unknown) -> napi::Result<()> {
+pub fn run_command_native(env: &Env, spec: Unknown, dispatch: Unknown) -> napi::Result<()> {
     guard(env, || {
-        let obj = args::object("options", options)?;
-        let opts = parse_command(env, &obj)?;
+        let opts = parse_command(spec)?;
         let settle = Arc::new(dispatcher(dispatch)?);
         let sink = {
             let settle = settle.clone();
@@ -701,7 +574,7 @@ pub fn run_command_native(env: &Env, options: Unknown, dispatch: Unknown) -> nap
                     Ok(json) => resolve_with(&settle, json),
                     Err(e) => reject_with(&settle, code::INTERNAL, &e.to_string()),
                 },
-                Err(e) => reject_with(&settle, "KEEL_SPAWN_FAILED", &e.to_string()),
+                Err(e) => reject_with(&settle, e.code(), &e.to_string()),
             }
         });
         Ok(())
@@ -724,7 +597,7 @@ pub fn kill_process_tree_native(
         let pid = args::u32_arg("pid", pid)?;
         let grace = match args::present(grace_ms)? {
             Some(v) => args::u32_arg("graceMs", v)? as u64,
-            None => 5000,
+            None => keel_core::process::DEFAULT_KILL_GRACE.as_millis() as u64,
         };
         let settle = dispatcher(dispatch)?;
         runtime()?.spawn(async move {
@@ -737,7 +610,7 @@ pub fn kill_process_tree_native(
                     })
                     .to_string(),
                 ),
-                Err(e) => reject_with(&settle, code::INVALID_ARGUMENT, &e.to_string()),
+                Err(e) => reject_with(&settle, e.code(), &e.to_string()),
             }
         });
         Ok(())
