@@ -548,7 +548,7 @@ fn parse_command(v: Unknown<'_>) -> Result<CommandOptions> {
 /// output and outcome, in order, through `dispatch(kind, payload)`.
 #[napi(
     js_name = "runCommandNative",
-    ts_args_type = "spec: RunCommandOptions, dispatch: (kind: 'stdout' | 'stderr' | 'resolve' | 'reject', payload: string) => void"
+    ts_args_type = "options: RunCommandOptions, dispatch: (kind: 'stdout' | 'stderr' | 'resolve' | 'reject', payload: string) => void"
 )]
 pub fn run_command_native(env: &Env, spec: Unknown, dispatch: Unknown) -> napi::Result<()> {
     guard(env, || {
