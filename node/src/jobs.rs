@@ -19,9 +19,9 @@ use std::time::Duration;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, Unknown};
+use napi::bindgen_prelude::{FnArgs, Function, Object, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, JsValue, Status, ValueType};
+use napi::{Env, Status, ValueType};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
