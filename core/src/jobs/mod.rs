@@ -51,6 +51,7 @@ mod options;
 mod registry;
 mod runtime;
 mod timer;
+mod tool_silence;
 mod view;
 mod watchdog;
 
@@ -73,6 +74,7 @@ pub use registry::{
     ToolWindow, DEFAULT_ABORT_SETTLE, DEFAULT_BUFFER_CAP, DEFAULT_CANCEL_GRACE, DEFAULT_RETENTION,
 };
 pub use runtime::JobRuntime;
+pub use tool_silence::{ToolSilence, ToolSilenceCheck};
 pub use view::{CallMetric, ColdStart, Dropped, JobResult, JobState, JobView, Progress, ToolSpan};
 pub use watchdog::{WatchdogLimits, DEFAULT_INACTIVITY, DEFAULT_MAX_DURATION};
 

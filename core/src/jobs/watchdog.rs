@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::tool_silence::{self, Expiry};
 use crate::process::KillReason;
 use crate::time::SharedClock;
 
@@ -474,13 +475,13 @@ impl Watchdog {
         }
         let armed = self.tool_armed.load(Ordering::Relaxed);
         if let (Some(w), true) = (self.limits.tool_silence, armed != NEVER) {
-            let deadline = armed.saturating_add(nanos(w));
-            if now >= deadline {
-                // Fire only if the job was talking during the window that elapsed; a window
-                // that passed in silence is the inactivity watchdog's fact. Re-arm instead.
-                if last != NEVER && last > armed {
-                    consider(deadline, KillReason::NoToolProgress, &mut due);
-                } else {
+            let seen = (last != NEVER).then_some(last);
+            match tool_silence::expiry(armed, nanos(w), now, seen) {
+                Expiry::Pending(d) | Expiry::Fire(d) => {
+                    consider(d, KillReason::NoToolProgress, &mut due)
+                }
+                // Elapsed in silence (the inactivity watchdog's fact): re-arm instead.
+                Expiry::Rearm => {
                     let _ = self.tool_armed.compare_exchange(
                         armed,
                         now,
@@ -493,8 +494,6 @@ impl Watchdog {
                         &mut due,
                     );
                 }
-            } else {
-                consider(deadline, KillReason::NoToolProgress, &mut due);
             }
         }
         match due {
