@@ -292,6 +292,27 @@ export declare class SupervisorNative {
   completeToken(id: number, error?: string | undefined | null, token?: string | undefined | null): boolean
 }
 
+/** The native state of one `ToolSilenceWatchdog` (not part of the API). */
+export declare class ToolSilenceNative {
+  /** `windowMs <= 0` disables the watchdog (every window is inert). */
+  constructor(windowMs: number)
+  /** Open a window at `now`, superseding the open one; its id (0: inert). */
+  open(now: number): number
+  /** A tool call completed in window `id`: whether it was the open one (re-armed). */
+  toolCompleted(id: number, now: number): boolean
+  /** Close window `id`: whether it was the open one. */
+  close(id: number): boolean
+  /** Disarm whatever window is open. */
+  stop(): void
+  /**
+   * When the open window is due (host ms), without deciding anything; `null` when
+   * nothing is timed.
+   */
+  dueAt(): number | null
+  /** Decide at `now` with the host's last output at `lastActivityAt` (`null`: never). */
+  check(now: number, lastActivityAt?: number | undefined | null): ToolSilenceVerdict
+}
+
 /** One prepared turn (the native half of `runTurn`). Not part of the package's API. */
 export declare class TurnNative {
   /**
@@ -653,6 +674,15 @@ export interface ToolProgressWindow {
   toolCompleted: () => void
   /** The stream ended: stop measuring. */
   close: () => void
+}
+
+/**
+ * What `check` decided: `expired` (report `no-tool-progress`) and when to check next
+ * (`dueAt`, host milliseconds; `null`: nothing is timed).
+ */
+export interface ToolSilenceVerdict {
+  expired: boolean
+  dueAt?: number
 }
 
 /** One completed tool call; other fields travel verbatim. */

@@ -784,6 +784,7 @@ module.exports.JobRegistryNative = nativeBinding.JobRegistryNative
 module.exports.Redactor = nativeBinding.Redactor
 module.exports.StreamRedactor = nativeBinding.StreamRedactor
 module.exports.SupervisorNative = nativeBinding.SupervisorNative
+module.exports.ToolSilenceNative = nativeBinding.ToolSilenceNative
 module.exports.TurnNative = nativeBinding.TurnNative
 module.exports.captureRedactedOutput = nativeBinding.captureRedactedOutput
 module.exports.disarmExitCauseWatcher = nativeBinding.disarmExitCauseWatcher

@@ -22,3 +22,4 @@ export {
 } from './supervisor'
 export { ensureExitCauseWatcher } from './exit-cause'
 export { runTurn, turnSession, type RunTurnOptions } from './turns'
+export { ToolSilenceWatchdog, type ToolSilenceDeps } from './tool-silence'

@@ -7,6 +7,7 @@ const jobs = require('./jobs.js')
 const supervisor = require('./supervisor.js')
 const exitCause = require('./exit-cause.js')
 const turns = require('./turns.js')
+const toolSilence = require('./tool-silence.js')
 
 // The native halves of jobs.js, supervisor.js and turns.js are not part of the API.
 const {
@@ -18,6 +19,7 @@ const {
   SupervisorNative: _supervisorNative,
   ensureExitCauseWatcherNative: _ensureExitCauseWatcherNative,
   TurnNative: _turnNative,
+  ToolSilenceNative: _toolSilenceNative,
   turnSessionNative: _turnSessionNative,
   ...exported
 } = native
@@ -39,6 +41,7 @@ module.exports = {
   ensureExitCauseWatcher: exitCause.ensureExitCauseWatcher,
   runTurn: turns.runTurn,
   turnSession: turns.turnSession,
+  ToolSilenceWatchdog: toolSilence.ToolSilenceWatchdog,
 }
 
 // napi-rs's loader blames an npm bug when no compiled addon is found; the usual

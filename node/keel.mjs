@@ -12,6 +12,7 @@ export const {
   Redactor,
   StreamRedactor,
   Supervisor,
+  ToolSilenceWatchdog,
   captureRedactedOutput,
   createRedactStream,
   disarmExitCauseWatcher,

@@ -14,4 +14,5 @@ pub mod exit_cause;
 pub mod jobs;
 pub mod redact;
 pub mod supervisor;
+pub mod tool_silence;
 pub mod turns;
