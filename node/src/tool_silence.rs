@@ -93,10 +93,9 @@ impl ToolSilenceNative {
         last_activity_at: Option<f64>,
     ) -> napi::Result<ToolSilenceVerdict> {
         let now = ms(&env, "now", now)?;
-        let last = match last_activity_at {
-            Some(v) => Some(ms(&env, "lastActivityAt()", v)?),
-            None => None,
-        };
+        let last = last_activity_at
+            .map(|v| ms(&env, "lastActivityAt()", v))
+            .transpose()?;
         Ok(match self.inner.check(now, last) {
             ToolSilenceCheck::Idle => ToolSilenceVerdict {
                 expired: false,

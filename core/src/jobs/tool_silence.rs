@@ -1,6 +1,6 @@
 //! Tool-silence windows as the reference (`tool-silence.ts`) defines them, in one place:
-//! the job registry's watchdog and the standalone [`ToolSilence`] both decide with
-//! [`expiry`].
+//! the job registry's watchdog and the standalone [`ToolSilence`] both decide with the
+//! same expiry rule.
 //!
 //! A window is opened by the one producer that can report completed tool calls; it is
 //! beaten by each completed call and closed when that producer ends. One window is open
