@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # keel serve vs the reference executor-harness server (@cat-factory/executor-harness
 # dist/server.js, from node/'s committed lockfile) on loopback, with wrk:
-# GET /health and GET /jobs/{id} (a finished job's view) at 64 connections, 2 threads,
-# ${BENCH_SECONDS:-10} s each. Both servers get the same shared secret, so both do the
+# GET /health and GET /jobs/{id} (a finished job's view) at 64 connections,
+# ${BENCH_SECONDS:-10} s each, each route twice. Both servers are pinned to CPU
+# ${SERVER_CPU:-1} and wrk (one thread) to CPU ${WRK_CPU:-0} with taskset, so the load
+# generator never steals the server's core; only one server is loaded at a time (the
+# other sits idle in accept), and `uptime` is printed before each run. Both servers get the same shared secret, so both do the
 # constant-time header check on /jobs/{id}.
 # Reference job: an `inline` job whose CLI (`claude`) is not on PATH, so it fails at
 # once without touching the network; keel's: a `command` job running /bin/true.
@@ -12,6 +15,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 secs="${BENCH_SECONDS:-10}"
+scpu="${SERVER_CPU:-1}"
+wcpu="${WRK_CPU:-0}"
 if ! command -v wrk >/dev/null; then
     sudo_cmd=""
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
@@ -38,11 +43,11 @@ mkdir -p "$work/empty"
 
 ref_port="$(free_port)"
 env -i HOME="$work" PATH="$work/empty" PORT="$ref_port" HARNESS_BIND_HOST=127.0.0.1 \
-    HARNESS_SHARED_SECRET="$secret" "$node_bin" "$ref" >"$work/ref.log" 2>&1 &
+    HARNESS_SHARED_SECRET="$secret" taskset -c "$scpu" "$node_bin" "$ref" >"$work/ref.log" 2>&1 &
 pids+=($!)
 keel_port="$(free_port)"
 env -i HOME="$work" PATH="$work/empty" PORT="$keel_port" HARNESS_SHARED_SECRET="$secret" \
-    "$keel" serve >"$work/keel.log" 2>&1 &
+    taskset -c "$scpu" "$keel" serve >"$work/keel.log" 2>&1 &
 pids+=($!)
 for port in "$ref_port" "$keel_port"; do
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
@@ -61,15 +66,16 @@ done
 echo "reference view: $(curl -s "${H[@]}" "http://127.0.0.1:$ref_port/jobs/bench1" | head -c 200)"
 echo "keel view:      $(curl -s "${H[@]}" "http://127.0.0.1:$keel_port/jobs/bench1" | head -c 200)"
 
-printf '\n| server | route | req/s | p50 | p99 |\n|---|---|---|---|---|\n'
+printf '\n| server | route | run | req/s | p50 | p99 | load (1 min) |\n|---|---|---|---|---|---|---|\n'
 for route in /health /jobs/bench1; do
-    for name in reference keel; do
+    for run in 1 2; do for name in reference keel; do
+        load="$(awk '{print $1}' /proc/loadavg)"
         port="$ref_port"; [ "$name" = keel ] && port="$keel_port"
-        out="$(wrk -t2 -c64 -d"${secs}s" --latency -H "x-harness-secret: $secret" "http://127.0.0.1:$port$route")"
+        out="$(taskset -c "$wcpu" wrk -t1 -c64 -d"${secs}s" --latency -H "x-harness-secret: $secret" "http://127.0.0.1:$port$route")"
         rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
         p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
         p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
         errs="$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)"
-        echo "| $name | GET $route | $rps | $p50 | $p99 |${errs:+ $errs}"
-    done
+        echo "| $name | GET $route | $run | $rps | $p50 | $p99 | $load |${errs:+ $errs}"
+    done; done
 done
