@@ -304,7 +304,10 @@ describe('JobRegistry: results and failures of the JS work', () => {
 
   test('argument errors are coded JS errors', () => {
     const err = (code, name) => (e) => e.code === code && (!name || e.name === name)
-    assert.throws(() => new JobRegistry(null, async () => {}), err('KEEL_INVALID_ARGUMENT', 'TypeError'))
+    // null limits are the defaults, as NULL options are in C (one parser: core's RegistryOptions)
+    assert.doesNotThrow(() => new JobRegistry(null, async () => {}))
+    assert.throws(() => new JobRegistry(5, async () => {}), err('KEEL_INVALID_ARGUMENT', 'TypeError'))
+    assert.throws(() => new JobRegistry([], async () => {}), err('KEEL_INVALID_ARGUMENT', 'TypeError'))
     assert.throws(() => new JobRegistry({}, 'not a function'), err('KEEL_INVALID_ARGUMENT', 'TypeError'))
     assert.throws(() => new JobRegistry({ inactivityMs: -1 }, async () => {}), err('KEEL_INVALID_OPTION', 'RangeError'))
     assert.throws(() => new JobRegistry({ maxDurationMs: 'soon' }, async () => {}), err('KEEL_INVALID_ARGUMENT'))
