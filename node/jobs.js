@@ -16,30 +16,11 @@ const {
   killProcessTreeNative,
   loadRunnerLimitsNative,
   redactSecrets,
-  errorCodes,
 } = require('./index.js')
 
-// Codes come from core's one vocabulary (keel_core::codes via errorCodes()), never from a
-// string typed here: a name core does not know fails when the package loads.
-const CORE_CODES = new Set(errorCodes())
-function coreCode(name) {
-  const c = `KEEL_${name}`
-  if (!CORE_CODES.has(c)) throw new Error(`keel: ${c} is not one of core's error codes`)
-  return c
-}
-const INVALID_ARGUMENT = coreCode('INVALID_ARGUMENT')
+const { codes, keelError, typeName } = require('./errors.js')
 
-function keelError(Ctor, code, message) {
-  const err = new Ctor(message)
-  err.code = code
-  return err
-}
-
-function typeName(v) {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'array'
-  return typeof v
-}
+const INVALID_ARGUMENT = codes.INVALID_ARGUMENT
 
 const json = (v) => JSON.stringify(v === undefined ? null : v)
 

@@ -9,18 +9,7 @@ const { Redactor, StreamRedactor } = require('./index.js')
 
 const REDACTOR_OPTION_KEYS = ['mask', 'minSecretLength', 'disableRules', 'customRules', 'secrets', 'jsonSecrets']
 
-function keelError(Ctor, code, message) {
-  const err = new Ctor(message)
-  err.code = code
-  return err
-}
-
-function typeName(v) {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'array'
-  if (Buffer.isBuffer(v)) return 'Buffer'
-  return typeof v
-}
+const { codes, keelError, typeName } = require('./errors.js')
 
 class RedactStream extends Transform {
   #native
@@ -114,21 +103,21 @@ class RedactStream extends Transform {
 function createRedactStream(options) {
   if (options === undefined || options === null) options = {}
   if (typeof options !== 'object' || Array.isArray(options)) {
-    throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', `options must be an object (got ${typeName(options)})`)
+    throw keelError(TypeError, codes.INVALID_ARGUMENT, `options must be an object (got ${typeName(options)})`)
   }
   const { redactor, flushIntervalMs, ...redactorOptions } = options
   if (flushIntervalMs !== undefined && flushIntervalMs !== null) {
     if (typeof flushIntervalMs !== 'number') {
       throw keelError(
         TypeError,
-        'KEEL_INVALID_ARGUMENT',
+        codes.INVALID_ARGUMENT,
         `options.flushIntervalMs must be a number (got ${typeName(flushIntervalMs)})`,
       )
     }
     if (!Number.isFinite(flushIntervalMs) || flushIntervalMs <= 0 || flushIntervalMs > 2 ** 31 - 1) {
       throw keelError(
         RangeError,
-        'KEEL_INVALID_OPTION',
+        codes.INVALID_OPTION,
         `options.flushIntervalMs must be a positive number of milliseconds (got ${flushIntervalMs})`,
       )
     }
@@ -137,12 +126,12 @@ function createRedactStream(options) {
   let native
   if (redactor !== undefined && redactor !== null) {
     if (!(redactor instanceof Redactor)) {
-      throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', `options.redactor must be a Redactor (got ${typeName(redactor)})`)
+      throw keelError(TypeError, codes.INVALID_ARGUMENT, `options.redactor must be a Redactor (got ${typeName(redactor)})`)
     }
     if (hasRedactorOptions) {
       throw keelError(
         TypeError,
-        'KEEL_INVALID_ARGUMENT',
+        codes.INVALID_ARGUMENT,
         `options.redactor cannot be combined with ${REDACTOR_OPTION_KEYS.filter((k) => options[k] !== undefined).join(', ')}`,
       )
     }

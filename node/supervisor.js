@@ -14,17 +14,7 @@
 const os = require('node:os')
 const { SupervisorNative } = require('./index.js')
 
-function keelError(Ctor, code, message) {
-  const err = new Ctor(message)
-  err.code = code
-  return err
-}
-
-function typeName(v) {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'array'
-  return typeof v
-}
+const { codes, keelError, typeName } = require('./errors.js')
 
 /** What a thrown value says (never throws itself; redacted by keel before it is shown). */
 function errorText(e) {
@@ -44,14 +34,14 @@ function checkObject(what, v) {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     const t = typeName(v)
     const got = t === 'null' || t === 'undefined' ? t : /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`
-    throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', `${what} is not an object (got ${got})`)
+    throw keelError(TypeError, codes.INVALID_ARGUMENT, `${what} is not an object (got ${got})`)
   }
 }
 
 function checkFunction(what, v, required) {
   if (v === undefined && !required) return undefined
   if (typeof v !== 'function') {
-    throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', `${what} must be a function (got ${typeName(v)})`)
+    throw keelError(TypeError, codes.INVALID_ARGUMENT, `${what} must be a function (got ${typeName(v)})`)
   }
   return v
 }
@@ -69,26 +59,26 @@ function outcome(r) {
   if (r === false) return { exitCode: 1, signal: null }
   if (typeof r === 'number') {
     if (Number.isInteger(r) && r >= -2147483648 && r <= 2147483647) return { exitCode: r, signal: null }
-    return { error: 'run() resolved to a number that is not an exit code [KEEL_INVALID_ARGUMENT]' }
+    return { error: `run() resolved to a number that is not an exit code [${codes.INVALID_ARGUMENT}]` }
   }
   if (typeof r === 'object' && !Array.isArray(r)) {
     let exitCode = r.exitCode ?? null
     let signal = r.signal ?? null
     if (exitCode !== null && !(Number.isInteger(exitCode) && Math.abs(exitCode) <= 2147483647)) {
-      return { error: `run() result exitCode must be an integer or null (got ${typeName(exitCode)}) [KEEL_INVALID_ARGUMENT]` }
+      return { error: `run() result exitCode must be an integer or null (got ${typeName(exitCode)}) [${codes.INVALID_ARGUMENT}]` }
     }
     if (typeof signal === 'string') {
       const n = SIGNALS[signal]
-      if (n === undefined) return { error: 'run() result signal is not a known signal name [KEEL_INVALID_ARGUMENT]' }
+      if (n === undefined) return { error: `run() result signal is not a known signal name [${codes.INVALID_ARGUMENT}]` }
       signal = n
     } else if (signal !== null && !(Number.isInteger(signal) && signal > 0 && signal < 128)) {
-      return { error: `run() result signal must be a signal name or number (got ${typeName(signal)}) [KEEL_INVALID_ARGUMENT]` }
+      return { error: `run() result signal must be a signal name or number (got ${typeName(signal)}) [${codes.INVALID_ARGUMENT}]` }
     }
     if (exitCode === null && signal === null && typeof r.ok === 'boolean') exitCode = r.ok ? 0 : 1
     return { exitCode, signal }
   }
   return {
-    error: `run() must resolve to an exit code, a boolean, undefined or { exitCode, signal } (got ${typeName(r)}) [KEEL_INVALID_ARGUMENT]`,
+    error: `run() must resolve to an exit code, a boolean, undefined or { exitCode, signal } (got ${typeName(r)}) [${codes.INVALID_ARGUMENT}]`,
   }
 }
 
@@ -136,7 +126,7 @@ class Supervisor {
   start() {
     if (this.#done !== undefined || this.#stopped) {
       return Promise.reject(
-        keelError(Error, 'KEEL_SUPERVISOR_ALREADY_RUNNING', 'the supervisor is already running or has already run'),
+        keelError(Error, codes.SUPERVISOR_ALREADY_RUNNING, 'the supervisor is already running or has already run'),
       )
     }
     this.#done = new Promise((resolve, reject) => {
@@ -291,7 +281,7 @@ class Supervisor {
       let t = await this.#cb.fetchRunnerToken()
       if (t !== null && typeof t === 'object' && typeof t.token === 'string') t = t.token
       if (typeof t !== 'string') {
-        this.#native.completeToken(id, `fetchRunnerToken() must resolve to a string or { token } (got ${typeName(t)}) [KEEL_INVALID_ARGUMENT]`, null)
+        this.#native.completeToken(id, `fetchRunnerToken() must resolve to a string or { token } (got ${typeName(t)}) [${codes.INVALID_ARGUMENT}]`, null)
         return
       }
       this.#native.completeToken(id, null, t)

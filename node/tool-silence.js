@@ -8,19 +8,15 @@
 // is measured on the same clock as the host's `lastActivityAt()`.
 const { ToolSilenceNative } = require('./index.js')
 const { NO_TOOL_WINDOW } = require('./jobs.js')
+const { codes, keelError, typeName } = require('./errors.js')
 
 /** Longest delay setTimeout honours; a later deadline is re-checked when it passes. */
 const MAX_DELAY = 2 ** 31 - 1
 
 function invalid (message) {
-  const e = new TypeError(message)
-  e.code = 'KEEL_INVALID_ARGUMENT'
-  return e
+  return keelError(TypeError, codes.INVALID_ARGUMENT, message)
 }
 
-function typeName (v) {
-  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
-}
 
 class ToolSilenceWatchdog {
   #native
@@ -102,7 +98,7 @@ class ToolSilenceWatchdog {
     process.emitWarning(
       `ToolSilenceWatchdog: lastActivityAt() must return a finite number or undefined ` +
         `(got ${typeName(v)}); treated as no output`,
-      { code: 'KEEL_INVALID_ARGUMENT' })
+      { code: codes.INVALID_ARGUMENT })
     return null
   }
 }

@@ -10,17 +10,7 @@
 
 const { TurnNative, turnSessionNative } = require('./index.js')
 
-function keelError(Ctor, code, message) {
-  const err = new Ctor(message)
-  err.code = code
-  return err
-}
-
-function typeName(v) {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'array'
-  return typeof v
-}
+const { codes, keelError, typeName } = require('./errors.js')
 
 function isAbortSignal(s) {
   return (
@@ -38,15 +28,15 @@ function takeOut(options) {
   }
   const onEvent = options.onEvent ?? undefined
   if (onEvent !== undefined && typeof onEvent !== 'function') {
-    throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', `options.onEvent must be a function (got ${typeName(onEvent)})`)
+    throw keelError(TypeError, codes.INVALID_ARGUMENT, `options.onEvent must be a function (got ${typeName(onEvent)})`)
   }
   if (options.signal != null && options.abortSignal != null && options.signal !== options.abortSignal) {
-    throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', 'options.signal and options.abortSignal are different signals (give one)')
+    throw keelError(TypeError, codes.INVALID_ARGUMENT, 'options.signal and options.abortSignal are different signals (give one)')
   }
   const field = options.signal != null ? 'signal' : 'abortSignal'
   const signal = options[field] ?? undefined
   if (signal !== undefined && !isAbortSignal(signal)) {
-    throw keelError(TypeError, 'KEEL_INVALID_ARGUMENT', `options.${field} must be an AbortSignal (got ${typeName(signal)})`)
+    throw keelError(TypeError, codes.INVALID_ARGUMENT, `options.${field} must be an AbortSignal (got ${typeName(signal)})`)
   }
   return { onEvent, signal }
 }

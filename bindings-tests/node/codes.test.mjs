@@ -44,3 +44,18 @@ test('errors the addon throws carry vocabulary codes', () => {
     assert.throws(f, (e) => codes.has(e.code) || assert.fail(`${e.code} not in the vocabulary`))
   }
 })
+
+test('the JS wrappers type no code: every one they throw comes from core (errors.js)', () => {
+  const wrappers = fs.readdirSync(nodeDir).filter((f) => f.endsWith('.js') && f !== 'index.js')
+  assert.ok(wrappers.includes('jobs.js') && wrappers.includes('errors.js'), wrappers.join(' '))
+  for (const f of wrappers) {
+    if (f === 'errors.js') continue
+    // code only: comments may name a code for the reader
+    const src = fs
+      .readFileSync(path.join(nodeDir, f), 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '')
+    const literals = [...src.matchAll(/KEEL_[A-Z0-9_]+/g)].map((m) => m[0])
+    assert.deepEqual(literals, [], `${f} types a code literal instead of using errors.js`)
+  }
+})
