@@ -41,10 +41,14 @@ fn wait_for(
 }
 
 fn sigterm_and_wait(child: &mut Child) -> (Duration, i32) {
+    signal_and_wait(child, 15)
+}
+
+fn signal_and_wait(child: &mut Child, signal: i32) -> (Duration, i32) {
     let t = Instant::now();
     // SAFETY: signalling our own child.
     unsafe {
-        libc_kill(child.id() as i32, 15);
+        libc_kill(child.id() as i32, signal);
     }
     let status = child.wait().unwrap();
     (t.elapsed(), status.code().unwrap_or(-1))
@@ -136,6 +140,34 @@ fn supervise_command_backs_off_and_drains_on_sigterm_during_backoff() {
         .all(|e| e["at"].as_u64().unwrap() > 1_600_000_000_000));
     let runs = std::fs::read_to_string(&log).unwrap().lines().count();
     assert!(runs >= 4, "{runs}");
+}
+
+/// Ctrl-C (SIGINT) drains `keel supervise` like SIGTERM: exit 0 within the backoff, the
+/// last event `offline`.
+#[test]
+fn supervise_command_drains_on_sigint_like_sigterm() {
+    let mut child = spawn(
+        &[
+            "supervise",
+            "command",
+            "--backoff-base",
+            "10s",
+            "--json",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ],
+        &[],
+    );
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = wait_for(&mut lines, "backing-off");
+    let (took, code) = signal_and_wait(&mut child, 2);
+    seen.extend(lines.map(|l| l.unwrap()));
+    assert_eq!(code, 0, "{seen:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let last: serde_json::Value = serde_json::from_str(seen.last().unwrap()).unwrap();
+    assert_eq!(last["state"], "offline", "{seen:?}");
 }
 
 #[test]

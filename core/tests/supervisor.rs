@@ -787,6 +787,15 @@ fn child_process_entry() {
 }
 
 fn signal_child(role: &str, env: &[(&str, &str)], wait_for: &str) -> (Duration, String) {
+    signal_child_with(libc::SIGTERM, role, env, wait_for)
+}
+
+fn signal_child_with(
+    signal: libc::c_int,
+    role: &str,
+    env: &[(&str, &str)],
+    wait_for: &str,
+) -> (Duration, String) {
     let mut child = common::spawn_child(role, env);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
@@ -810,7 +819,7 @@ fn signal_child(role: &str, env: &[(&str, &str)], wait_for: &str) -> (Duration, 
     let t = Instant::now();
     // SAFETY: signalling our own child.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
+        libc::kill(child.id() as i32, signal);
     }
     let status = child.wait().unwrap();
     let took = t.elapsed();
@@ -830,6 +839,22 @@ fn sigterm_during_backoff_drains_at_once_and_removes_the_handlers() {
     assert!(rest.contains("STATUS:offline"), "{rest}");
     assert!(
         rest.contains("RESULT:reason=Signal(15) handlers_after=false"),
+        "{rest}"
+    );
+}
+
+/// Ctrl-C at a terminal (SIGINT) drains exactly as SIGTERM does: at once, exit 0, the
+/// reason names the signal, the handlers are gone afterwards.
+#[test]
+fn sigint_during_backoff_drains_like_sigterm() {
+    let (took, rest) = signal_child_with(libc::SIGINT, "sv-signal-backoff", &[], "backing-off");
+    assert!(
+        took < Duration::from_millis(500) + Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert!(rest.contains("STATUS:offline"), "{rest}");
+    assert!(
+        rest.contains("RESULT:reason=Signal(2) handlers_after=false"),
         "{rest}"
     );
 }
