@@ -275,22 +275,12 @@ pub unsafe extern "C" fn keel_services_sweep(
     })
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Restarted {
-    name: String,
-    pid: Option<u32>,
-    healthy: bool,
-    error: Option<String>,
-    log_path: String,
-}
-
 /// minions' `restartManagedSpec(name)`: kill the old tree (if it is still provably this
 /// service), spawn its saved spec again, replace the record (new pid, same TTL length),
 /// then wait for its first health when it has a healthcheck. `*result_json` is
 /// `{"name","pid","healthy","error","logPath"}` (`healthy:false` with `error` when the
-/// probe failed or there is no healthcheck — the service still runs). Blocks the
-/// calling thread.
+/// probe failed, or `"spec.healthcheck missing"` when there is nothing to probe — the
+/// service still runs; `Services::restart_and_wait` in core). Blocks the calling thread.
 ///
 /// Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
 /// `KEEL_SERVICE_NOT_FOUND`, `KEEL_SPAWN_FAILED`, `KEEL_MALFORMED_STATE`,
@@ -313,23 +303,7 @@ pub unsafe extern "C" fn keel_services_restart(
         let svc = s.svc.clone();
         let r = s
             .runtime
-            .block_on(async move {
-                let rec = svc.restart(&name).await?;
-                let probe = match rec.healthcheck() {
-                    Some(hc) => Some(svc.wait_for_first_health(&name, &hc).await),
-                    None => None,
-                };
-                Ok::<_, ServicesError>(Restarted {
-                    healthy: probe.as_ref().is_some_and(|p| p.healthy),
-                    error: match probe {
-                        Some(p) => p.error,
-                        None => Some("no healthcheck".to_owned()),
-                    },
-                    name,
-                    pid: rec.pid,
-                    log_path: rec.log_path,
-                })
-            })
+            .block_on(async move { svc.restart_and_wait(&name).await })
             .map_err(coded)?;
         out.write(to_json(&r)?);
         Ok(())

@@ -1455,8 +1455,8 @@ enum keel_result keel_services_sweep(const struct keel_services *services,
  * service), spawn its saved spec again, replace the record (new pid, same TTL length),
  * then wait for its first health when it has a healthcheck. `*result_json` is
  * `{"name","pid","healthy","error","logPath"}` (`healthy:false` with `error` when the
- * probe failed or there is no healthcheck — the service still runs). Blocks the
- * calling thread.
+ * probe failed, or `"spec.healthcheck missing"` when there is nothing to probe — the
+ * service still runs; `Services::restart_and_wait` in core). Blocks the calling thread.
  *
  * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT`,
  * `KEEL_SERVICE_NOT_FOUND`, `KEEL_SPAWN_FAILED`, `KEEL_MALFORMED_STATE`,

@@ -254,26 +254,17 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         Verb::Restart { name, common } => {
             let svc = services(&common)?;
             let rt = runtime()?;
-            let rec = rt.block_on(svc.restart(&name)).map_err(fail)?;
-            let probe = rec
-                .healthcheck()
-                .map(|hc| rt.block_on(svc.wait_for_first_health(&name, &hc)));
-            let healthy = probe.as_ref().is_some_and(|p| p.healthy);
+            let r = rt.block_on(svc.restart_and_wait(&name)).map_err(fail)?;
+            let healthy = r.healthy;
             if common.json {
-                print_json(&serde_json::json!({
-                    "name": name, "pid": rec.pid, "started_at": rec.started_at,
-                    "log_path": rec.log_path, "healthy": healthy,
-                    "error": probe.and_then(|p| p.error),
-                }))?;
+                print_json(&r)?;
             } else if healthy {
-                println!("{name}: restarted, healthy (pid {})", rec.pid.unwrap_or(0));
+                println!("{name}: restarted, healthy (pid {})", r.pid.unwrap_or(0));
             } else {
                 println!(
                     "{name}: restarted (pid {}), NOT healthy: {}",
-                    rec.pid.unwrap_or(0),
-                    probe
-                        .and_then(|p| p.error)
-                        .unwrap_or_else(|| "no healthcheck".into())
+                    r.pid.unwrap_or(0),
+                    r.error.as_deref().unwrap_or("")
                 );
             }
             Ok(ExitCode::from(if healthy { 0 } else { 1 }))

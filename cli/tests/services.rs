@@ -266,6 +266,11 @@ fn up_ls_restart_sweep_down_with_a_real_service() {
     a.extend(common);
     let r = json_ok(&keel(&a));
     assert_eq!(r["healthy"], true, "{r}");
+    // the same camelCase shape as `up` and keel_services_restart (core's UpOutcome)
+    assert!(
+        r["logPath"].is_string() && r.get("log_path").is_none(),
+        "{r}"
+    );
     let new_web = r["pid"].as_u64().unwrap();
     assert_ne!(new_web, web);
     wait_until("the old web gone", || !alive(web));

@@ -832,6 +832,24 @@ async fn services_outlive_their_host_and_are_reconciled_after_restart() {
         svc2.restart("nope").await.unwrap_err().code(),
         "KEEL_SERVICE_NOT_FOUND"
     );
+    // restart_and_wait: the whole restartManagedSpec every surface answers (C, CLI).
+    let before = svc2.get("api").unwrap();
+    let up = svc2.restart_and_wait("api").await.unwrap();
+    assert!(up.healthy, "{up:?}");
+    assert_eq!((up.name.as_str(), up.error.as_deref()), ("api", None));
+    assert_ne!(up.pid, before.pid);
+    assert!(!before.is_alive());
+    assert_eq!(svc2.get("api").unwrap().pid, up.pid);
+    let j = serde_json::to_value(&up).unwrap();
+    assert!(
+        j["logPath"].is_string() && j.get("log_path").is_none(),
+        "{j}"
+    );
+    assert_eq!(
+        svc2.restart_and_wait("nope").await.unwrap_err().code(),
+        "KEEL_SERVICE_NOT_FOUND"
+    );
+    let new = svc2.get("api").unwrap();
     let r = svc2.remove_project("").await.unwrap();
     assert_eq!(r.killed, 0);
     let r = svc2.remove("api").await.unwrap();

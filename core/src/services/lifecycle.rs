@@ -106,7 +106,11 @@ pub struct Removal {
     pub killed: bool,
 }
 
-/// One service of [`Services::up`].
+/// The `error` of an [`UpOutcome`] whose spec has no healthcheck: it was not probed, so
+/// it is not called healthy (it still runs after a restart).
+pub const NO_HEALTHCHECK: &str = "spec.healthcheck missing";
+
+/// One service of [`Services::up`] or [`Services::restart_and_wait`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -400,7 +404,7 @@ impl Services {
                 Some(hc) => self.wait_for_first_health(&s.name, hc).await,
                 None => ProbeResult {
                     healthy: false,
-                    error: Some("spec.healthcheck missing".into()),
+                    error: Some(NO_HEALTHCHECK.into()),
                     last_check_at: now_ms(),
                 },
             };
@@ -605,10 +609,33 @@ impl Services {
         Ok(ReconcileReport { stats, probed })
     }
 
-    /// `restartManagedSpec(name)`: kill the old tree (if it is still provably this
-    /// service), spawn the saved spec again and replace the record (`healthy:false`, new
-    /// pid and `started_at`, same TTL length). The caller runs
-    /// [`wait_for_first_health`](Self::wait_for_first_health).
+    /// minions' whole `restartManagedSpec(name)`, as every surface answers it:
+    /// [`restart`](Self::restart), then the first health of the new process when its
+    /// spec has a healthcheck. The service keeps running either way; `healthy:false`
+    /// carries the probe's error, or [`NO_HEALTHCHECK`] when there is nothing to probe.
+    pub async fn restart_and_wait(&self, name: &str) -> Result<UpOutcome, ServicesError> {
+        let rec = self.restart(name).await?;
+        let probe = match rec.healthcheck() {
+            Some(hc) => self.wait_for_first_health(name, &hc).await,
+            None => ProbeResult {
+                healthy: false,
+                error: Some(NO_HEALTHCHECK.into()),
+                last_check_at: now_ms(),
+            },
+        };
+        Ok(UpOutcome {
+            name: name.to_owned(),
+            pid: rec.pid,
+            healthy: probe.healthy,
+            error: probe.error,
+            log_path: rec.log_path,
+        })
+    }
+
+    /// `restartManagedSpec(name)` without the health wait: kill the old tree (if it is
+    /// still provably this service), spawn the saved spec again and replace the record
+    /// (`healthy:false`, new pid and `started_at`, same TTL length).
+    /// [`restart_and_wait`](Self::restart_and_wait) adds the first-health wait.
     pub async fn restart(&self, name: &str) -> Result<ManagedRecord, ServicesError> {
         let old = self.get(name)?;
         kill_tree(&old, self.grace()).await;

@@ -43,6 +43,7 @@ pub use error::ServicesError;
 pub use health::{probe_timeout, run_healthcheck, HealthTracker, ProbeResult, ESSENTIAL_ENV};
 pub use lifecycle::{
     Owner, Probed, ProjectRemoval, ReconcileReport, Removal, Services, SweepStats, UpOutcome,
+    NO_HEALTHCHECK,
 };
 pub use options::*;
 pub use spec::{
