@@ -1562,3 +1562,88 @@ async fn a_stable_run_resets_registration_backoff_and_degraded_a_short_one_does_
         Some(Status::Degraded { .. })
     ));
 }
+
+/// Real `systemctl show` captures (systemd 252, Debian 12): the units are
+/// `keel service unit` output, one running `keel supervise command` (it
+/// reached `active` through `READY=1`; the full capture shows its
+/// `WatchdogTimestamp` and `StatusText=registered` from keel's own
+/// `sd_notify`), one `sh -c 'exit 3'` crash loop; `scripts/capture-systemd.sh`
+/// re-records them.
+fn systemd_capture(name: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/systemd")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn real_systemctl_show_captures_parse() {
+    for (file, state, raw, exit, signal, pid, verdict) in [
+        (
+            "crashloop.txt",
+            ServiceState::SpawnScheduled,
+            "activating/auto-restart",
+            Some(3),
+            None,
+            None,
+            CheckStatus::Fail,
+        ),
+        (
+            "crashloop-full.txt",
+            ServiceState::SpawnScheduled,
+            "activating/auto-restart",
+            Some(3),
+            None,
+            None,
+            CheckStatus::Fail,
+        ),
+        (
+            "running.txt",
+            ServiceState::Running,
+            "active/running",
+            None,
+            None,
+            Some(645),
+            CheckStatus::Pass,
+        ),
+        (
+            "running-full.txt",
+            ServiceState::Running,
+            "active/running",
+            None,
+            None,
+            Some(645),
+            CheckStatus::Pass,
+        ),
+        (
+            "killed-restarting.txt",
+            ServiceState::SpawnScheduled,
+            "activating/auto-restart",
+            None,
+            Some(9),
+            None,
+            CheckStatus::Fail,
+        ),
+    ] {
+        let h = parse_systemctl_show(&systemd_capture(file));
+        assert!(h.loaded, "{file}");
+        assert_eq!(h.state, state, "{file}");
+        assert_eq!(h.raw_state.as_deref(), Some(raw), "{file}");
+        assert_eq!(h.last_exit_code, exit, "{file}");
+        assert_eq!(h.last_signal, signal, "{file}");
+        assert_eq!(h.pid, pid, "{file}");
+        assert_eq!(
+            doctor_check(&h).status,
+            verdict,
+            "{file}: {:?}",
+            doctor_check(&h)
+        );
+    }
+    let h = parse_systemctl_show(&systemd_capture("not-found.txt"));
+    assert!(!h.loaded);
+    assert_eq!(doctor_check(&h).status, CheckStatus::Fail);
+    let h = parse_systemctl_show(&systemd_capture("stopped.txt"));
+    assert!(h.loaded);
+    assert_eq!(h.raw_state.as_deref(), Some("inactive/dead"));
+    assert_ne!(doctor_check(&h).status, CheckStatus::Pass, "{h:?}");
+}
