@@ -2,8 +2,8 @@
 /* eslint-disable */
 // Option and view shapes: generated from keel-core's serde types into ./types.d.ts
 // (ts-rs, core/tests/ts_types.rs), the same schema the C ABI reads and writes.
-import type { ActionsRunnerOptions, AgentState, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, TurnEvent, TurnOptions, TurnResult, TurnSession, WatcherStatus, WriteReport } from './types'
-export type { ActionsRunnerOptions, AgentState, BurstLimit, ClearReport, CommandOptions, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FieldPresence, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, TurnEvent, TurnOptions, TurnResult, TurnSession, WatcherStatus, WriteReport } from './types'
+import type { ActionsRunnerOptions, AgentState, BurstLimit, CallMetric, ClearReport, ColdStart, CommandOptions, CommandResult, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, Dropped, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FailureCause, FieldPresence, JobState, JobView, JsonValue, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, Progress, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, Survivor, ToolSpan, TurnEvent, TurnOptions, TurnResult, TurnSession, WatcherStatus, WriteReport } from './types'
+export type { ActionsRunnerOptions, AgentState, BurstLimit, CallMetric, ClearReport, ColdStart, CommandOptions, CommandResult, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, Dropped, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FailureCause, FieldPresence, JobState, JobView, JsonValue, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, Progress, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, Survivor, ToolSpan, TurnEvent, TurnOptions, TurnResult, TurnSession, WatcherStatus, WriteReport } from './types'
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -341,32 +341,6 @@ export declare class TurnNative {
  */
 export declare function captureRedactedOutput(stdout: unknown, stderr: unknown): string | undefined
 
-/** The result of `runCommand`. */
-export interface CommandResult {
-  /** The leader's pid (and process-group id). */
-  pid: number
-  /** How it ended. */
-  exit: { kind: 'exited'; code: number } | { kind: 'signalled'; signal: number } | { kind: 'killed'; reason: 'inactivity-timeout' | 'max-duration' | 'no-tool-progress' | 'aborted'; signal?: number; code?: number }
-  /** Wall-clock ms from spawn to the end of draining. */
-  durationMs: number
-  /** Redacted tail of stdout + stderr. */
-  tail?: string
-  /** Which watchdog killed it. */
-  killReason?: 'inactivity-timeout' | 'max-duration' | 'no-tool-progress' | 'aborted' | null
-  /** SIGTERM was not enough. */
-  escalated: boolean
-  /** No process of the group was left. */
-  groupCleared: boolean
-  /** A grandchild held a pipe open past the drain timeout. */
-  drainTimedOut: boolean
-  /** Bytes read from stdout. */
-  stdoutBytes: number
-  /** Bytes read from stderr. */
-  stderrBytes: number
-  /** Why the run counts as failed (null for exit code 0). */
-  error?: string
-}
-
 /**
  * Before a deliberate stop of the service `name`: mark its watcher under `stateDir`
  * disarmed (it records nothing), signal it and wait up to `timeoutMs` (default 2000)
@@ -427,40 +401,6 @@ export interface JobLogger {
   error: (msg: string, fields?: Record<string, unknown>) => void
   /** A logger with more bound fields. */
   child: (fields: Record<string, unknown>) => JobLogger
-}
-
-/** A job's view (the reference's `JobView`), plus keel's `callMetrics` and `dropped`. */
-export interface JobView {
-  /** The job id. */
-  id: string
-  /** Lifecycle state. */
-  state: 'running' | 'done' | 'failed'
-  /** Epoch ms the job started. */
-  startedAt: number
-  /** Epoch ms of the last sign of life. */
-  heartbeatAt: number
-  /** The current phase (`starting` first, `done` / `failed` at the end). */
-  phase?: string
-  /** Latest progress. */
-  progress?: TodoProgress
-  /** The work's result (when done). */
-  result?: any
-  /** One-line redacted failure message (when failed). */
-  error?: string
-  /** Structured failure cause (when failed, or a result's own). */
-  failureCause?: 'inactivity-timeout' | 'max-duration' | 'no-tool-progress' | 'agent' | 'git' | 'api' | 'llm-upstream' | 'no-usable-output' | 'no-changes' | 'aborted'
-  /** Redacted diagnostic: phase timings and the last-tool breadcrumb. */
-  detail?: string
-  /** The cold-start diagnostic (no activity within `coldStartMs`). */
-  coldStart?: { atMs: number; message: string }
-  /** Tool spans since the previous `get`. */
-  spans?: Array<ToolSpan>
-  /** Follow-up items since the previous `get`. */
-  followUps?: unknown[]
-  /** Call metrics since the previous `get`. */
-  callMetrics?: Record<string, unknown>[]
-  /** Items dropped from full buffers since the previous `get`. */
-  dropped?: { spans: number; followUps: number; callMetrics: number }
 }
 
 /**
@@ -607,7 +547,7 @@ export interface RunOptions {
   /** A sign of life: resets the inactivity watchdog. */
   onActivity?: () => void
   /** Latest sub-task progress (`{ completed, total, inProgress?, items? }`). */
-  onProgress?: (progress: TodoProgress) => void
+  onProgress?: (progress: Progress) => void
   /** One completed tool call (`{ tool, seq, startedAt, endedAt, ok, … }`). */
   onSpan?: (span: ToolSpan) => void
   /** Follow-up items, buffered for the next `get`. */
@@ -656,18 +596,6 @@ export declare function secretsToRedact(subscriptionToken: string): string[]
  */
 export declare function tailExitLog(logFile: string, lines?: number): Promise<Array<ExitLogLine>>
 
-/** Sub-task progress. */
-export interface TodoProgress {
-  /** Tasks done. */
-  completed: number
-  /** Total tasks. */
-  total: number
-  /** Tasks in progress. */
-  inProgress?: number
-  /** The tasks, free-form. */
-  items?: unknown
-}
-
 /** The handle `opts.beginToolWindow()` returns (the reference's `ToolProgressWindow`). */
 export interface ToolProgressWindow {
   /** A tool call completed: restart the window. */
@@ -683,20 +611,6 @@ export interface ToolProgressWindow {
 export interface ToolSilenceVerdict {
   expired: boolean
   dueAt?: number
-}
-
-/** One completed tool call; other fields travel verbatim. */
-export interface ToolSpan {
-  /** The tool's name. */
-  tool: string
-  /** Ordinal within the job. */
-  seq?: number
-  /** Epoch ms started. */
-  startedAt?: number
-  /** Epoch ms ended (absent: now). */
-  endedAt?: number
-  /** Whether it succeeded. */
-  ok?: boolean
 }
 
 /**

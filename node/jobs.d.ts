@@ -1,5 +1,6 @@
 // Types of node/jobs.js (the JavaScript half of keel's job watchdogs). The shapes
-// (RunnerLimits, RunOptions, JobView, …) are generated from node/src/jobs.rs into index.d.ts.
+// (RunnerLimits, RunOptions, …) are generated from node/src/jobs.rs into index.d.ts; the
+// views (JobView, CommandResult, …) from keel-core's own types into types.d.ts.
 import type {
   CommandResult,
   JobLogger,
@@ -22,9 +23,9 @@ export declare class JobRegistry<TJob = any, TResult = any> {
     describe?: (job: TJob) => Record<string, unknown>,
   )
   /** Start the job for `id`, or return the existing one (idempotent re-attach). */
-  start(id: string, job: TJob): JobView
+  start(id: string, job: TJob): JobView<TResult>
   /** Poll the job, draining its spans, follow-ups and call metrics. */
-  get(id: string): JobView | undefined
+  get(id: string): JobView<TResult> | undefined
   /** Abort one job; resolves with the state it settled in. */
   abort(id: string, reason: string): Promise<'running' | 'done' | 'failed' | undefined>
   /** Abort every running job; returns how many were running. */

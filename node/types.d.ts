@@ -186,6 +186,216 @@ tailChars?: number,
  */
 idleFlushMs?: number, };
 
+export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
+
+export type JobState = "running" | "done" | "failed";
+
+export type FailureCause = "inactivity-timeout" | "max-duration" | "no-tool-progress" | "agent" | "git" | "api" | "llm-upstream" | "no-usable-output" | "no-changes" | "aborted";
+
+export type Progress = { 
+/**
+ * Tasks done.
+ */
+completed: number, 
+/**
+ * Total tasks.
+ */
+total: number, 
+/**
+ * Tasks being worked on now.
+ */
+inProgress?: number | null, 
+/**
+ * The individual tasks, free-form.
+ */
+items?: JsonValue | null, };
+
+export type ToolSpan = { 
+/**
+ * The tool's name.
+ */
+tool: string, 
+/**
+ * The call's ordinal within the job.
+ */
+seq: number, 
+/**
+ * Epoch ms the call started.
+ */
+startedAt: number, 
+/**
+ * Epoch ms the call ended (0: the registry stamps the time it was reported).
+ */
+endedAt: number, 
+/**
+ * Whether the call succeeded.
+ */
+ok: boolean, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+
+export type CallMetric = { 
+/**
+ * Job-scoped sequence number (stamped by the registry).
+ */
+seq: number, 
+/**
+ * Phase at emit time (stamped by the registry).
+ */
+phase: string, } & ({ [key in string]: number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null });
+
+export type Dropped = { 
+/**
+ * Tool spans dropped.
+ */
+spans: number, 
+/**
+ * Follow-up items dropped.
+ */
+followUps: number, 
+/**
+ * Call metrics dropped.
+ */
+callMetrics: number, };
+
+export type ColdStart = { 
+/**
+ * Epoch ms the diagnostic was recorded.
+ */
+atMs: number, 
+/**
+ * `agent produced no output 120s after start; possible onboarding/auth wedge (phase: clone)`.
+ */
+message: string, };
+
+export type JobView<R> = { 
+/**
+ * The job id.
+ */
+id: string, 
+/**
+ * Lifecycle state.
+ */
+state: JobState, 
+/**
+ * Epoch ms the job started.
+ */
+startedAt: number, 
+/**
+ * Epoch ms of the last sign of life (start, last activity, or settling).
+ */
+heartbeatAt: number, 
+/**
+ * The phase the job is in (`starting` first; `done` / `failed` at the end).
+ */
+phase?: string, 
+/**
+ * Latest progress.
+ */
+progress?: Progress, 
+/**
+ * The work's result (when `done`).
+ */
+result?: R, 
+/**
+ * One-line, redacted failure message (when `failed`).
+ */
+error?: string, 
+/**
+ * Structured failure cause.
+ */
+failureCause?: FailureCause, 
+/**
+ * Redacted diagnostic: phase timings and last-tool breadcrumb (when `failed`).
+ */
+detail?: string, 
+/**
+ * The cold-start diagnostic, once recorded.
+ */
+coldStart?: ColdStart, 
+/**
+ * Tool spans since the previous read.
+ */
+spans?: Array<ToolSpan>, 
+/**
+ * Follow-up items since the previous read.
+ */
+followUps?: Array<JsonValue>, 
+/**
+ * Call metrics since the previous read.
+ */
+callMetrics?: Array<CallMetric>, 
+/**
+ * Items dropped from full buffers since the previous read.
+ */
+dropped?: Dropped, };
+
+export type Survivor = { 
+/**
+ * The pid.
+ */
+pid: number, 
+/**
+ * `/proc/<pid>/cmdline` with NULs as spaces, redacted, at most 256 characters.
+ */
+command: string, };
+
+export type CommandResult = { 
+/**
+ * The leader's pid (and process-group id).
+ */
+pid: number, 
+/**
+ * How it ended.
+ */
+exit: ExitClass, 
+/**
+ * Wall-clock milliseconds from spawn to the end of draining.
+ */
+durationMs: number, 
+/**
+ * Redacted tail of stdout + stderr (capture_redacted_output semantics); `None` when
+ * both were empty.
+ */
+tail: string | null, 
+/**
+ * Which watchdog (or abort) killed it.
+ */
+killReason: KillReason | null, 
+/**
+ * SIGTERM was not enough and the group was SIGKILLed.
+ */
+escalated: boolean, 
+/**
+ * No process of the leader's process group was left at the end (kept for
+ * compatibility; see `tree_cleared`).
+ */
+groupCleared: boolean, 
+/**
+ * No process of the job's whole tree was left at the end — also none that left the
+ * process group (Linux subreaper shim; elsewhere the same as `group_cleared`).
+ * Never true while something of the tree lives.
+ */
+treeCleared: boolean, 
+/**
+ * What was still alive when keel gave up (pid and redacted command line).
+ */
+survivors: Array<Survivor>, 
+/**
+ * A pipe was still held open after the drain timeout and reading stopped early.
+ */
+drainTimedOut: boolean, 
+/**
+ * Bytes read from stdout.
+ */
+stdoutBytes: number, 
+/**
+ * Bytes read from stderr.
+ */
+stderrBytes: number, 
+/**
+ * Why the run counts as failed (`None` for exit code 0).
+ */
+error: string | null, };
+
 export type EnrollmentRecord = { 
 /**
  * The agent's JWT.

@@ -53,3 +53,12 @@ if [ "$stale" -ne 0 ]; then
   exit 1
 fi
 echo "check-generated: node/index.js, node/index.d.ts and node/types.d.ts are up to date"
+
+# The published declarations must compile under `tsc --strict` and carry the fields a
+# host reads (bindings-tests/node/types-usage.ts; typescript and @types/node are
+# pinned dev dependencies of node/).
+if ! "$node_dir/node_modules/.bin/tsc" -p "$here/tsconfig.json"; then
+  echo "check-generated: the TypeScript declarations do not compile (see above)" >&2
+  exit 1
+fi
+echo "check-generated: the declarations compile (tsc --strict, bindings-tests/node/types-usage.ts)"

@@ -13,8 +13,11 @@ use keel_core::exit_cause::{
     DisarmOutcome, DisarmState, EnsureOutcome, EnsureState, ExitCauseOptions, ExitLogLine,
     WatcherStatus,
 };
-use keel_core::jobs::{CommandOptions, RegistryOptions};
-use keel_core::process::{ExitClass, KillReason};
+use keel_core::jobs::{
+    CallMetric, ColdStart, CommandOptions, CommandResult, Dropped, FailureCause, JobState, JobView,
+    Progress, RegistryOptions, ToolSpan,
+};
+use keel_core::process::{ExitClass, KillReason, Survivor};
 use keel_core::redact::{CustomRuleOptions, RedactorOptions};
 use keel_core::supervisor::{
     ActionsRunnerOptions, BurstLimit, RunFailurePolicy, RunRecord, SlotSnapshot, Status,
@@ -47,6 +50,18 @@ fn node_types_are_fresh() {
         decl::<CredentialFileOptions>(&cfg),
         decl::<RegistryOptions>(&cfg),
         decl::<CommandOptions>(&cfg),
+        // Job views: `JobRegistry.get` / `list` and `runCommand`'s result.
+        decl::<serde_json::Value>(&cfg),
+        decl::<JobState>(&cfg),
+        decl::<FailureCause>(&cfg),
+        decl::<Progress>(&cfg),
+        decl::<ToolSpan>(&cfg),
+        decl::<CallMetric>(&cfg),
+        decl::<Dropped>(&cfg),
+        decl::<ColdStart>(&cfg),
+        decl::<JobView<serde_json::Value>>(&cfg),
+        decl::<Survivor>(&cfg),
+        decl::<CommandResult>(&cfg),
         // Views: what the calls answer.
         decl::<EnrollmentRecord>(&cfg),
         decl::<JwtInfo>(&cfg),

@@ -665,7 +665,7 @@ pub struct RunOptions {
     #[napi(ts_type = "() => void")]
     pub on_activity: Option<String>,
     /// Latest sub-task progress (`{ completed, total, inProgress?, items? }`).
-    #[napi(ts_type = "(progress: TodoProgress) => void")]
+    #[napi(ts_type = "(progress: Progress) => void")]
     pub on_progress: Option<String>,
     /// One completed tool call (`{ tool, seq, startedAt, endedAt, ok, … }`).
     #[napi(ts_type = "(span: ToolSpan) => void")]
@@ -704,35 +704,6 @@ pub struct ToolProgressWindow {
     pub close: String,
 }
 
-/// Sub-task progress.
-#[napi(object)]
-pub struct TodoProgress {
-    /// Tasks done.
-    pub completed: f64,
-    /// Total tasks.
-    pub total: f64,
-    /// Tasks in progress.
-    pub in_progress: Option<f64>,
-    /// The tasks, free-form.
-    #[napi(ts_type = "unknown")]
-    pub items: Option<String>,
-}
-
-/// One completed tool call; other fields travel verbatim.
-#[napi(object)]
-pub struct ToolSpan {
-    /// The tool's name.
-    pub tool: String,
-    /// Ordinal within the job.
-    pub seq: Option<f64>,
-    /// Epoch ms started.
-    pub started_at: Option<f64>,
-    /// Epoch ms ended (absent: now).
-    pub ended_at: Option<f64>,
-    /// Whether it succeeded.
-    pub ok: Option<bool>,
-}
-
 /// The logger of `opts.log`.
 #[napi(object)]
 pub struct JobLogger {
@@ -751,50 +722,6 @@ pub struct JobLogger {
     /// A logger with more bound fields.
     #[napi(ts_type = "(fields: Record<string, unknown>) => JobLogger")]
     pub child: String,
-}
-
-/// A job's view (the reference's `JobView`), plus keel's `callMetrics` and `dropped`.
-#[napi(object)]
-pub struct JobView {
-    /// The job id.
-    pub id: String,
-    /// Lifecycle state.
-    #[napi(ts_type = "'running' | 'done' | 'failed'")]
-    pub state: String,
-    /// Epoch ms the job started.
-    pub started_at: f64,
-    /// Epoch ms of the last sign of life.
-    pub heartbeat_at: f64,
-    /// The current phase (`starting` first, `done` / `failed` at the end).
-    pub phase: Option<String>,
-    /// Latest progress.
-    pub progress: Option<TodoProgress>,
-    /// The work's result (when done).
-    #[napi(ts_type = "any")]
-    pub result: Option<String>,
-    /// One-line redacted failure message (when failed).
-    pub error: Option<String>,
-    /// Structured failure cause (when failed, or a result's own).
-    #[napi(
-        ts_type = "'inactivity-timeout' | 'max-duration' | 'no-tool-progress' | 'agent' | 'git' | 'api' | 'llm-upstream' | 'no-usable-output' | 'no-changes' | 'aborted'"
-    )]
-    pub failure_cause: Option<String>,
-    /// Redacted diagnostic: phase timings and the last-tool breadcrumb.
-    pub detail: Option<String>,
-    /// The cold-start diagnostic (no activity within `coldStartMs`).
-    #[napi(ts_type = "{ atMs: number; message: string }")]
-    pub cold_start: Option<String>,
-    /// Tool spans since the previous `get`.
-    pub spans: Option<Vec<ToolSpan>>,
-    /// Follow-up items since the previous `get`.
-    #[napi(ts_type = "unknown[]")]
-    pub follow_ups: Option<String>,
-    /// Call metrics since the previous `get`.
-    #[napi(ts_type = "Record<string, unknown>[]")]
-    pub call_metrics: Option<String>,
-    /// Items dropped from full buffers since the previous `get`.
-    #[napi(ts_type = "{ spans: number; followUps: number; callMetrics: number }")]
-    pub dropped: Option<String>,
 }
 
 /// Options of `runCommand`.
@@ -830,37 +757,4 @@ pub struct RunCommandOptions {
     /// Redacted stderr text, whole lines, in order.
     #[napi(ts_type = "(text: string) => void")]
     pub on_stderr: Option<String>,
-}
-
-/// The result of `runCommand`.
-#[napi(object)]
-pub struct CommandResult {
-    /// The leader's pid (and process-group id).
-    pub pid: f64,
-    /// How it ended.
-    #[napi(
-        ts_type = "{ kind: 'exited'; code: number } | { kind: 'signalled'; signal: number } | { kind: 'killed'; reason: 'inactivity-timeout' | 'max-duration' | 'no-tool-progress' | 'aborted'; signal?: number; code?: number }"
-    )]
-    pub exit: String,
-    /// Wall-clock ms from spawn to the end of draining.
-    pub duration_ms: f64,
-    /// Redacted tail of stdout + stderr.
-    pub tail: Option<String>,
-    /// Which watchdog killed it.
-    #[napi(
-        ts_type = "'inactivity-timeout' | 'max-duration' | 'no-tool-progress' | 'aborted' | null"
-    )]
-    pub kill_reason: Option<String>,
-    /// SIGTERM was not enough.
-    pub escalated: bool,
-    /// No process of the group was left.
-    pub group_cleared: bool,
-    /// A grandchild held a pipe open past the drain timeout.
-    pub drain_timed_out: bool,
-    /// Bytes read from stdout.
-    pub stdout_bytes: f64,
-    /// Bytes read from stderr.
-    pub stderr_bytes: f64,
-    /// Why the run counts as failed (null for exit code 0).
-    pub error: Option<String>,
 }

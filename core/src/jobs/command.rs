@@ -279,6 +279,7 @@ impl CommandSpec {
 /// "killReason":null,"escalated":false,…,"error":null}` — `error` is set for any end but
 /// exit code 0, so the result satisfies the reference's `JobResultBase`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct CommandResult {

@@ -14,6 +14,7 @@ use crate::process::KillReason;
 /// `agent`, `git`, `api`, `llm-upstream`, `no-usable-output`, `no-changes`) plus keel's
 /// `aborted` for a caller's [`abort`](super::JobRegistry::abort).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum FailureCause {

@@ -385,6 +385,7 @@ pub const DEFAULT_COLD_START: Duration = Duration::from_secs(2 * 60);
 /// assert_eq!(l.tool_silence_ms, 600_000);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RunnerLimits {

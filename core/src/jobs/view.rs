@@ -7,6 +7,7 @@ use super::failure::FailureCause;
 
 /// A job's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// Still running (or aborted but not yet settled).
@@ -37,6 +38,7 @@ impl JobState {
 /// assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"completed":3,"total":8}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Progress {
@@ -77,6 +79,7 @@ impl Progress {
 /// assert_eq!(span.extra["args"], "ls");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ToolSpan {
@@ -121,6 +124,7 @@ impl ToolSpan {
 /// `seq` (job-scoped, in emit order) and `phase` (the phase the job was in when it was
 /// emitted); every other field travels in `fields`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct CallMetric {
@@ -149,6 +153,7 @@ impl CallMetric {
 /// How many buffered items were dropped (oldest first) because a buffer was full, since
 /// the previous read. A keel addition to the reference's view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Dropped {
@@ -169,6 +174,7 @@ impl Dropped {
 /// The cold-start diagnostic (the reference's `coldStart`): recorded once when a job
 /// produced no activity within its cold-start window. It never kills the job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ColdStart {
@@ -187,6 +193,7 @@ pub struct ColdStart {
 /// `spans`, `followUps`, `callMetrics`; plus keel's `dropped` counters when a bounded
 /// buffer overflowed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct JobView<R> {

@@ -399,6 +399,7 @@ impl Termination {
 
 /// A process that outlived a kill: its pid and its (redacted, bounded) command line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Survivor {
