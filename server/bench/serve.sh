@@ -42,12 +42,12 @@ trap cleanup EXIT
 mkdir -p "$work/empty"
 
 ref_port="$(free_port)"
-env -i HOME="$work" PATH="$work/empty" PORT="$ref_port" HARNESS_BIND_HOST=127.0.0.1 \
-    HARNESS_SHARED_SECRET="$secret" taskset -c "$scpu" "$node_bin" "$ref" >"$work/ref.log" 2>&1 &
+taskset -c "$scpu" env -i HOME="$work" PATH="$work/empty" PORT="$ref_port" \
+    HARNESS_BIND_HOST=127.0.0.1 HARNESS_SHARED_SECRET="$secret" "$node_bin" "$ref" >"$work/ref.log" 2>&1 &
 pids+=($!)
 keel_port="$(free_port)"
-env -i HOME="$work" PATH="$work/empty" PORT="$keel_port" HARNESS_SHARED_SECRET="$secret" \
-    taskset -c "$scpu" "$keel" serve >"$work/keel.log" 2>&1 &
+taskset -c "$scpu" env -i HOME="$work" PATH="$work/empty" PORT="$keel_port" \
+    HARNESS_SHARED_SECRET="$secret" "$keel" serve >"$work/keel.log" 2>&1 &
 pids+=($!)
 for port in "$ref_port" "$keel_port"; do
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
