@@ -1356,3 +1356,476 @@ createdAt: number,
  */
 lastActivity: number, };
 
+export type ServicesOptions = { 
+/**
+ * Specs per file (≥ 1).
+ */
+maxSpecsPerFile: number, 
+/**
+ * Longest name (≥ 8).
+ */
+maxNameLength: number, 
+/**
+ * Most args per spec (≥ 1).
+ */
+maxArgsCount: number, 
+/**
+ * Most env vars per spec (≥ 1).
+ */
+maxEnvVars: number, 
+/**
+ * Largest serialized attrs, bytes (≥ 64).
+ */
+maxAttrsBytes: number, 
+/**
+ * TTL cap, minutes (≥ 1).
+ */
+maxTtlMinutes: number, 
+/**
+ * Default TTL, minutes (≥ 1).
+ */
+defaultTtlMinutes: number, 
+/**
+ * Default healthcheck interval, seconds.
+ */
+defaultHealthIntervalSec: number, 
+/**
+ * Boot reconcile skips survivors healthy within this many seconds.
+ */
+healthBackoffSec: number, 
+/**
+ * Log rotation threshold, bytes (0 = never rotate).
+ */
+logRotateBytes: number, 
+/**
+ * Bound of a boot reconcile, ms.
+ */
+bootReconcileMaxMs: number, 
+/**
+ * Byte cap of the live-processes prompt block (≥ 256).
+ */
+promptContextMaxBytes: number, 
+/**
+ * Refuse a `cwd` that is not inside a git worktree.
+ */
+requireGitWorkdir: boolean, 
+/**
+ * Parent directories the worktree check walks.
+ */
+gitWorktreeMaxParentDepth: number, 
+/**
+ * Executables a spec may run (basename, case-insensitive, `.exe`/`.cmd`/`.bat`/
+ * `.ps1`/`.sh` stripped).
+ */
+executableAllowlist: Array<string>, 
+/**
+ * Env-key deny regexes (case-insensitive).
+ */
+envKeyDenyPatterns: Array<string>, 
+/**
+ * Env keys exempt from the deny regexes.
+ */
+envKeyDenyOverrides: Array<string>, 
+/**
+ * Optional env-key allowlist (exact keys).
+ */
+envKeyAllowlist: Array<string>, 
+/**
+ * Optional env-key allowlist prefixes.
+ */
+envKeyAllowlistPrefixes: Array<string>, 
+/**
+ * keel: grace between `SIGTERM` and `SIGKILL` of a service tree, ms.
+ */
+killGraceMs: number, 
+/**
+ * keel: liveness loop delay after the first healthy probe, ms.
+ */
+livenessInitialDelayMs: number, 
+/**
+ * keel: liveness period, ms (0 = the spec's `interval_s`).
+ */
+livenessPeriodMs: number, 
+/**
+ * keel: consecutive failures before healthy → unhealthy (≥ 1).
+ */
+failureThreshold: number, 
+/**
+ * keel: consecutive successes before unhealthy → healthy (≥ 1).
+ */
+successThreshold: number, };
+
+export type ProjectDeny = { 
+/**
+ * The project's checkout.
+ */
+localPath: string, 
+/**
+ * Its extra env-key deny regexes.
+ */
+managedSpawnExtraDenyPatterns: Array<string>, };
+
+export type ValidateOptions = { 
+/**
+ * Overrides [`ServicesOptions::require_git_workdir`].
+ */
+requireGitWorkdir: boolean | null, 
+/**
+ * Every `cwd` must be inside this directory (and present).
+ */
+allowedCwdRoot: string | null, 
+/**
+ * More env-key deny regexes (a project's `managedSpawnExtraDenyPatterns`).
+ */
+extraDenyPatterns: Array<string>, 
+/**
+ * minions' `opts.projects`: a spec whose `cwd` is inside a project's `localPath`
+ * (the longest match wins) is also checked against that project's
+ * `managedSpawnExtraDenyPatterns` (projects only tighten). Other fields of a
+ * minions project object are ignored.
+ */
+projects: Array<ProjectDeny>, };
+
+export type Validation = { 
+/**
+ * Whether the input is valid.
+ */
+ok: boolean, 
+/**
+ * Why not (a stable reason string, redacted).
+ */
+reason?: string | null, 
+/**
+ * The normalized record when valid.
+ */
+value?: unknown, 
+/**
+ * `validateManagedSpecName` only: the name length cap.
+ */
+maxLength?: number | null, };
+
+export type Owner = { 
+/**
+ * The agent.
+ */
+owner_agent: string, 
+/**
+ * The work item.
+ */
+owner_wi: string, 
+/**
+ * The project.
+ */
+owner_project: string, 
+/**
+ * The work type (minions ≥ 0.1.2000).
+ */
+owner_work_type: string, 
+/**
+ * The dispatch root.
+ */
+dispatch_root: string, 
+/**
+ * The checkout mode.
+ */
+checkout_mode: string, };
+
+export type Health = "starting" | "healthy" | "unhealthy" | "dead";
+
+export type KeelFields = { 
+/**
+ * The service leader's start time (`/proc/<pid>/stat` field 22, clock ticks since
+ * boot): `pid` is signalled only while this still matches.
+ */
+pidStartTime: number | null, 
+/**
+ * Linux boot id when the record was made.
+ */
+bootId: string | null, 
+/**
+ * The subreaper shim holding the service's tree.
+ */
+shimPid: number | null, 
+/**
+ * The shim's start time.
+ */
+shimStartTime: number | null, 
+/**
+ * Health state.
+ */
+health: Health, 
+/**
+ * The last probe's error (redacted), `None` after a passing probe.
+ */
+lastError: string | null, 
+/**
+ * Epoch ms of the last probe.
+ */
+lastCheckAt: number | null, };
+
+export type ManagedRecord = { 
+/**
+ * Kebab-case name (unique).
+ */
+name: string, 
+/**
+ * The service leader's pid (`null` while reserved).
+ */
+pid: number | null, 
+/**
+ * The agent that asked for it.
+ */
+owner_agent: string, 
+/**
+ * Its work item.
+ */
+owner_wi: string, 
+/**
+ * Its project.
+ */
+owner_project: string, 
+/**
+ * The executable.
+ */
+cmd: string, 
+/**
+ * Arguments.
+ */
+args: Array<string>, 
+/**
+ * Working directory.
+ */
+cwd: string, 
+/**
+ * Environment from the spec.
+ */
+env: { [key in string]: JsonValue }, 
+/**
+ * Ports.
+ */
+ports: Array<JsonValue>, 
+/**
+ * Opaque attributes.
+ */
+attrs: { [key in string]: JsonValue }, 
+/**
+ * The healthcheck.
+ */
+healthcheck: JsonValue | null, 
+/**
+ * Epoch ms of the spawn.
+ */
+started_at: number | null, 
+/**
+ * Epoch ms when the TTL expires.
+ */
+ttl_expires_at: number | null, 
+/**
+ * Epoch ms of the last passing probe.
+ */
+last_health_at: number | null, 
+/**
+ * Passing its healthchecks.
+ */
+healthy: boolean, 
+/**
+ * Believed running.
+ */
+alive: boolean, 
+/**
+ * The service's log.
+ */
+log_path: string, 
+/**
+ * keel's additions.
+ */
+keel?: KeelFields | null, };
+
+export type ServiceView = { 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * Leader pid.
+ */
+pid: number | null, 
+/**
+ * Alive right now (checked PID-reuse-safely at list time).
+ */
+alive: boolean, 
+/**
+ * Passing its healthchecks.
+ */
+healthy: boolean, 
+/**
+ * Owning agent.
+ */
+owner_agent: string, 
+/**
+ * Owning work item.
+ */
+owner_wi: string, 
+/**
+ * Owning project.
+ */
+owner_project: string, 
+/**
+ * Attributes.
+ */
+attrs: { [key in string]: JsonValue }, 
+/**
+ * Ports.
+ */
+ports: Array<JsonValue>, 
+/**
+ * Epoch ms of the spawn.
+ */
+started_at: number | null, 
+/**
+ * Epoch ms of TTL expiry.
+ */
+ttl_expires_at: number | null, 
+/**
+ * Epoch ms of the last passing probe.
+ */
+last_health_at: number | null, 
+/**
+ * Log file.
+ */
+log_path: string, 
+/**
+ * Executable.
+ */
+cmd: string, 
+/**
+ * Arguments.
+ */
+args: Array<string>, 
+/**
+ * Working directory.
+ */
+cwd: string, 
+/**
+ * Healthcheck.
+ */
+healthcheck: JsonValue | null, 
+/**
+ * keel: `starting`, `healthy`, `unhealthy` or `dead`.
+ */
+health: Health, 
+/**
+ * keel: the last probe's error (redacted).
+ */
+last_error: string | null, 
+/**
+ * keel: epoch ms of the last probe.
+ */
+last_check_at: number | null, };
+
+export type ProbeResult = { 
+/**
+ * The probe passed.
+ */
+healthy: boolean, 
+/**
+ * Why not (redacted); `null` when healthy.
+ */
+error: string | null, 
+/**
+ * Epoch ms when the probe finished.
+ */
+lastCheckAt: number, };
+
+export type SweepStats = { 
+/**
+ * Well-formed records looked at.
+ */
+scanned: number, 
+/**
+ * Records past their TTL (dropped; their trees killed).
+ */
+ttlExpired: number, 
+/**
+ * Records whose process was gone (dropped, nothing signalled).
+ */
+deadDropped: number, 
+/**
+ * Trees killed.
+ */
+killedPids: number, 
+/**
+ * Logs rotated to `.1`.
+ */
+rotatedLogs: number, 
+/**
+ * Malformed entries dropped.
+ */
+malformed: number, };
+
+export type Probed = { 
+/**
+ * The service.
+ */
+name: string, 
+/**
+ * Its probe passed.
+ */
+healthy: boolean, };
+
+export type ReconcileReport = { 
+/**
+ * The sweep.
+ */
+stats: SweepStats, 
+/**
+ * The survivors probed (within `bootReconcileMaxMs`).
+ */
+probed: Array<Probed>, };
+
+export type ProjectRemoval = { 
+/**
+ * Trees killed.
+ */
+killed: number, 
+/**
+ * Log files unlinked (`.log` and `.log.1`).
+ */
+unlinked: number, 
+/**
+ * Records of the project that had a pid.
+ */
+scanned: number, };
+
+export type Removal = { 
+/**
+ * The record was removed.
+ */
+removed: boolean, 
+/**
+ * Its tree was signalled (it was alive and provably this service).
+ */
+killed: boolean, };
+
+export type UpOutcome = { 
+/**
+ * The service.
+ */
+name: string, 
+/**
+ * Its leader's pid (when it was spawned).
+ */
+pid: number | null, 
+/**
+ * It passed its first healthcheck (a failing one is killed and removed).
+ */
+healthy: boolean, 
+/**
+ * Why not (redacted).
+ */
+error: string | null, 
+/**
+ * Its log.
+ */
+logPath: string, };
+

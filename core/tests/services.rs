@@ -1104,3 +1104,45 @@ async fn hostile_spawns_are_refused() {
     )
     .is_err());
 }
+
+#[test]
+fn project_extra_deny_patterns_apply_by_cwd_longest_match_wins() {
+    let outer = tempfile::tempdir().unwrap();
+    let inner = outer.path().join("sub");
+    std::fs::create_dir(&inner).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let o: ValidateOptions = serde_json::from_value(json!({
+        "requireGitWorkdir": false,
+        "projects": [
+            // a minions project object: fields keel does not read are ignored
+            {"name": "outer", "localPath": outer.path(), "managedSpawnExtraDenyPatterns": ["^DB_"],
+             "mainBranch": "main"},
+            {"name": "inner", "localPath": inner, "managedSpawnExtraDenyPatterns": ["^CACHE_"]},
+            {"name": "no-path"}
+        ]
+    }))
+    .unwrap();
+    let rec = |cwd: &std::path::Path, key: &str| {
+        json!({"specs": [{"name": "a", "cmd": "node", "cwd": cwd, "env": {key: "x"},
+            "healthcheck": {"type": "http", "url": "http://127.0.0.1:9/", "expect_status": 200, "timeout_s": 5}}]})
+    };
+    let limits = ServicesOptions::default();
+    let check = |cwd: &std::path::Path, key: &str| validate_record(&rec(cwd, key), &limits, &o);
+    // in the outer project: its pattern applies
+    assert_eq!(
+        check(outer.path(), "DB_HOST").reason.as_deref(),
+        Some("spec[0]: env-key-denied (matched pattern ^DB_)")
+    );
+    // in the inner project: only the inner (longest) project's patterns, as minions
+    let r = check(&inner, "DB_HOST");
+    assert!(r.ok, "{:?}", r.reason);
+    assert_eq!(
+        check(&inner, "CACHE_URL").reason.as_deref(),
+        Some("spec[0]: env-key-denied (matched pattern ^CACHE_)")
+    );
+    // outside every project: no extra patterns
+    assert!(check(other.path(), "DB_HOST").ok);
+    assert!(check(other.path(), "CACHE_URL").ok);
+    // projects only tighten: the global patterns still apply everywhere
+    assert!(!check(other.path(), "GITHUB_TOKEN").ok);
+}

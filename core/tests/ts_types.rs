@@ -19,6 +19,11 @@ use keel_core::jobs::{
 };
 use keel_core::process::{ExitClass, KillReason, Survivor};
 use keel_core::redact::{CustomRuleOptions, RedactorOptions};
+use keel_core::services::{
+    Health, KeelFields, ManagedRecord, Owner, ProbeResult, Probed, ProjectDeny, ProjectRemoval,
+    ReconcileReport, Removal, ServiceView, ServicesOptions, SweepStats, UpOutcome, ValidateOptions,
+    Validation,
+};
 use keel_core::supervisor::{
     ActionsRunnerOptions, BurstLimit, RunFailurePolicy, RunRecord, SlotSnapshot, Status,
     StatusEvent, StatusSnapshot, SupervisorOptions,
@@ -107,6 +112,23 @@ fn node_types_are_fresh() {
         decl::<RecoveredTurn>(&cfg),
         decl::<TurnResult>(&cfg),
         decl::<Session>(&cfg),
+        // Managed services: options and views (minions' snake_case record fields).
+        decl::<ServicesOptions>(&cfg),
+        decl::<ProjectDeny>(&cfg),
+        decl::<ValidateOptions>(&cfg),
+        decl::<Validation>(&cfg),
+        decl::<Owner>(&cfg),
+        decl::<Health>(&cfg),
+        decl::<KeelFields>(&cfg),
+        decl::<ManagedRecord>(&cfg),
+        decl::<ServiceView>(&cfg),
+        decl::<ProbeResult>(&cfg),
+        decl::<SweepStats>(&cfg),
+        decl::<Probed>(&cfg),
+        decl::<ReconcileReport>(&cfg),
+        decl::<ProjectRemoval>(&cfg),
+        decl::<Removal>(&cfg),
+        decl::<UpOutcome>(&cfg),
     ] {
         out.push_str(&d);
         out.push('\n');

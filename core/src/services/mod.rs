@@ -48,7 +48,7 @@ pub use lifecycle::{
 pub use options::*;
 pub use spec::{
     is_kebab, specs_of, validate_name, validate_record, validate_text, Healthcheck, ManagedSpec,
-    ValidateOptions, Validation, HEALTHCHECK_TYPES, INVALID_WORKDIR_REASON_PREFIX,
+    ProjectDeny, ValidateOptions, Validation, HEALTHCHECK_TYPES, INVALID_WORKDIR_REASON_PREFIX,
     MANAGED_SPAWN_FILENAME,
 };
 pub use state::{

@@ -74,6 +74,41 @@ pub struct ValidateOptions {
     pub allowed_cwd_root: Option<String>,
     /// More env-key deny regexes (a project's `managedSpawnExtraDenyPatterns`).
     pub extra_deny_patterns: Vec<String>,
+    /// minions' `opts.projects`: a spec whose `cwd` is inside a project's `localPath`
+    /// (the longest match wins) is also checked against that project's
+    /// `managedSpawnExtraDenyPatterns` (projects only tighten). Other fields of a
+    /// minions project object are ignored.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<ProjectDeny>,
+}
+
+/// The part of a minions project (`config.projects[N]`) the validator reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ProjectDeny {
+    /// The project's checkout.
+    pub local_path: String,
+    /// Its extra env-key deny regexes.
+    pub managed_spawn_extra_deny_patterns: Vec<String>,
+}
+
+/// The project of `cwd` (minions' `_resolveProjectForCwd`): the one whose `localPath`
+/// contains it, the longest such path winning.
+fn project_for_cwd<'a>(cwd: &str, projects: &'a [ProjectDeny]) -> Option<&'a ProjectDeny> {
+    if cwd.is_empty() {
+        return None;
+    }
+    let c = real_path(cwd).unwrap_or_else(|_| resolve(cwd));
+    projects
+        .iter()
+        .filter(|p| !p.local_path.is_empty())
+        .filter_map(|p| {
+            let lp = real_path(&p.local_path).unwrap_or_else(|_| resolve(&p.local_path));
+            inside_or_equal(&c, &lp).then(|| (resolve(&p.local_path).as_os_str().len(), p))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, p)| p)
 }
 
 /// A validated healthcheck (the `healthcheck` object of a spec and of a state record).
@@ -635,6 +670,14 @@ fn validate_spec(
     if env_raw.len() > max_env {
         return Err(format!("env-too-many (>{max_env})"));
     }
+    let project_rules = project_for_cwd(cwd_raw.unwrap_or(""), &opts.projects)
+        .filter(|p| !p.managed_spawn_extra_deny_patterns.is_empty())
+        .map(|p| {
+            let mut extra = opts.extra_deny_patterns.clone();
+            extra.extend(p.managed_spawn_extra_deny_patterns.iter().cloned());
+            deny_rules(limits, &extra)
+        });
+    let rules = project_rules.as_ref().unwrap_or(rules);
     let mut env = Map::new();
     for k in js::keys(env_raw) {
         if !env_key_shape_ok(k) {

@@ -50,6 +50,7 @@ impl Health {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 #[non_exhaustive]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct KeelFields {
     /// The service leader's start time (`/proc/<pid>/stat` field 22, clock ticks since
     /// boot): `pid` is signalled only while this still matches.
@@ -78,6 +79,7 @@ pub struct KeelFields {
 /// `_toStateRecord`; fields keel does not know are kept as they are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ManagedRecord {
     /// Kebab-case name (unique).
     pub name: String,
@@ -137,6 +139,7 @@ pub struct ManagedRecord {
     pub keel: Option<KeelFields>,
     /// Fields of other writers (minions' `owner_work_type`, `_spawn_token`, …).
     #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     pub extra: Map<String, Value>,
 }
 

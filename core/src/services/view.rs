@@ -15,6 +15,7 @@ use super::ServicesError;
 /// shown) plus keel's `health`, `last_error` and `last_check_at`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ServiceView {
     /// Name.
     pub name: String,
