@@ -20,6 +20,8 @@ const codes = Object.freeze({
   INVALID_ARGUMENT: coreCode('INVALID_ARGUMENT'),
   INVALID_OPTION: coreCode('INVALID_OPTION'),
   SUPERVISOR_ALREADY_RUNNING: coreCode('SUPERVISOR_ALREADY_RUNNING'),
+  INTERNAL: coreCode('INTERNAL'),
+  SERVICE_NOT_FOUND: coreCode('SERVICE_NOT_FOUND'),
 })
 
 /** `new Ctor(message)` carrying `code` (TypeError for a wrong type, RangeError for a bad value). */

@@ -2,8 +2,8 @@
 /* eslint-disable */
 // Option and view shapes: generated from keel-core's serde types into ./types.d.ts
 // (ts-rs, core/tests/ts_types.rs), the same schema the C ABI reads and writes.
-import type { ActionsRunnerOptions, AgentState, BurstLimit, CallMetric, ClearReport, ColdStart, CommandOptions, CommandResult, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, Dropped, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FailureCause, FieldPresence, JobState, JobView, JsonValue, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, Progress, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, Survivor, ToolSpan, TurnEvent, TurnOptions, TurnResult, TurnSession, WatcherStatus, WriteReport } from './types'
-export type { ActionsRunnerOptions, AgentState, BurstLimit, CallMetric, ClearReport, ColdStart, CommandOptions, CommandResult, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, Dropped, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FailureCause, FieldPresence, JobState, JobView, JsonValue, JwtDiagnosis, JwtInfo, KeyringChoice, KeyringDiagnosis, KillReason, MirrorDiagnosis, Problem, Progress, RecoveredTurn, RedactorOptions, RegistryOptions, Resolved, RunFailurePolicy, RunRecord, Runtime, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, Survivor, ToolSpan, TurnEvent, TurnOptions, TurnResult, TurnSession, WatcherStatus, WriteReport } from './types'
+import type { ActionsRunnerOptions, AgentState, BurstLimit, CallMetric, ClearReport, ColdStart, CommandOptions, CommandResult, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, Dropped, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FailureCause, FieldPresence, Health, JobState, JobView, JsonValue, JwtDiagnosis, JwtInfo, KeelFields, KeyringChoice, KeyringDiagnosis, KillReason, ManagedRecord, MirrorDiagnosis, Owner, ProbeResult, Probed, Problem, Progress, ProjectDeny, ProjectRemoval, ReconcileReport, RecoveredTurn, RedactorOptions, RegistryOptions, Removal, Resolved, RunFailurePolicy, RunRecord, Runtime, ServiceView, ServicesOptions, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, Survivor, SweepStats, ToolSpan, TurnEvent, TurnOptions, TurnResult, TurnSession, UpOutcome, ValidateOptions, Validation, WatcherStatus, WriteReport } from './types'
+export type { ActionsRunnerOptions, AgentState, BurstLimit, CallMetric, ClearReport, ColdStart, CommandOptions, CommandResult, CredentialFileOptions, CredentialSource, CustomRuleOptions, Diagnosis, DisarmOutcome, DisarmState, Dropped, EnrollmentRecord, EnrollmentStoreOptions, EnsureOutcome, EnsureState, EventKind, ExitCauseOptions, ExitClass, ExitLogLine, FailureCause, FieldPresence, Health, JobState, JobView, JsonValue, JwtDiagnosis, JwtInfo, KeelFields, KeyringChoice, KeyringDiagnosis, KillReason, ManagedRecord, MirrorDiagnosis, Owner, ProbeResult, Probed, Problem, Progress, ProjectDeny, ProjectRemoval, ReconcileReport, RecoveredTurn, RedactorOptions, RegistryOptions, Removal, Resolved, RunFailurePolicy, RunRecord, Runtime, ServiceView, ServicesOptions, Severity, SlotSnapshot, Status, StatusEvent, StatusSnapshot, StoreChoice, SupervisorOptions, Survivor, SweepStats, ToolSpan, TurnEvent, TurnOptions, TurnResult, TurnSession, UpOutcome, ValidateOptions, Validation, WatcherStatus, WriteReport } from './types'
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -228,6 +228,56 @@ export declare class Redactor {
   rules(): Array<RuleInfo>
   /** A streaming redactor sharing this redactor's secrets and rules. */
   stream(): StreamRedactor
+}
+
+/**
+ * Managed services over one state directory (the native half of `services.js`).
+ * Not part of the package's API: use `createManagedSpawn` or the minions-named
+ * functions.
+ */
+export declare class ServicesNative {
+  /**
+   * Services in `stateDir` (`<stateDir>/managed-processes.json`,
+   * `<stateDir>/managed-logs/`) with `options` (core's `ServicesOptions`; nullish for
+   * the defaults). Touches no file.
+   */
+  constructor(stateDir: string, options?: Partial<ServicesOptions> | null)
+  /** `<stateDir>/managed-processes.json`. */
+  get statePath(): string
+  /** `<stateDir>/managed-logs`. */
+  get logsDir(): string
+  /** The options in force, as JSON text. */
+  optionsJson(): string
+  /**
+   * `validateManagedSpawnRecord`: `recordJson` is the record as JSON text; the answer
+   * (JSON text) is `{ok, reason}` or `{ok, value}`.
+   */
+  validate(recordJson: string, options?: ValidateOptions | null): string
+  /** `validateManagedSpecName`: `nameJson` is the name as JSON text (any JSON value). */
+  validateName(nameJson: string): string
+  /**
+   * The records of `managed-processes.json` as stored (minions' `listManagedSpecs`),
+   * optionally one project's, as JSON text.
+   */
+  records(project?: string | null): string
+  /** The list view (`GET /managed-processes`): `{etag, services}` as JSON text. */
+  list(project?: string | null): string
+  /** `computeManagedSpecsEtag`. */
+  etag(project?: string | null): string
+  /**
+   * `buildLiveManagedProcessesBlock` (`""` when the project has no live healthy
+   * service or the state cannot be read).
+   */
+  liveBlock(project: string, dashboardPort?: number | null): string
+  /**
+   * Run one operation on keel's thread; `done('resolve', json)` or
+   * `done('reject', '{"code","message"}')`. `argsJson` is a JSON array: `spawn`
+   * `[spec, owner]`, `up` `[record, validateOptions, owner]` (the record is
+   * validated first), `sweep` `[]`, `bootReconcile` `[]`, `restart` `[name]`,
+   * `restartAndWait` `[name]`, `remove` `[name]`, `removeProject` `[project]`,
+   * `runHealthcheck` `[healthcheck]`, `waitForFirstHealth` `[name, healthcheck]`.
+   */
+  call(op: string, argsJson: string, done: (kind: 'resolve' | 'reject', payload: string) => void): void
 }
 
 /**

@@ -782,6 +782,7 @@ module.exports.CredentialFileStore = nativeBinding.CredentialFileStore
 module.exports.EnrollmentStore = nativeBinding.EnrollmentStore
 module.exports.JobRegistryNative = nativeBinding.JobRegistryNative
 module.exports.Redactor = nativeBinding.Redactor
+module.exports.ServicesNative = nativeBinding.ServicesNative
 module.exports.StreamRedactor = nativeBinding.StreamRedactor
 module.exports.SupervisorNative = nativeBinding.SupervisorNative
 module.exports.ToolSilenceNative = nativeBinding.ToolSilenceNative

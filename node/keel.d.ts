@@ -23,3 +23,4 @@ export {
 export { ensureExitCauseWatcher } from './exit-cause'
 export { runTurn, turnSession, type RunTurnOptions } from './turns'
 export { ToolSilenceWatchdog, type ToolSilenceDeps } from './tool-silence'
+export { createManagedSpawn, type ManagedSpawn, type ManagedSpawnFactoryOptions } from './managed-spawn'

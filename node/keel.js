@@ -8,6 +8,7 @@ const supervisor = require('./supervisor.js')
 const exitCause = require('./exit-cause.js')
 const turns = require('./turns.js')
 const toolSilence = require('./tool-silence.js')
+const managedSpawn = require('./managed-spawn.js')
 
 // The native halves of jobs.js, supervisor.js and turns.js are not part of the API.
 const {
@@ -20,6 +21,7 @@ const {
   ensureExitCauseWatcherNative: _ensureExitCauseWatcherNative,
   TurnNative: _turnNative,
   ToolSilenceNative: _toolSilenceNative,
+  ServicesNative: _servicesNative,
   turnSessionNative: _turnSessionNative,
   ...exported
 } = native
@@ -42,6 +44,7 @@ module.exports = {
   runTurn: turns.runTurn,
   turnSession: turns.turnSession,
   ToolSilenceWatchdog: toolSilence.ToolSilenceWatchdog,
+  createManagedSpawn: managedSpawn.createManagedSpawn,
 }
 
 // napi-rs's loader blames an npm bug when no compiled addon is found; the usual

@@ -14,6 +14,7 @@ export const {
   Supervisor,
   ToolSilenceWatchdog,
   captureRedactedOutput,
+  createManagedSpawn,
   createRedactStream,
   disarmExitCauseWatcher,
   doctorCheck,

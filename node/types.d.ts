@@ -1793,9 +1793,13 @@ killed: number,
  */
 unlinked: number, 
 /**
- * Records of the project that had a pid.
+ * Records of the project.
  */
-scanned: number, };
+scanned: number, 
+/**
+ * Records dropped (all of them: keel never preserves one).
+ */
+removed: number, };
 
 export type Removal = { 
 /**

@@ -9,7 +9,10 @@ import {
   type FailureCause,
   type JobView,
   type ToolSpan,
+  createManagedSpawn,
+  type ManagedSpawn,
 } from '../../node/keel'
+import type { ManagedRecord, ProbeResult, SweepStats, Validation } from '../../node/types'
 
 async function usage(): Promise<void> {
   const reg = new JobRegistry<{ repo: string }, { summary: string }>(
@@ -37,3 +40,20 @@ async function usage(): Promise<void> {
   void [cleared, survivors, code, r.killReason, r.error, r.tail, r.durationMs]
 }
 void usage
+
+// Managed services: the drop-in module and its views.
+async function servicesUsage(): Promise<void> {
+  const ms: ManagedSpawn = createManagedSpawn({ stateDir: '/tmp/x', options: { killGraceMs: 500 } })
+  const v: Validation = ms.validateManagedSpawnRecord({ specs: [] }, { requireGitWorkdir: false })
+  const reason: string | undefined = v.reason ?? undefined
+  const recs: ManagedRecord[] = ms.listManagedSpecs({ project: 'p' })
+  const health: string | undefined = recs[0]?.keel?.health
+  const { etag, services } = ms.listManagedServices()
+  const lastError: string | null = services[0]?.last_error ?? null
+  const stats: SweepStats = await ms.sweepManagedSpawn()
+  const probe: ProbeResult = await ms.runHealthcheck({ healthcheck: { type: 'http', url: 'http://127.0.0.1:1/' } })
+  const rt = await ms.restartManagedSpec('web')
+  const pid: number | null = rt.pid
+  void [reason, health, etag, lastError, stats.killedPids, probe.lastCheckAt, pid]
+}
+void servicesUsage

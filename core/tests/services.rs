@@ -1041,7 +1041,7 @@ async fn unhealthy_at_first_is_killed_and_logs_rotate() {
     assert!(state.path().join("managed-logs/good.log.1").exists());
     // Project removal: killed, logs unlinked.
     let r = svc.remove_project("gone").await.unwrap();
-    assert_eq!((r.killed, r.unlinked, r.scanned), (1, 2, 1));
+    assert_eq!((r.killed, r.unlinked, r.scanned, r.removed), (1, 2, 1, 1));
     assert!(!glog.exists());
     assert!(svc.list(None).unwrap().is_empty());
 }

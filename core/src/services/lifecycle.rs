@@ -84,7 +84,7 @@ pub struct ReconcileReport {
     pub probed: Vec<Probed>,
 }
 
-/// What removing a project's services did: minions' `{killed, unlinked, scanned}`.
+/// What removing a project's services did: minions' `{killed, unlinked, scanned, removed}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ProjectRemoval {
@@ -92,8 +92,10 @@ pub struct ProjectRemoval {
     pub killed: u32,
     /// Log files unlinked (`.log` and `.log.1`).
     pub unlinked: u32,
-    /// Records of the project that had a pid.
+    /// Records of the project.
     pub scanned: u32,
+    /// Records dropped (all of them: keel never preserves one).
+    pub removed: u32,
 }
 
 /// What removing one service did.
@@ -747,10 +749,8 @@ impl Services {
             (gone, false)
         })?;
         let mut out = ProjectRemoval {
-            scanned: taken
-                .iter()
-                .filter(|r| r.pid.is_some_and(|p| p > 0))
-                .count() as u32,
+            scanned: taken.len() as u32,
+            removed: taken.len() as u32,
             ..Default::default()
         };
         let grace = self.grace();
