@@ -240,6 +240,19 @@ fn quoted_len(s: &str) -> usize {
 }
 
 /// `JSON.stringify(v)` (object keys in `Object.keys` order).
+/// `JSON.stringify` of an array of these values (without building the array).
+pub(crate) fn stringify_refs(items: &[&Value]) -> String {
+    let mut out = String::from("[");
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        stringify_into(v, &mut out);
+    }
+    out.push(']');
+    out
+}
+
 pub(crate) fn stringify(v: &Value) -> String {
     let mut out = String::new();
     stringify_into(v, &mut out);

@@ -252,8 +252,6 @@ pub(crate) struct StateFile {
 pub(crate) struct Loaded {
     /// Well-formed records.
     pub records: Vec<ManagedRecord>,
-    /// The raw entries, in file order (for the ETag).
-    pub raw: Vec<Value>,
 }
 
 impl StateFile {
@@ -271,8 +269,20 @@ impl StateFile {
     /// Read under the shared lock. A missing file is empty; a file that is not
     /// `{"specs":[…]}` lists nothing (as minions' `listManagedSpecs`).
     pub(crate) fn load(&self) -> Result<Loaded, ServicesError> {
-        let v = self.file.read()?;
-        Ok(split(v.as_ref()))
+        let raw = self.load_raw()?;
+        let records = raw.iter().filter_map(record_of).collect();
+        Ok(Loaded { records })
+    }
+
+    /// The raw entries only (the ETag needs no parsed record).
+    pub(crate) fn load_raw(&self) -> Result<Vec<Value>, ServicesError> {
+        Ok(match self.file.read()? {
+            Some(Value::Object(mut o)) => match o.remove("specs") {
+                Some(Value::Array(a)) => a,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        })
     }
 
     /// Read-modify-write under the exclusive lock. `f` gets the well-formed records and
@@ -336,19 +346,7 @@ fn record_of(e: &Value) -> Option<ManagedRecord> {
     if !e.get("name").is_some_and(Value::is_string) {
         return None;
     }
-    serde_json::from_value(e.clone()).ok()
-}
-
-fn split(v: Option<&Value>) -> Loaded {
-    let raw: Vec<Value> = match v {
-        Some(Value::Object(o)) => match o.get("specs") {
-            Some(Value::Array(a)) => a.clone(),
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
-    let records = raw.iter().filter_map(record_of).collect();
-    Loaded { records, raw }
+    ManagedRecord::deserialize(e).ok()
 }
 
 /// The log path of service `name` in `state_dir`.

@@ -165,17 +165,16 @@ pub fn records(
 /// minions computes; any change of any field → a new one.
 pub fn etag(state_dir: &Path, project: Option<&str>) -> Result<String, ServicesError> {
     use sha1::Digest;
-    let loaded = StateFile::new(state_dir).load()?;
-    let mut raw: Vec<&Value> = loaded
-        .raw
+    let all = StateFile::new(state_dir).load_raw()?;
+    let mut raw: Vec<&Value> = all
         .iter()
         .filter(|v| match project.filter(|p| !p.is_empty()) {
             None => true,
             Some(p) => v.get("owner_project").and_then(Value::as_str) == Some(p),
         })
         .collect();
-    raw.sort_by_key(|v| name_key(v));
-    let text = js::stringify(&Value::Array(raw.into_iter().cloned().collect()));
+    raw.sort_by_cached_key(|v| name_key(v));
+    let text = js::stringify_refs(&raw);
     let digest = sha1::Sha1::digest(text.as_bytes());
     Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
 }
