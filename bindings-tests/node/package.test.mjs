@@ -54,6 +54,23 @@ describe(`package ${pkg.name}`, () => {
     assert.deepEqual(esm.keys, cjs.keys)
   })
 
+  test('the managed-spawn subpath: minions\' function names, by require and import', () => {
+    const names = [
+      'validateManagedSpecName', 'validateManagedSpawnRecord', 'readManagedSpawnFile',
+      'evaluateManagedSpawnAcceptance', 'spawnManagedSpec', 'listManagedSpecs', 'restartManagedSpec',
+      'sweepManagedSpawn', 'bootReconcileManagedSpawn', 'removeManagedSpecsForProject',
+      'computeManagedSpecsEtag', 'buildLiveManagedProcessesBlock', 'runHealthcheck', 'waitForFirstHealth',
+    ]
+    const probe = (m) => `JSON.stringify({ fns: ${JSON.stringify(names)}.filter((n) => typeof ${m}[n] === 'function'), ` +
+      `reason: ${m}.validateManagedSpecName('Bad_Name').reason })`
+    const cjs = JSON.parse(run(['-e', `const m = require('${pkg.name}/managed-spawn'); console.log(${probe('m')})`]))
+    assert.deepEqual(cjs.fns, names)
+    assert.equal(cjs.reason, 'name-not-kebab-case (Bad_Name)')
+    const esm = JSON.parse(run(['--input-type=module', '-e', `import m from '${pkg.name}/managed-spawn'; console.log(${probe('m')})`]))
+    assert.deepEqual(esm, cjs)
+    assert.ok(fs.existsSync(path.join(nodeDir, pkg.exports['./managed-spawn'].types)))
+  })
+
   test('types entry points exist', () => {
     for (const f of [pkg.types, pkg.exports['.'].types, 'index.d.ts', 'redact-stream.d.ts']) {
       assert.ok(fs.existsSync(path.join(nodeDir, f)), f)
