@@ -152,10 +152,23 @@ fn registry_limits() -> RegistryOptions {
 /// Run `keel serve`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let options = options(&args)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("keel-serve")
-        .build()?;
+    // One worker per CPU the process may run on (std reads the affinity mask and the
+    // cgroup quota): pinned to one CPU (`taskset -c 1`), a multi-thread runtime's
+    // workers only hand requests to each other across context switches, so a
+    // current-thread runtime serves them without any cross-thread wakeup.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = if cpus <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("keel-serve")
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cpus)
+            .enable_all()
+            .thread_name("keel-serve")
+            .build()?
+    };
     rt.block_on(async move {
         let mut builder = Server::builder(options)
             .default_kinds(&registry_limits())

@@ -1,36 +1,38 @@
-//! The HTTP surface: routes, auth, limits, metrics and shutdown, on axum (hyper
-//! underneath).
+//! The HTTP surface: routes, auth, limits, metrics and shutdown, on plain hyper
+//! (HTTP/1.1): one task per connection holding a permit of the connection cap, routes
+//! matched by hand on method and path, constant bodies serialized once at bind.
 
 use std::collections::HashMap;
-use std::future::{Future, IntoFuture};
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use keel_core::codes;
 use keel_core::jobs::RegistryOptions;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
 use zeroize::Zeroizing;
 
 use crate::kinds::{command_kind, turn_kind, valid_job_id, JobKind};
 use crate::managed::ManagedProcesses;
 use crate::metrics::{escape_label, Metrics, Route};
+
+/// Every answer is a whole body in memory.
+pub(crate) type Body = Full<Bytes>;
+/// An answer.
+pub(crate) type Resp = Response<Body>;
+type Req = Request<Incoming>;
 use crate::{ServerError, ServerOptions};
 
 /// The header carrying the shared secret (the reference's name).
@@ -52,6 +54,11 @@ struct AppState {
     max_connections: usize,
     managed: Option<Arc<dyn ManagedProcesses>>,
     openapi: Bytes,
+    /// Pre-serialized constant error bodies.
+    unauthorized: Bytes,
+    not_found: Bytes,
+    job_not_found: Bytes,
+    method_not_allowed: Bytes,
 }
 
 /// Builds a [`Server`]: options, job kinds, optional services source.
@@ -166,6 +173,10 @@ impl ServerBuilder {
             max_connections: o.max_connections,
             openapi: Bytes::from(crate::openapi::document(self.managed.is_some())),
             managed: self.managed,
+            unauthorized: error_body(codes::SERVER_UNAUTHORIZED, "unauthorized"),
+            not_found: error_body(codes::SERVER_NOT_FOUND, "not found"),
+            job_not_found: error_body(codes::SERVER_NOT_FOUND, "job not found"),
+            method_not_allowed: error_body(codes::INVALID_ARGUMENT, "method not allowed"),
         });
         Ok(Server {
             listener,
@@ -237,26 +248,18 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let state = self.state.clone();
-        let app = router(state.clone());
-        let listener = LimitedListener {
-            inner: self.listener,
-            permits: state.connections.clone(),
-        };
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .into_future();
-        let mut serve = tokio::spawn(serve);
+        // RUNNING, then GRACEFUL (finish in-flight requests, close), then HARD (drop
+        // the connections still open after the drain window).
+        let (stop_tx, stop_rx) = watch::channel(RUNNING);
+        let mut serve = tokio::spawn(accept_loop(self.listener, state.clone(), stop_rx));
         tokio::select! {
             _ = shutdown => {}
             r = &mut serve => {
-                // The server ended by itself (it does not, short of a panic).
+                // The accept loop ended by itself (it does not, short of a panic).
                 return r.map_err(|e| ServerError::Io {
                     what: "serving",
                     source: std::io::Error::other(e.to_string()),
-                })?.map_err(|source| ServerError::Io { what: "serving", source });
+                });
             }
         }
         tracing::info!("shutting down: aborting running jobs");
@@ -268,19 +271,86 @@ impl Server {
                 "jobs did not settle within the shutdown grace"
             );
         }
-        let _ = stop_tx.send(());
+        let _ = stop_tx.send(GRACEFUL);
+        // The accept loop returns at once, closing the listener.
+        let _ = serve.await;
+        // Every open connection holds a permit: all of them back means all closed.
         let drain = state.timeout + Duration::from_secs(1);
-        match tokio::time::timeout(drain, &mut serve).await {
-            Ok(Ok(r)) => r.map_err(|source| ServerError::Io {
-                what: "serving",
-                source,
-            }),
-            Ok(Err(_)) => Ok(()),
-            Err(_) => {
-                serve.abort();
-                Ok(())
-            }
+        let all = state.max_connections.min(u32::MAX as usize) as u32;
+        if tokio::time::timeout(drain, state.connections.acquire_many(all))
+            .await
+            .is_err()
+        {
+            let _ = stop_tx.send(HARD);
         }
+        Ok(())
+    }
+}
+
+const RUNNING: u8 = 0;
+const GRACEFUL: u8 = 1;
+const HARD: u8 = 2;
+
+/// Accept connections while holding one semaphore permit per open connection: at most
+/// `max_connections` are served at once, further ones wait in the listen backlog.
+/// Returns (dropping the listener) once `stop` leaves `RUNNING`.
+async fn accept_loop(listener: TcpListener, state: Arc<AppState>, mut stop: watch::Receiver<u8>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // Small whole bodies: one flattened write per answer beats a writev of two iovecs.
+    http.keep_alive(true).writev(false);
+    loop {
+        let permit = tokio::select! {
+            p = state.connections.clone().acquire_owned() => {
+                p.expect("the connection semaphore is never closed")
+            }
+            _ = stop.changed() => return,
+        };
+        let stream = loop {
+            tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((stream, _)) => break stream,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = stop.changed() => return,
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let mut stop = stop.clone();
+        let http = http.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, req).await) }
+            });
+            let mut conn = pin!(http.serve_connection(TokioIo::new(stream), service));
+            let mut graceful = false;
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => return,
+                    changed = stop.changed() => {
+                        let level = if changed.is_err() { HARD } else { *stop.borrow_and_update() };
+                        if level >= HARD && graceful {
+                            return;
+                        }
+                        if !graceful {
+                            conn.as_mut().graceful_shutdown();
+                            graceful = true;
+                        }
+                        if changed.is_err() {
+                            // The server is gone: finish this connection gracefully.
+                            let _ = conn.as_mut().await;
+                            return;
+                        }
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -301,24 +371,8 @@ fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, Server
     })
 }
 
-fn router(state: Arc<AppState>) -> Router {
-    let mut r = Router::new()
-        .route("/health", get(health))
-        .route("/jobs", axum::routing::post(post_job))
-        .route("/jobs/{id}", get(get_job).delete(delete_job))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi));
-    if state.managed.is_some() {
-        r = r.route("/managed-processes", get(managed_processes));
-    }
-    r.fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), gate))
-        .with_state(state)
-}
-
-fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
-    let mut res = Response::new(body.into());
+fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Resp {
+    let mut res = Response::new(Full::new(body.into()));
     *res.status_mut() = status;
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -328,12 +382,15 @@ fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
 }
 
 /// `{"error": message, "code": code}` (the reference's `{error}` plus keel's code).
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::to_vec(&json!({ "error": message, "code": code })).expect("error JSON");
-    json_response(status, body)
+fn error_body(code: &str, message: &str) -> Bytes {
+    Bytes::from(serde_json::to_vec(&json!({ "error": message, "code": code })).expect("error JSON"))
 }
 
-fn authorized(state: &AppState, req: &Request) -> bool {
+fn error_response(status: StatusCode, code: &str, message: &str) -> Resp {
+    json_response(status, error_body(code, message))
+}
+
+fn authorized(state: &AppState, req: &Req) -> bool {
     let Some(want) = &state.secret else {
         return true;
     };
@@ -347,23 +404,28 @@ fn authorized(state: &AppState, req: &Request) -> bool {
 }
 
 /// Every request: the shared secret (all but `GET /health`), the request timeout (for
-/// the methods whose handlers await: `POST`, `DELETE`), and the request metrics.
-async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// the methods whose handlers await: `POST`, `DELETE`), the route, and the request
+/// metrics.
+async fn handle(state: &AppState, req: Req) -> Resp {
     let started = Instant::now();
     let route = Route::of(req.uri().path());
+    let get = req.method() == Method::GET || req.method() == Method::HEAD;
     let health = route == Route::Health && req.method() == Method::GET;
-    let res = if !health && !authorized(&state, &req) {
-        error_response(
-            StatusCode::UNAUTHORIZED,
-            codes::SERVER_UNAUTHORIZED,
-            "unauthorized",
-        )
-    } else if req.method() == Method::GET || req.method() == Method::HEAD {
+    let res = if !health && !authorized(state, &req) {
+        let mut res = json_response(StatusCode::UNAUTHORIZED, state.unauthorized.clone());
+        // As before (axum's method router wrapped the auth layer): a known route asked
+        // with a method it does not answer also names the methods it does.
+        if let Some(allow) = disallowed(state, route, &req) {
+            res.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        res
+    } else if get {
         // Every GET handler answers from memory without awaiting anything (no body is
         // read), so the request timeout cannot fire: skip arming a timer per request.
-        next.run(req).await
+        route_get(state, route, &req)
     } else {
-        match tokio::time::timeout(state.timeout, next.run(req)).await {
+        match tokio::time::timeout(state.timeout, route_other(state, route, req)).await {
             Ok(res) => res,
             Err(_) => error_response(
                 StatusCode::REQUEST_TIMEOUT,
@@ -378,20 +440,71 @@ async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> R
     res
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Response {
-    json_response(StatusCode::OK, state.health.clone())
+/// The id segment of `/jobs/{id}`: one non-empty path segment.
+fn job_segment(path: &str) -> Option<&str> {
+    let raw = path.strip_prefix("/jobs/")?;
+    (!raw.is_empty() && !raw.contains('/')).then_some(raw)
 }
 
-async fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, codes::SERVER_NOT_FOUND, "not found")
+/// When `req` names a route that does not answer its method: the `Allow` value.
+fn disallowed(state: &AppState, route: Route, req: &Req) -> Option<&'static str> {
+    let m = req.method();
+    let get = m == Method::GET || m == Method::HEAD;
+    match route {
+        Route::Jobs => (m != Method::POST).then_some("POST"),
+        Route::Job => (job_segment(req.uri().path()).is_some() && !get && m != Method::DELETE)
+            .then_some("GET,HEAD,DELETE"),
+        Route::Health | Route::Metrics | Route::OpenApi => (!get).then_some("GET,HEAD"),
+        Route::ManagedProcesses => (state.managed.is_some() && !get).then_some("GET,HEAD"),
+        Route::Other => None,
+    }
 }
 
-async fn method_not_allowed() -> Response {
-    error_response(
+/// `GET`/`HEAD` (hyper drops the body of a `HEAD` answer).
+fn route_get(state: &AppState, route: Route, req: &Req) -> Resp {
+    match route {
+        Route::Health => json_response(StatusCode::OK, state.health.clone()),
+        Route::Jobs => method_not_allowed(state, "POST"),
+        Route::Job => match job_segment(req.uri().path()) {
+            Some(raw) => get_job(state, raw),
+            None => not_found(state),
+        },
+        Route::Metrics => metrics(state),
+        Route::OpenApi => openapi(state),
+        Route::ManagedProcesses if state.managed.is_some() => managed_processes(state, req),
+        Route::ManagedProcesses | Route::Other => not_found(state),
+    }
+}
+
+/// Every method but `GET`/`HEAD`.
+async fn route_other(state: &AppState, route: Route, req: Req) -> Resp {
+    const GET_HEAD: &str = "GET,HEAD";
+    match route {
+        Route::Jobs if req.method() == Method::POST => post_job(state, req).await,
+        Route::Jobs => method_not_allowed(state, "POST"),
+        Route::Job => match job_segment(req.uri().path()) {
+            Some(raw) if req.method() == Method::DELETE => delete_job(state, raw).await,
+            Some(_) => method_not_allowed(state, "GET,HEAD,DELETE"),
+            None => not_found(state),
+        },
+        Route::Health | Route::Metrics | Route::OpenApi => method_not_allowed(state, GET_HEAD),
+        Route::ManagedProcesses if state.managed.is_some() => method_not_allowed(state, GET_HEAD),
+        Route::ManagedProcesses | Route::Other => not_found(state),
+    }
+}
+
+fn not_found(state: &AppState) -> Resp {
+    json_response(StatusCode::NOT_FOUND, state.not_found.clone())
+}
+
+fn method_not_allowed(state: &AppState, allow: &'static str) -> Resp {
+    let mut res = json_response(
         StatusCode::METHOD_NOT_ALLOWED,
-        codes::INVALID_ARGUMENT,
-        "method not allowed",
-    )
+        state.method_not_allowed.clone(),
+    );
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    res
 }
 
 /// Every string value of a body at least this long is masked in an error about it (the
@@ -408,7 +521,7 @@ fn collect_leaves<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
 }
 
 /// A 400 for a job body: the message redacted, and every string of the body masked.
-fn bad_body(code: &str, message: &str, body: Option<&Value>) -> Response {
+fn bad_body(code: &str, message: &str, body: Option<&Value>) -> Resp {
     let mut msg = keel_core::redact::redact_secrets(message);
     if let Some(body) = body {
         let mut leaves = Vec::new();
@@ -424,7 +537,7 @@ fn bad_body(code: &str, message: &str, body: Option<&Value>) -> Response {
     error_response(StatusCode::BAD_REQUEST, code, &msg)
 }
 
-async fn read_body(state: &AppState, req: Request) -> Result<Bytes, Response> {
+async fn read_body(state: &AppState, req: Req) -> Result<Bytes, Resp> {
     let too_large = || {
         error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -485,7 +598,7 @@ fn integral_floats_to_integers(v: &mut Value) {
     }
 }
 
-async fn post_job(State(state): State<Arc<AppState>>, req: Request) -> Response {
+async fn post_job(state: &AppState, req: Req) -> Resp {
     if state.shutting_down.load(Ordering::Relaxed) {
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -493,7 +606,7 @@ async fn post_job(State(state): State<Arc<AppState>>, req: Request) -> Response 
             "the server is shutting down",
         );
     }
-    let bytes = match read_body(&state, req).await {
+    let bytes = match read_body(state, req).await {
         Ok(b) => b,
         Err(res) => return res,
     };
@@ -550,7 +663,7 @@ async fn post_job(State(state): State<Arc<AppState>>, req: Request) -> Response 
     }
 }
 
-fn bad_path(_: PathRejection) -> Response {
+fn bad_path() -> Resp {
     error_response(
         StatusCode::BAD_REQUEST,
         codes::INVALID_ARGUMENT,
@@ -558,7 +671,7 @@ fn bad_path(_: PathRejection) -> Response {
     )
 }
 
-fn bad_id() -> Response {
+fn bad_id() -> Resp {
     error_response(
         StatusCode::BAD_REQUEST,
         codes::INVALID_ARGUMENT,
@@ -566,40 +679,54 @@ fn bad_id() -> Response {
     )
 }
 
-async fn get_job(
-    State(state): State<Arc<AppState>>,
-    id: Result<Path<String>, PathRejection>,
-) -> Response {
-    let Path(id) = match id {
-        Ok(p) => p,
-        Err(e) => return bad_path(e),
+/// Percent-decode a path segment (`%XX`; an invalid escape stays as it is, `+` is a
+/// plus): the job id, or a 400 when the bytes are not UTF-8, or not a valid job id.
+fn path_job_id(raw: &str) -> Result<std::borrow::Cow<'_, str>, fn() -> Resp> {
+    let id = if raw.contains('%') {
+        let b = raw.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            match (b[i], b.get(i + 1).copied(), b.get(i + 2).copied()) {
+                (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                    out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                    i += 3;
+                }
+                (c, _, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        std::borrow::Cow::Owned(String::from_utf8(out).map_err(|_| bad_path as fn() -> Resp)?)
+    } else {
+        std::borrow::Cow::Borrowed(raw)
     };
     if !valid_job_id(&id) {
-        return bad_id();
+        return Err(bad_id);
     }
+    Ok(id)
+}
+
+fn get_job(state: &AppState, raw: &str) -> Resp {
+    let id = match path_job_id(raw) {
+        Ok(id) => id,
+        Err(answer) => return answer(),
+    };
     for (_, kind) in &state.kinds {
         if let Some(view) = kind.get(&id) {
             return json_response(StatusCode::OK, view);
         }
     }
-    error_response(
-        StatusCode::NOT_FOUND,
-        codes::SERVER_NOT_FOUND,
-        "job not found",
-    )
+    json_response(StatusCode::NOT_FOUND, state.job_not_found.clone())
 }
 
-async fn delete_job(
-    State(state): State<Arc<AppState>>,
-    id: Result<Path<String>, PathRejection>,
-) -> Response {
-    let Path(id) = match id {
-        Ok(p) => p,
-        Err(e) => return bad_path(e),
+async fn delete_job(state: &AppState, raw: &str) -> Resp {
+    let id = match path_job_id(raw) {
+        Ok(id) => id,
+        Err(answer) => return answer(),
     };
-    if !valid_job_id(&id) {
-        return bad_id();
-    }
     for (_, kind) in &state.kinds {
         if let Some(st) = kind.abort(&id).await {
             let body = serde_json::to_vec(&json!({ "jobId": id, "state": st.as_str() }))
@@ -607,14 +734,10 @@ async fn delete_job(
             return json_response(StatusCode::OK, body);
         }
     }
-    error_response(
-        StatusCode::NOT_FOUND,
-        codes::SERVER_NOT_FOUND,
-        "job not found",
-    )
+    json_response(StatusCode::NOT_FOUND, state.job_not_found.clone())
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+fn metrics(state: &AppState) -> Resp {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(8 * 1024);
     out.push_str(
@@ -658,7 +781,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         m.render_metrics(&mut out);
     }
     state.metrics.render_requests(&mut out);
-    let mut res = Response::new(Body::from(out));
+    let mut res = Response::new(Full::new(Bytes::from(out)));
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -666,13 +789,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     res
 }
 
-async fn openapi(State(state): State<Arc<AppState>>) -> Response {
-    let mut res = Response::new(Body::from(state.openapi.clone()));
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    res
+fn openapi(state: &AppState) -> Resp {
+    json_response(StatusCode::OK, state.openapi.clone())
 }
 
 /// `application/x-www-form-urlencoded` decoding of one query value (`+` and `%XX`;
@@ -703,106 +821,19 @@ fn percent_decode(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn managed_processes(State(state): State<Arc<AppState>>, req: Request) -> Response {
+fn managed_processes(state: &AppState, req: &Req) -> Resp {
     let Some(m) = &state.managed else {
-        return not_found().await;
+        return not_found(state);
     };
     let if_none_match = req
         .headers()
         .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .and_then(|v| v.to_str().ok());
     let project = req.uri().query().and_then(|q| {
         q.split('&')
             .filter_map(|kv| kv.split_once('='))
             .find(|(k, _)| *k == "project")
             .map(|(_, v)| percent_decode(v))
     });
-    crate::managed::respond(m.as_ref(), project.as_deref(), if_none_match.as_deref())
-}
-
-/// A TCP listener that holds one semaphore permit per open connection: at most
-/// `max_connections` are served at once, further ones wait in the listen backlog.
-struct LimitedListener {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-/// A connection and its permit.
-struct Limited2 {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = Limited2;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the connection semaphore is never closed");
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        Limited2 {
-                            stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-impl AsyncRead for Limited2 {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Limited2 {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
+    crate::managed::respond(m.as_ref(), project.as_deref(), if_none_match)
 }

@@ -1,9 +1,11 @@
 //! `GET /managed-processes`: the managed services' list with its ETag; a matching
 //! `If-None-Match` answers `304 Not Modified`.
 
-use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+use crate::app::Resp;
 
 /// The list `GET /managed-processes` serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +130,7 @@ pub(crate) fn respond(
     source: &dyn ManagedProcesses,
     project: Option<&str>,
     if_none_match: Option<&str>,
-) -> Response {
+) -> Resp {
     let list = match source.list_coded(project) {
         Ok(l) => l,
         Err(e) => {
@@ -137,7 +139,7 @@ pub(crate) fn respond(
                 "code": e.code,
             }))
             .expect("error JSON");
-            let mut res = Response::new(Body::from(body));
+            let mut res = Response::new(Full::new(Bytes::from(body)));
             *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             res.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -149,11 +151,11 @@ pub(crate) fn respond(
     let tag = HeaderValue::from_str(&format!("\"{}\"", list.etag))
         .unwrap_or_else(|_| HeaderValue::from_static("\"invalid\""));
     let mut res = if if_none_match.is_some_and(|v| matches(v, &list.etag)) {
-        let mut r = Response::new(Body::empty());
+        let mut r = Response::new(Full::new(Bytes::new()));
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
-        let mut r = Response::new(Body::from(list.body));
+        let mut r = Response::new(Full::new(Bytes::from(list.body)));
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
