@@ -179,6 +179,15 @@ export declare class JobRegistryNative {
   runningCount(): number
 }
 
+/** A running job server (the native half of `serveJobs`' answer). */
+export declare class JobServerNative {
+  /**
+   * Stop accepting, abort running jobs, wait (bounded) for them; `done('closed')`
+   * follows. Idempotent.
+   */
+  close(): void
+}
+
 /**
  * A configured redactor: known secrets (with their base64 / percent / JSON
  * encodings) plus shape rules. Instances are independent of the process-wide
@@ -638,6 +647,14 @@ export interface SecretReport {
  * (a Codex `auth.json` blob), every string leaf of at least 12 characters.
  */
 export declare function secretsToRedact(subscriptionToken: string): string[]
+
+/**
+ * The native half of `serveJobs` (`node/jobs.js`): `options` is core's
+ * `ServerOptions`; `kinds` an array of `[name, JobRegistryNative, start]`;
+ * `defaultKinds` adds keel's `command` and `turn` kinds (with `limits`, a
+ * `RegistryOptions`). Binds on keel's thread and reports through `done`.
+ */
+export declare function serveJobsNative(options: Record<string, unknown> | null, kinds: Array<[string, JobRegistryNative, (id: string, bodyJson: string) => string | null]>, defaultKinds: boolean, limits: RegistryOptions | null, done: (kind: 'listening' | 'closed' | 'error', payload: string) => void): JobServerNative
 
 /**
  * The last `lines` (default 20, at most 10000) lines of the exit log `logFile`, oldest

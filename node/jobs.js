@@ -178,6 +178,9 @@ option('log', (job) => makeLogger(job.bound ?? { jobId: job.id }))
  * loop) and aborted through its AbortSignal. Names, arguments and the JobView shape
  * follow the reference's JobRegistry.
  */
+/** Each JobRegistry's native half, for serveJobs (serve-jobs.js); not part of the API. */
+const NATIVES = new WeakMap()
+
 class JobRegistry {
   #native
   #run
@@ -203,6 +206,7 @@ class JobRegistry {
     this.#run = run
     this.#describe = describe ?? undefined
     this.#native = new JobRegistryNative(limits, (id, message) => this.#onEvent(id, message), performance.now())
+    NATIVES.set(this, this.#native)
   }
 
   #onEvent(id, message) {
@@ -437,6 +441,7 @@ function signalTree(child, signal) {
 const spawnDetached = process.platform !== 'win32'
 
 module.exports = {
+  NATIVES,
   JobRegistry,
   NO_TOOL_WINDOW,
   killChildProcess,

@@ -9,6 +9,7 @@ const exitCause = require('./exit-cause.js')
 const turns = require('./turns.js')
 const toolSilence = require('./tool-silence.js')
 const managedSpawn = require('./managed-spawn.js')
+const serve = require('./serve-jobs.js')
 
 // The native halves of jobs.js, supervisor.js and turns.js are not part of the API.
 const {
@@ -22,6 +23,8 @@ const {
   TurnNative: _turnNative,
   ToolSilenceNative: _toolSilenceNative,
   ServicesNative: _servicesNative,
+  JobServerNative: _jobServerNative,
+  serveJobsNative: _serveJobsNative,
   turnSessionNative: _turnSessionNative,
   ...exported
 } = native
@@ -45,6 +48,7 @@ module.exports = {
   turnSession: turns.turnSession,
   ToolSilenceWatchdog: toolSilence.ToolSilenceWatchdog,
   createManagedSpawn: managedSpawn.createManagedSpawn,
+  serveJobs: serve.serveJobs,
 }
 
 // napi-rs's loader blames an npm bug when no compiled addon is found; the usual

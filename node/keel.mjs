@@ -36,6 +36,7 @@ export const {
   runCommand,
   runExitCauseWatcher,
   runTurn,
+  serveJobs,
   secretsToRedact,
   spawnDetached,
   startActionsRunner,

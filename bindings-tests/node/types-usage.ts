@@ -10,6 +10,8 @@ import {
   type JobView,
   type ToolSpan,
   createManagedSpawn,
+  serveJobs,
+  type JobServer,
   type ManagedSpawn,
 } from '../../node/keel'
 import type { ManagedRecord, ProbeResult, SweepStats, Validation } from '../../node/types'
@@ -57,3 +59,13 @@ async function servicesUsage(): Promise<void> {
   void [reason, health, etag, lastError, stats.killedPids, probe.lastCheckAt, pid]
 }
 void servicesUsage
+
+// The job server with a host kind.
+async function serveUsage(): Promise<void> {
+  const reg = new JobRegistry<{ n: number }, { doubled: number }>({}, async (job) => ({ doubled: job.n * 2 }))
+  const s: JobServer = await serveJobs({ port: 0, sharedSecret: 'x', kinds: { math: reg }, maxBodyBytes: 1024 })
+  const url: string = s.url
+  await s.close()
+  void url
+}
+void serveUsage

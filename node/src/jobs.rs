@@ -144,6 +144,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl JobRegistryNative {
+    /// The core registry (for `serveJobs`, which reads and aborts its jobs directly).
+    pub(crate) fn core(&self) -> Arc<CoreRegistry<(), Value>> {
+        self.inner.clone()
+    }
+}
+
 #[napi]
 impl JobRegistryNative {
     /// `limits` as the reference's `RunnerLimits` (plus keel's `retentionMs`,

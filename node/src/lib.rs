@@ -13,6 +13,7 @@ pub mod error;
 pub mod exit_cause;
 pub mod jobs;
 pub mod redact;
+pub mod server;
 pub mod services;
 pub mod supervisor;
 pub mod tool_silence;
