@@ -1494,7 +1494,7 @@ enum keel_result keel_services_remove(const struct keel_services *services,
 /**
  * minions' `removeManagedSpecsForProject(project)`: drop every record of `project`,
  * kill their trees, unlink their logs (`.log` and `.log.1`). `*result_json` is
- * `{"killed","unlinked","scanned"}`. Blocks the calling thread.
+ * `{"killed","unlinked","scanned","removed"}`. Blocks the calling thread.
  *
  * Errors: `KEEL_NULL_PARAMETER`, `KEEL_INVALID_UTF8`, `KEEL_INVALID_ARGUMENT` (a dead
  * handle or an empty project), `KEEL_MALFORMED_STATE`, `KEEL_INSECURE_FILE`,
