@@ -962,6 +962,8 @@ mod stage_timings {
             });
             time("anchor-iter", &mut || rules::count_anchors(&log));
             time("anchor-end", &mut || rules::count_endings(&log));
+            let (cands, accepted) = rules::count_candidates(&log);
+            println!("{n:>5} secrets vector prefilter passes {cands} anchors, the first look accepts {accepted}");
             time("all", &mut || r.redact_bytes(&log).len());
             let mut out = Vec::new();
             time("all-into", &mut || {

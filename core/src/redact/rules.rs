@@ -1071,10 +1071,10 @@ pub(crate) struct RuleSet {
     enabled: u64,
     /// Searcher of the 4-byte needles and, for each needle, the `PREFIXES` it may
     /// start (longest literal first).
-    long: Option<(PrefixFinder, Vec<Vec<usize>>)>,
+    long: NeedleSet,
     /// The same for the 3-byte needles (`sk-`, `eyJ`, `xox`, …), searched apart so the
     /// long searcher keeps 4-byte fingerprints.
-    short: Option<(PrefixFinder, Vec<Vec<usize>>)>,
+    short: NeedleSet,
     /// `PREFIXES` indices of the enabled rules.
     prefix_ids: Vec<usize>,
     pub(crate) custom: Vec<CustomRule>,
@@ -1162,7 +1162,91 @@ fn needle(p: &Prefix) -> &'static [u8] {
     }
 }
 
-type NeedleSet = Option<(PrefixFinder, Vec<Vec<usize>>)>;
+/// One needle searcher, the second-level table from each needle to its prefixes
+/// (longest literal first), and the scalar search of the same needles used right
+/// after a hit.
+type NeedleSet = Option<(PrefixFinder, Vec<Vec<usize>>, Near)>;
+
+/// How far past a hit [`Near`] looks before handing back to the vector searcher.
+const NEAR: usize = 16;
+
+/// The needles of one searcher, found by a scalar scan over a few bytes.
+///
+/// Restarting the vector searcher costs tens of nanoseconds, which is nothing on a
+/// log (a hit every few kilobytes) but dominates input where the needles are dense
+/// (`password=` repeated: `sswo` every 9 bytes, `AKIA` every 4). So after a hit the
+/// next [`NEAR`] start positions are checked here, from a table of the needles'
+/// first two bytes; only when none starts there does the vector searcher resume.
+/// Its answer is the vector searcher's: the leftmost needle, the longest at a tie.
+struct Near {
+    /// Bit `(b0 << 8) | b1` is set when some needle starts with `b0 b1`.
+    pairs: Box<[u64; 1024]>,
+    /// `(first two bytes, needle index)`, sorted.
+    by_pair: Vec<(u16, usize)>,
+    /// Each needle's bytes as a little-endian word (needles are 2 to 4 bytes), and
+    /// the mask of its length.
+    words: Vec<(u32, u32)>,
+}
+
+impl Near {
+    fn new(needles: &[&'static [u8]]) -> Near {
+        let mut pairs = Box::new([0u64; 1024]);
+        let mut by_pair = Vec::new();
+        let mut words = Vec::new();
+        for (k, nd) in needles.iter().enumerate() {
+            assert!(
+                (2..=4).contains(&nd.len()),
+                "prefix needles have two to four bytes"
+            );
+            let mut w = [0u8; 4];
+            w[..nd.len()].copy_from_slice(nd);
+            let mask = u32::MAX >> (8 * (4 - nd.len()));
+            words.push((u32::from_le_bytes(w), mask));
+            let idx = (usize::from(nd[0]) << 8) | usize::from(nd[1]);
+            pairs[idx / 64] |= 1 << (idx % 64);
+            by_pair.push((idx as u16, k));
+        }
+        by_pair.sort_unstable();
+        Near {
+            pairs,
+            by_pair,
+            words,
+        }
+    }
+
+    /// The leftmost (then longest) needle starting in `[at, end)`: (start, needle).
+    #[inline]
+    fn find(&self, buf: &[u8], at: usize, end: usize) -> Option<(usize, usize)> {
+        let n = buf.len();
+        let stop = end.min(n.saturating_sub(1));
+        for i in at..stop {
+            let idx = (usize::from(buf[i]) << 8) | usize::from(buf[i + 1]);
+            if self.pairs[idx / 64] & (1 << (idx % 64)) == 0 {
+                continue;
+            }
+            // The (up to) four bytes at `i`, zero past the end of `buf`.
+            let mut w = [0u8; 4];
+            let avail = (n - i).min(4);
+            w[..avail].copy_from_slice(&buf[i..i + avail]);
+            let word = u32::from_le_bytes(w);
+            let fits = u32::MAX >> (8 * (4 - avail));
+            let from = self.by_pair.partition_point(|&(p, _)| usize::from(p) < idx);
+            let best = self.by_pair[from..]
+                .iter()
+                .take_while(|&&(p, _)| usize::from(p) == idx)
+                .map(|&(_, k)| k)
+                .filter(|&k| {
+                    let (nw, mask) = self.words[k];
+                    mask & fits == mask && (word ^ nw) & mask == 0
+                })
+                .max_by_key(|&k| self.words[k].1);
+            if let Some(k) = best {
+                return Some((i, k));
+            }
+        }
+        None
+    }
+}
 
 /// The order the needles are given to Teddy. Teddy deals patterns round-robin
 /// into 16 (8) buckets and a bucket fires when a window matches the union of its
@@ -1218,7 +1302,8 @@ fn needle_sets(prefix_ids: &[usize]) -> (NeedleSet, NeedleSet) {
         for t in &mut table {
             t.sort_by_key(|&i| std::cmp::Reverse(PREFIXES[i].lit.len()));
         }
-        Some((PrefixFinder::new(needles.into_iter()), table))
+        let near = Near::new(&needles);
+        Some((PrefixFinder::new(needles.into_iter()), table, near))
     };
     (build(true), build(false))
 }
@@ -1247,9 +1332,58 @@ fn run(buf: &[u8], at: usize, cap: usize, pred: impl Fn(u8) -> bool) -> (usize, 
     (i - at, i == buf.len() && i - at < cap)
 }
 
+/// Everything [`RuleSet::keyed`] concludes from a key's name alone.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct KeyVerdict {
+    /// Names an AWS secret access key.
+    aws: bool,
+    class: KeyClass,
+    /// Names a provider whose secrets are long numbers ([`provider_key`]).
+    provider: bool,
+}
+
+fn key_verdict(ident: &[u8]) -> KeyVerdict {
+    let segs = Segments::new(ident);
+    KeyVerdict {
+        aws: segs.compact_ends_with("secretaccesskey") || segs.compact_eq("awssecretkey"),
+        class: classify_key(&segs),
+        provider: provider_key(&segs),
+    }
+}
+
+/// [`key_verdict`]s of the keys one pass has seen, in 8 slots chosen by the key's
+/// length and end bytes: a run of anchors that repeat a key (`token:token:…`,
+/// `password=password=…`, a log of `key=` lines) splits and classifies it once,
+/// not once per anchor. Every answer is exactly `key_verdict(ident)`.
+#[derive(Default)]
+struct KeyMemo {
+    slots: [Option<(u8, [u8; MAX_KEY], KeyVerdict)>; 8],
+}
+
+impl KeyMemo {
+    fn verdict(&mut self, ident: &[u8]) -> KeyVerdict {
+        if ident.is_empty() || ident.len() > MAX_KEY {
+            return key_verdict(ident);
+        }
+        let n = ident.len();
+        let h = (n ^ usize::from(ident[0]) ^ (usize::from(ident[n - 1]) << 1)) & 7;
+        if let Some((len, bytes, v)) = &self.slots[h] {
+            if usize::from(*len) == n && &bytes[..n] == ident {
+                return *v;
+            }
+        }
+        let v = key_verdict(ident);
+        let mut bytes = [0u8; MAX_KEY];
+        bytes[..n].copy_from_slice(ident);
+        self.slots[h] = Some((n as u8, bytes, v));
+        v
+    }
+}
+
 /// Scans shared by the anchors of one [`RuleSet::find_anchored`] pass over one buffer.
 #[derive(Default)]
 struct AnchorMemo {
+    keys: KeyMemo,
     run: RunMemo,
     stretch: StretchMemo,
     /// `.` (dotted code references), `://` (URLs) and the mask (already redacted):
@@ -1291,7 +1425,7 @@ impl Occurs {
                 None => {
                     // Starts in `[s, to - len]` are known to be absent.
                     let lo = (self.to + 1).saturating_sub(len).max(s);
-                    let hit = memchr::memmem::find(&buf[lo..e], needle).map(|i| lo + i);
+                    let hit = find_short(&buf[lo..e], needle).map(|i| lo + i);
                     *self = Occurs {
                         valid: true,
                         from: s,
@@ -1302,7 +1436,7 @@ impl Occurs {
                 }
             }
         }
-        let hit = memchr::memmem::find(&buf[s..e], needle).map(|i| s + i);
+        let hit = find_short(&buf[s..e], needle).map(|i| s + i);
         *self = Occurs {
             valid: true,
             from: s,
@@ -1310,6 +1444,20 @@ impl Occurs {
             found: hit,
         };
         hit.is_some()
+    }
+}
+
+/// `memmem::find`, without its searcher set-up for the short haystacks that
+/// [`Occurs`] extensions mostly search (a few bytes past the last value's end).
+#[inline]
+fn find_short(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    match needle {
+        [b] => memchr::memchr(*b, hay),
+        [first, ..] if hay.len() < 64 => {
+            let last = hay.len().checked_sub(needle.len())?;
+            (0..=last).find(|&i| hay[i] == *first && hay[i..].starts_with(needle))
+        }
+        _ => memchr::memmem::find(hay, needle),
     }
 }
 
@@ -1497,12 +1645,25 @@ impl RuleSet {
         }
         let n = buf.len();
         // Two searchers walked in step: the next hit of each, the lower one first.
-        let next = |set: &Option<(PrefixFinder, Vec<Vec<usize>>)>, at: usize| {
-            set.as_ref()
-                .and_then(|(f, _)| if at < n { f.find(buf, at) } else { None })
+        // Right after a hit (`near`), the next few positions are scanned without
+        // restarting the vector searcher ([`Near`]).
+        let next = |set: &NeedleSet, at: usize, near: bool| {
+            let (f, _, local) = set.as_ref()?;
+            if at >= n {
+                return None;
+            }
+            if !near {
+                return f.find(buf, at);
+            }
+            let end = (at + NEAR).min(n);
+            match local.find(buf, at, end) {
+                Some(hit) => Some(hit),
+                None if end < n => f.find(buf, end),
+                None => None,
+            }
         };
-        let mut hl = next(&self.long, from);
-        let mut hs = next(&self.short, from);
+        let mut hl = next(&self.long, from, false);
+        let mut hs = next(&self.short, from, false);
         // Start of the last literal the long searcher matched: a short needle at the
         // same place (`sk-` inside `sk-ant-`) is the same token.
         let mut long_start = usize::MAX;
@@ -1520,13 +1681,13 @@ impl RuleSet {
                 }
             };
             let (set, _) = if is_long {
-                hl = next(&self.long, found + 1);
+                hl = next(&self.long, found + 1, true);
                 (&self.long, ())
             } else {
-                hs = next(&self.short, found + 1);
+                hs = next(&self.short, found + 1, true);
                 (&self.short, ())
             };
-            let Some((_, table)) = set else { continue };
+            let Some((_, table, _)) = set else { continue };
             // Second level: the families this needle can start, longest literal first.
             for &i in &table[nid] {
                 let p = &PREFIXES[i];
@@ -1605,7 +1766,7 @@ impl RuleSet {
         }
         let mut result = None;
         let mut memo = AnchorMemo::default();
-        for_each_anchor(buf, from, |a| {
+        for_each_candidate(buf, from, |a| {
             if !quick_candidate(buf, a) {
                 return true;
             }
@@ -1738,10 +1899,8 @@ impl RuleSet {
         {
             return authorization(buf, a + 1, eof);
         }
-        let segs = Segments::new(ident);
-        if (segs.compact_ends_with("secretaccesskey") || segs.compact_eq("awssecretkey"))
-            && self.is_enabled(BuiltinRule::AwsSecretKey)
-        {
+        let verdict = memo.keys.verdict(ident);
+        if verdict.aws && self.is_enabled(BuiltinRule::AwsSecretKey) {
             match value_at_memo(buf, vstart, eof, key.query, &mut memo.run) {
                 Value::Undecided => return Check::Undecided,
                 Value::None => return Check::None,
@@ -1762,7 +1921,7 @@ impl RuleSet {
         if !self.is_enabled(BuiltinRule::CredentialAssignment) {
             return Check::None;
         }
-        let class = classify_key(&segs);
+        let class = verdict.class;
         if class == KeyClass::None {
             return Check::None;
         }
@@ -1787,7 +1946,7 @@ impl RuleSet {
                     m.within(buf, needle, s.start, s.end)
                 };
                 if plausible_secret_by(v, class, &self.mask, &mut contains)
-                    || provider_number(&segs, v)
+                    || (verdict.provider && provider_digits(v))
                 {
                     Check::Span(s)
                 } else {
@@ -1951,6 +2110,47 @@ fn for_each_anchor(buf: &[u8], from: usize, mut f: impl FnMut(usize) -> bool) {
             return;
         }
     }
+}
+
+/// The nibble form of [`ENDING_PAIRS`] for [`simd::candidate_masks`].
+static ENDING_NIBBLES: simd::EndingNibbles = simd::ending_nibbles(&ENDING_PAIRS);
+
+/// Like [`for_each_anchor`], but skips most anchors that [`quick_candidate`]
+/// rejects, 16 bytes at a time: `f` sees a superset of the accepted anchors (and
+/// still runs the exact look), in order. Anchors are one in ~30 bytes of a log and
+/// ~97% of them are rejected, so this keeps the per-anchor scalar work off the
+/// common path.
+#[inline]
+fn for_each_candidate(buf: &[u8], from: usize, mut f: impl FnMut(usize) -> bool) {
+    if !simd::has_candidate_mask() {
+        return for_each_anchor(buf, from, f);
+    }
+    let n = buf.len();
+    let mut i = from;
+    while i < n.min(3) {
+        if matches!(buf[i], b'=' | b':' | b'>') && !f(i) {
+            return;
+        }
+        i += 1;
+    }
+    // Masks are computed 64 blocks (4 KiB) at a time, then walked.
+    let mut masks = [0u64; 64];
+    while i + 65 <= n {
+        let blocks = ((n - i - 1) / 64).min(masks.len());
+        simd::candidate_masks(buf, i, &ENDING_NIBBLES, &mut masks[..blocks]);
+        for (k, &m) in masks[..blocks].iter().enumerate() {
+            let mut mask = m;
+            while mask != 0 {
+                let at = i + 64 * k + mask.trailing_zeros() as usize;
+                if !f(at) {
+                    return;
+                }
+                mask &= mask - 1;
+            }
+        }
+        i += 64 * blocks;
+    }
+    for_each_anchor(buf, i, f);
 }
 
 fn span_if(start: usize, len: usize) -> Check {
@@ -3180,9 +3380,16 @@ fn is_not_secret_key_qualifier(w: &str) -> bool {
 /// token (`discordToken`, `ASANA_CLIENT_ID`), such a number is masked although
 /// numbers are settings everywhere else.
 fn provider_number(segs: &Segments, v: &[u8]) -> bool {
-    if !(16..=32).contains(&v.len()) || !v.iter().all(u8::is_ascii_digit) {
-        return false;
-    }
+    provider_digits(v) && provider_key(segs)
+}
+
+/// The value half of [`provider_number`]: 16 to 32 digits.
+fn provider_digits(v: &[u8]) -> bool {
+    (16..=32).contains(&v.len()) && v.iter().all(u8::is_ascii_digit)
+}
+
+/// The key half of [`provider_number`]: a provider named, and what it names.
+fn provider_key(segs: &Segments) -> bool {
     let named = segs
         .iter()
         .any(|w| w.starts_with("discord") || w.starts_with("asana"));
@@ -3639,6 +3846,17 @@ pub(crate) fn count_anchors(buf: &[u8]) -> usize {
 }
 
 #[cfg(test)]
+pub(crate) fn count_candidates(buf: &[u8]) -> (usize, usize) {
+    let (mut k, mut q) = (0, 0);
+    for_each_candidate(buf, 0, |a| {
+        k += 1;
+        q += usize::from(quick_candidate(buf, a));
+        true
+    });
+    (k, q)
+}
+
+#[cfg(test)]
 pub(crate) fn count_endings(buf: &[u8]) -> usize {
     let mut k = 0;
     for_each_anchor(buf, 0, |a| {
@@ -3661,6 +3879,127 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The anchors the vector prefilter passes on, after the exact first look, are
+    /// exactly the anchors the plain scan accepts: over random buffers of the bytes
+    /// the look tests, and for every byte pair that ends a credential word.
+    #[test]
+    fn candidate_prefilter_keeps_every_accepted_anchor() {
+        let accepted =
+            |buf: &[u8], from: usize, each: fn(&[u8], usize, &mut dyn FnMut(usize) -> bool)| {
+                let mut v = Vec::new();
+                each(buf, from, &mut |a| {
+                    if quick_candidate(buf, a) {
+                        v.push(a);
+                    }
+                    true
+                });
+                v
+            };
+        let plain: fn(&[u8], usize, &mut dyn FnMut(usize) -> bool) =
+            |b, f, g| for_each_anchor(b, f, g);
+        let vector: fn(&[u8], usize, &mut dyn FnMut(usize) -> bool) =
+            |b, f, g| for_each_candidate(b, f, g);
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"rdwsSeEtTalnyYoOuUpPkKvVDRW \t\"'\\:?.+|=>/ab9@`[{\xe9\x85";
+        for round in 0..2000 {
+            let len = (next() % 400) as usize;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let from = if len == 0 {
+                0
+            } else {
+                (next() as usize) % len.min(70)
+            };
+            assert_eq!(
+                accepted(&buf, from, vector),
+                accepted(&buf, from, plain),
+                "round {round}: {:?} from {from}",
+                String::from_utf8_lossy(&buf)
+            );
+        }
+        // Every pair in every case, with each anchor byte, inside a 64-byte block.
+        let mut buf = Vec::new();
+        for x in 0..=255u8 {
+            for y in 0..=255u8 {
+                if ending_bit(x, y) {
+                    for anchor in [b'=', b':', b'>'] {
+                        buf.extend_from_slice(&[b'(', b'(', x, y, anchor, b'(', b'(', b'(']);
+                    }
+                }
+            }
+        }
+        buf.extend_from_slice(&[b'('; 80]);
+        let want = accepted(&buf, 0, plain);
+        assert!(want.len() >= ENDING_PAIRS.len() * 4 * 3, "{}", want.len());
+        assert_eq!(accepted(&buf, 0, vector), want);
+    }
+
+    /// The key memo answers exactly what a fresh classification answers, also for
+    /// keys that share a slot (same length and end bytes) and for the longest keys.
+    #[test]
+    fn key_memo_matches_fresh_verdicts() {
+        let keys: Vec<Vec<u8>> = [
+            "token",
+            "tiken",
+            "taken",
+            "password",
+            "passwrd",
+            "db_password",
+            "dbXpassword",
+            "aws_secret_access_key",
+            "AWS_SECRET_KEY",
+            "discord_bot_token",
+            "discord_bot_tokem",
+            "api_key",
+            "primary_key",
+            "sort_key",
+            "secret",
+            "sEcret",
+            "x",
+            "",
+        ]
+        .iter()
+        .map(|k| k.as_bytes().to_vec())
+        .chain([b"k"
+            .repeat(MAX_KEY - 5)
+            .into_iter()
+            .chain(*b"token")
+            .collect()])
+        .chain([b"a".repeat(MAX_KEY + 1)])
+        .collect();
+        let mut memo = KeyMemo::default();
+        for round in 0..3 {
+            for (i, k) in keys.iter().enumerate() {
+                let k = &keys[(i * 7 + round) % keys.len()].clone().max(k.clone());
+                assert_eq!(
+                    memo.verdict(k),
+                    key_verdict(k),
+                    "{:?}",
+                    String::from_utf8_lossy(k)
+                );
+            }
+            for k in keys.iter().rev() {
+                assert_eq!(
+                    memo.verdict(k),
+                    key_verdict(k),
+                    "{:?}",
+                    String::from_utf8_lossy(k)
+                );
+            }
+        }
+        assert_eq!(memo.verdict(b"token").class, KeyClass::Token);
+        assert_eq!(memo.verdict(b"db_password").class, KeyClass::Password);
+        assert!(memo.verdict(b"aws_secret_access_key").aws);
+        assert!(memo.verdict(b"discord_bot_token").provider);
+    }
 
     /// The anchor memos answer exactly what a fresh scan answers, for queries in
     /// increasing (and occasionally decreasing) order over random buffers.
@@ -3760,8 +4099,8 @@ mod tests {
             );
         }
         let (long, short) = needle_sets(&ids);
-        let (lf, lt) = long.unwrap();
-        let (sf, st) = short.unwrap();
+        let (lf, lt, _) = long.unwrap();
+        let (sf, st, _) = short.unwrap();
         // Teddy takes at most 64 patterns; beyond that the slow automaton is used.
         assert!(
             lt.len() <= 64 && st.len() <= 64,
@@ -3770,6 +4109,49 @@ mod tests {
             st.len()
         );
         assert!(matches!(lf, PrefixFinder::Packed(_)) == matches!(sf, PrefixFinder::Packed(_)));
+    }
+
+    /// The scalar scan used right after a hit finds exactly what the vector
+    /// searcher finds, for both needle sets, over buffers dense in needle pieces.
+    #[test]
+    fn near_scan_matches_the_vector_searcher() {
+        let ids: Vec<usize> = (0..PREFIXES.len()).collect();
+        let (long, short) = needle_sets(&ids);
+        let mut seed = 0x51_7cc1_b727_220au64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for (finder, _, near) in [long.unwrap(), short.unwrap()] {
+            let pieces: Vec<&[u8]> = NEEDLE_ORDER
+                .iter()
+                .map(|s| s.as_bytes())
+                .chain([&b"a"[..], b"Q", b"~", b"-", b"_", b" "])
+                .collect();
+            let mut hits = 0;
+            for _ in 0..3000 {
+                let mut buf = Vec::new();
+                while buf.len() < 48 {
+                    let p = pieces[(next() % pieces.len() as u64) as usize];
+                    // Whole needles, and needles cut short or shifted by a byte.
+                    let cut = (next() % (p.len() as u64 + 1)) as usize;
+                    buf.extend_from_slice(if next() % 3 == 0 { &p[..cut] } else { p });
+                }
+                let at = (next() % 20) as usize;
+                let end = at + (next() % (NEAR as u64 + 8)) as usize;
+                let want = finder.find(&buf, at).filter(|&(start, _)| start < end);
+                assert_eq!(
+                    near.find(&buf, at, end),
+                    want,
+                    "{:?} at {at} end {end}",
+                    String::from_utf8_lossy(&buf)
+                );
+                hits += usize::from(want.is_some());
+            }
+            assert!(hits > 500, "{hits}");
+        }
     }
 
     #[test]
