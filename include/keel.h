@@ -1077,6 +1077,9 @@ enum keel_result keel_job_ctx_fail(const struct keel_job_ctx *ctx,
  *   JSON encodings;
  * * `"jsonSecrets"`: credential blobs; each blob is masked, and if it is JSON, so
  *   is each string in it of 12 characters or more.
+ * * `"threads"`: threads one one-shot call of 4 MiB or more may use (default: the
+ *   CPUs available, at most 4; 1 to 64; 1 keeps every call on the calling thread).
+ *   The output does not depend on it; streams always run on the calling thread.
  *
  * Errors: `KEEL_NULL_PARAMETER` (`out` NULL, or `options_json` NULL with a non-zero
  * length), `KEEL_INVALID_UTF8`, `KEEL_INVALID_JSON` (malformed, wrong type, unknown

@@ -27,7 +27,13 @@ secrets?: Array<string | Uint8Array>,
  * Credential blobs: each is a secret and, when it is JSON, so is every string leaf
  * of at least 12 characters.
  */
-jsonSecrets?: Array<string>, };
+jsonSecrets?: Array<string>, 
+/**
+ * Threads one one-shot call of 4 MiB or more may use (default: the CPUs
+ * available, at most 4; 1 to 64; 1 = only the calling thread). The output
+ * does not depend on it; streams always run on the calling thread.
+ */
+threads?: number, };
 
 export type CustomRuleOptions = { 
 /**

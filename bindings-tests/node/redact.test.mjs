@@ -563,3 +563,33 @@ describe('hardening (issue 7 item 8)', () => {
     assert.equal(r.redact(Buffer.from('z ')).length, 65)
   })
 })
+
+describe('threads (large one-shot calls)', () => {
+  test('a split call returns exactly the single-threaded output, for strings and Buffers', () => {
+    const secret = 'lease-0042-Zq8xK2mN7pR4t'
+    const line = 'INFO runner: job 8812 step=clone status=ok key=deps-linux-x64\n'
+    // 8 MiB, with secrets planted across the halves and quarters (the piece boundaries).
+    const parts = []
+    for (let k = 0; k < 4; k++) {
+      parts.push(line.repeat(Math.floor((2 << 20) / line.length) - 1))
+      parts.push(`export LEASE=${secret} && POSTGRES_PASSWORD=Summer.Breeze2024 ghp_0123456789abcdefghijABCDEFGHIJ012345\n`)
+    }
+    const input = parts.join('')
+    const one = new keel.Redactor({ threads: 1, secrets: [secret] })
+    const four = new keel.Redactor({ threads: 4, secrets: [secret] })
+    const want = one.redact(input)
+    assert.notEqual(want, input)
+    assert.ok(!want.includes(secret) && !want.includes('Summer.Breeze'))
+    assert.equal(four.redact(input), want)
+    assert.ok(four.redact(Buffer.from(input)).equals(Buffer.from(want)))
+  })
+
+  test('threads out of range is KEEL_INVALID_OPTION (as minSecretLength 0), a wrong type a TypeError', () => {
+    for (const threads of [0, 65]) {
+      assertKeelError(() => new keel.Redactor({ threads }), 'Error', 'KEEL_INVALID_OPTION')
+      assert.throws(() => new keel.Redactor({ threads }), /threads: must be 1 to 64/)
+    }
+    assertKeelError(() => new keel.Redactor({ threads: -1 }), 'RangeError', 'KEEL_INVALID_OPTION')
+    assert.throws(() => new keel.Redactor({ threads: 'many' }), (e) => e instanceof TypeError && /threads/.test(e.message))
+  })
+})

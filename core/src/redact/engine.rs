@@ -40,6 +40,26 @@ pub(crate) struct Snapshot {
     pub(crate) extra: Option<Arc<KnownSet>>,
     pub(crate) rules: Arc<RuleSet>,
     pub(crate) mask: Arc<[u8]>,
+    /// Threads a one-shot call may use ([`Snapshot::detect_all`]).
+    pub(crate) threads: usize,
+}
+
+/// One-shot inputs at least this long are split across threads.
+pub(crate) const PARALLEL_MIN: usize = 4 << 20;
+/// The smallest piece a thread is given.
+const PIECE_MIN: usize = 2 << 20;
+/// The most threads one call uses.
+pub(crate) const MAX_THREADS: usize = 4;
+
+/// The default thread count: the CPUs this process may run on, at most
+/// [`MAX_THREADS`] (read once: `available_parallelism` reads cgroup files).
+pub(crate) fn default_threads() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_THREADS)
+    })
 }
 
 impl Snapshot {
@@ -84,8 +104,7 @@ impl Snapshot {
         out: &mut Vec<u8>,
     ) -> bool {
         let mut spans = Vec::new();
-        let mut state = RuleState::default();
-        self.detect(input, 0, true, false, &mut state, &mut spans);
+        self.detect_all(input, &mut spans);
         if spans.is_empty() {
             return false;
         }
@@ -96,6 +115,97 @@ impl Snapshot {
         out.reserve(input.len());
         emit(input, 0, input.len(), &spans, None, &self.mask, out);
         true
+    }
+}
+
+impl Snapshot {
+    /// Every span of a whole input: `detect(input, 0, eof)`, split across up to
+    /// `threads` threads when the input is large ([`PARALLEL_MIN`]).
+    ///
+    /// Piece `k` decides the anchors in `[start_k, end_k)` from the input up to
+    /// `end_k` (the whole left context, as one-shot has), exactly as a stream
+    /// round does: decisions are final, so every span it reports is a span of the
+    /// one-shot scan. Anchors it cannot decide without more input (from its
+    /// commit point on) are decided again with a window that grows past `end_k`
+    /// until they are. Spans are a union, so spans reported twice (by a piece and
+    /// by the next one) change nothing. Custom rules are not split: their
+    /// leftmost-first iteration depends on where it started, so a redactor with
+    /// custom rules scans on the calling thread.
+    pub(crate) fn detect_all(&self, input: &[u8], spans: &mut Vec<Span>) {
+        let n = input.len();
+        let pieces = if self.rules.custom.is_empty() && n >= PARALLEL_MIN {
+            self.threads.min(n / PIECE_MIN).max(1)
+        } else {
+            1
+        };
+        if pieces < 2 {
+            self.detect(input, 0, true, false, &mut RuleState::default(), spans);
+            return;
+        }
+        #[cfg(test)]
+        tests::SPLIT_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let bound = |k: usize| n / pieces * k + if k == pieces { n % pieces } else { 0 };
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (1..pieces)
+                .map(|k| {
+                    let (s, e) = (bound(k), bound(k + 1));
+                    let job = move || self.detect_piece(input, s, e);
+                    // A thread that cannot be created leaves its piece to this one.
+                    std::thread::Builder::new()
+                        .name("keel-redact".into())
+                        .spawn_scoped(scope, job)
+                        .map_err(|_| (s, e))
+                })
+                .collect();
+            spans.extend(self.detect_piece(input, 0, bound(1)));
+            for w in workers {
+                match w {
+                    Ok(handle) => match handle.join() {
+                        Ok(found) => spans.extend(found),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    },
+                    Err((s, e)) => spans.extend(self.detect_piece(input, s, e)),
+                }
+            }
+        });
+    }
+
+    /// The spans of every anchor in `[start, end)` (and possibly some after it).
+    fn detect_piece(&self, input: &[u8], start: usize, end: usize) -> Vec<Span> {
+        let n = input.len();
+        let mut spans = Vec::new();
+        let eof = end == n;
+        let undecided = self.detect(
+            &input[..end],
+            start,
+            eof,
+            false,
+            &mut RuleState::default(),
+            &mut spans,
+        );
+        if eof || undecided >= end {
+            return spans;
+        }
+        let mut step = 16 << 10;
+        let mut window = end;
+        loop {
+            window = window.saturating_add(step).min(n);
+            let eof = window == n;
+            let mut tail = Vec::new();
+            let decided = self.detect(
+                &input[..window],
+                undecided,
+                eof,
+                false,
+                &mut RuleState::default(),
+                &mut tail,
+            );
+            if eof || decided >= end {
+                spans.extend(tail);
+                return spans;
+            }
+            step = step.saturating_mul(2);
+        }
     }
 }
 
@@ -313,6 +423,94 @@ impl StreamCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many one-shot calls were split across threads (so the tests below can
+    /// tell that they exercised the split).
+    pub(super) static SPLIT_CALLS: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    /// A split scan masks exactly what the single-threaded scan masks, with secrets
+    /// of every detector planted across each piece boundary (2, 3 and 4 pieces),
+    /// including ones that stay undecided for a long way (a PEM block, long
+    /// tokens, an unterminated quoted value).
+    #[test]
+    fn split_scans_equal_the_single_threaded_scan() {
+        use crate::redact::Redactor;
+        use std::sync::atomic::Ordering;
+        let known = "lease-0042-Zq8xK2mN7pR4t";
+        let plants: Vec<String> = vec![
+            format!("Authorization: Bearer {known} ok"),
+            format!("b64 {}", "bGVhc2UtMDA0Mi1acTh4SzJtTjdwUjR0"),
+            "GITHUB_TOKEN=ghp_0123456789abcdefghijABCDEFGHIJ012345 x".into(),
+            "https://user:Pa55word-xyz@github.com/a.git".into(),
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7l3\n".to_string()
+                + &"QUJDREVGR0g=\n".repeat(3000)
+                + "-----END RSA PRIVATE KEY-----",
+            format!(
+                "eyJhbGciOiJIUzI1NiJ9.{}.c2lnbmF0dXJlc2lnbmF0dXJl",
+                "eyJzdWIiOiIxMjM0NTY3ODkwIn0".repeat(40)
+            ),
+            "POSTGRES_PASSWORD=\"Summer.Breeze2024 and more".into(),
+            "password=password=password=password=".repeat(300),
+            "AKIAIOSFODNN7EXAMPL1 aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY1"
+                .into(),
+            "curl -u admin:S3cr3tPass https://x".into(),
+            "mysql -u root -pHunter2Hunter2 db".into(),
+        ];
+        let filler = "2026-11-22T09:14:02.118Z INFO  runner: job 8812 step=clone status=ok duration_ms=2513 key=deps-linux-x64\n";
+        let n = 9 << 20;
+        let base: Vec<u8> = filler.as_bytes().iter().copied().cycle().take(n).collect();
+        let one = Redactor::builder()
+            .threads(1)
+            .secret(known)
+            .build()
+            .unwrap();
+        let before = SPLIT_CALLS.load(Ordering::Relaxed);
+        for pieces in [2usize, 3, 4] {
+            let split = Redactor::builder()
+                .threads(pieces)
+                .secret(known)
+                .build()
+                .unwrap();
+            for (i, plant) in plants.iter().enumerate() {
+                let plant = &format!("\n{plant}\n");
+                // Straddle each boundary, end just before it, start just after it.
+                for place in 0..3 {
+                    let mut input = base.clone();
+                    for k in 1..pieces {
+                        let boundary = n / pieces * k;
+                        let at = match place {
+                            0 => boundary - plant.len() / 2,
+                            1 => boundary - plant.len() + 1,
+                            _ => boundary,
+                        };
+                        input[at..at + plant.len()].copy_from_slice(plant.as_bytes());
+                    }
+                    let want = one.redact_bytes(&input);
+                    let got = split.redact_bytes(&input);
+                    assert!(want != input.as_slice(), "plant {i} masks something");
+                    assert!(
+                        got == want,
+                        "plant {i} at {place} with {pieces} pieces differs"
+                    );
+                }
+            }
+        }
+        assert!(
+            SPLIT_CALLS.load(Ordering::Relaxed) >= before + 9 * plants.len(),
+            "the calls were split"
+        );
+        // Custom rules keep every call on the calling thread (and still agree).
+        let custom = Redactor::builder()
+            .threads(4)
+            .custom_rule("t", r"TICKET-[0-9]{6}")
+            .build()
+            .unwrap();
+        let input = format!("{}TICKET-123456", filler.repeat(n / filler.len()));
+        let calls = SPLIT_CALLS.load(Ordering::Relaxed);
+        assert!(custom.redact_str(&input).ends_with("***"));
+        assert_eq!(SPLIT_CALLS.load(Ordering::Relaxed), calls);
+    }
 
     fn run(buf: &[u8], spans: &[(usize, usize)]) -> String {
         let spans: Vec<Span> = spans.iter().map(|&(s, e)| Span::new(s, e)).collect();

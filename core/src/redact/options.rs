@@ -46,6 +46,10 @@ pub struct RedactorOptions {
     /// Credential blobs: each is a secret and, when it is JSON, so is every string leaf
     /// of at least 12 characters.
     pub json_secrets: Option<Vec<String>>,
+    /// Threads one one-shot call of 4 MiB or more may use (default: the CPUs
+    /// available, at most 4; 1 to 64; 1 = only the calling thread). The output
+    /// does not depend on it; streams always run on the calling thread.
+    pub threads: Option<usize>,
 }
 
 /// One custom rule of [`RedactorOptions`].
@@ -68,6 +72,7 @@ impl std::fmt::Debug for RedactorOptions {
         f.debug_struct("RedactorOptions")
             .field("mask", &self.mask)
             .field("min_secret_length", &self.min_secret_length)
+            .field("threads", &self.threads)
             .field("disable_rules", &self.disable_rules)
             .field("custom_rules", &self.custom_rules)
             .field(
@@ -109,6 +114,9 @@ impl RedactorOptions {
         }
         if let Some(n) = self.min_secret_length {
             b = b.min_secret_len(n);
+        }
+        if let Some(n) = self.threads {
+            b = b.threads(n);
         }
         for name in self.disable_rules.into_iter().flatten() {
             b = b.disable_rule(name);
@@ -168,6 +176,27 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.path(), "options");
         assert!(e.problem().contains("did you mean \"mask\""), "{e}");
+    }
+
+    #[test]
+    fn threads_are_checked() {
+        let o = RedactorOptions::from_json(r#"{"threads":2}"#).unwrap();
+        assert_eq!(o.threads, Some(2));
+        assert!(o.build().is_ok());
+        for bad in [0usize, 65] {
+            let e = RedactorOptions::from_json(&format!(r#"{{"threads":{bad}}}"#))
+                .unwrap()
+                .build()
+                .unwrap_err();
+            assert_eq!(
+                e,
+                RedactError::InvalidOption {
+                    option: "threads",
+                    reason: "must be 1 to 64".into()
+                }
+            );
+        }
+        assert!(RedactorOptions::from_json(r#"{"threads":-1}"#).is_err());
     }
 
     #[test]
