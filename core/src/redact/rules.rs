@@ -1075,8 +1075,9 @@ pub(crate) struct RuleSet {
     /// The same for the 3-byte needles (`sk-`, `eyJ`, `xox`, …), searched apart so the
     /// long searcher keeps 4-byte fingerprints.
     short: NeedleSet,
-    /// `PREFIXES` indices of the enabled rules.
-    prefix_ids: Vec<usize>,
+    /// The enabled literals by their first byte, for the check of a literal cut by
+    /// the end of a stream window (run once per window on its last bytes).
+    lits_by_first: Vec<Vec<&'static [u8]>>,
     pub(crate) custom: Vec<CustomRule>,
     /// Mask text, used to recognise values that were already redacted.
     mask: Vec<u8>,
@@ -1585,11 +1586,16 @@ impl RuleSet {
             .map(|(i, _)| i)
             .collect();
         let (long, short) = needle_sets(&prefix_ids);
+        let mut lits_by_first = vec![Vec::new(); 256];
+        for &i in &prefix_ids {
+            let lit = PREFIXES[i].lit.as_bytes();
+            lits_by_first[usize::from(lit[0])].push(lit);
+        }
         RuleSet {
             enabled,
             long,
             short,
-            prefix_ids,
+            lits_by_first,
             custom,
             mask: mask.to_vec(),
         }
@@ -1734,10 +1740,9 @@ impl RuleSet {
             let tail_start = n.saturating_sub(MAX_PREFIX - 1).max(from);
             for i in tail_start..n {
                 let tail = &buf[i..];
-                if self
-                    .prefix_ids
+                if self.lits_by_first[usize::from(tail[0])]
                     .iter()
-                    .any(|&id| PREFIXES[id].lit.as_bytes().starts_with(tail))
+                    .any(|lit| lit.starts_with(tail))
                 {
                     return Some(azure.map_or(i, |a| a.min(i)));
                 }
