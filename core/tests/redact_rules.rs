@@ -613,3 +613,34 @@ fn curl_context_does_not_depend_on_how_long_the_masked_password_was() {
     assert!(!short.contains("S3cr3tPw"), "{short}");
     assert_eq!(one_shot(&short), short);
 }
+
+/// Every password flag of one command line is masked, not only the first
+/// (`mysql … -pA … -pB`, `sshpass -p A … -p B`), one-shot and streamed at every
+/// cut; a second pass changes nothing, also when the later flags were beyond the
+/// scan's reach before the first ones were masked.
+#[test]
+fn every_password_flag_of_one_command_is_masked() {
+    masks(
+        "mysql -h db -u root -pFirstPw1 --ssl -pSecondPw2 mydb",
+        "mysql -h db -u root -p*** --ssl -p*** mydb",
+    );
+    masks(
+        "mysqldump -uroot -p'my secret' -h h -p'other one' db > x.sql",
+        "mysqldump -uroot -p'***' -h h -p'***' db > x.sql",
+    );
+    // placeholders and flags are skipped, the real value after them is masked
+    masks(
+        "mysql -p$MYSQL_PWD -u root -pReal0ne db",
+        "mysql -p$MYSQL_PWD -u root -p*** db",
+    );
+    // the command ends at `;`: a later `-p` belongs to another command
+    masks(
+        "mysql -pFirstPw1 db; ssh -p2222 host",
+        "mysql -p*** db; ssh -p2222 host",
+    );
+    let far = format!("mysql -pFirstPw1 {} -pLastPw99 db\n", "-e x ".repeat(205));
+    let once = one_shot(&far);
+    assert!(!once.contains("FirstPw1"), "{once}");
+    assert_eq!(one_shot(&once), once, "redacting twice changed the text");
+    check_stream(&far, &once);
+}

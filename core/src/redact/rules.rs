@@ -1567,6 +1567,8 @@ enum Check {
     None,
     /// Decided: mask this span.
     Span(Span),
+    /// Decided: mask these spans (one command line with several password flags).
+    Spans(Vec<Span>),
     /// More bytes are needed to decide.
     Undecided,
 }
@@ -1713,6 +1715,11 @@ impl RuleSet {
                     }
                     Check::Undecided => return Some(start),
                     Check::Span(s) => self.push(buf, s, spans),
+                    Check::Spans(found) => {
+                        for s in found {
+                            self.push(buf, s, spans);
+                        }
+                    }
                     Check::None => {}
                 }
                 break;
@@ -1783,6 +1790,13 @@ impl RuleSet {
                 Check::Span(s) => {
                     if !memo.mask.within(buf, &self.mask, s.start, s.end) {
                         spans.push(s);
+                    }
+                }
+                Check::Spans(found) => {
+                    for s in found {
+                        if !memo.mask.within(buf, &self.mask, s.start, s.end) {
+                            spans.push(s);
+                        }
                     }
                 }
                 Check::None => {}
@@ -2569,19 +2583,27 @@ fn cli_command(
     if i >= n || !matches!(buf[i], b' ' | b'\t') {
         return Check::None;
     }
+    // Every password flag of the command (`mysql -u a -pX … -pY`), up to the end of
+    // the command (a line end, `;`, `|`, `&`, the next command word) or MAX_VALUE.
+    let mut found = Vec::new();
+    let done = |found: Vec<Span>| match found.len() {
+        0 => Check::None,
+        1 => Check::Span(found[0]),
+        _ => Check::Spans(found),
+    };
     let limit = n.min(at + MAX_VALUE);
     while i < limit {
         let b = buf[i];
         if matches!(b, b'\n' | b'\r' | b';' | b'|' | b'&') {
-            return Check::None;
+            return done(found);
         }
         if b == lit[0] && buf[i..].starts_with(lit) {
-            return Check::None;
+            return done(found);
         }
         if matches!(b, b' ' | b'\t') && i + 2 < n && buf[i + 1] == b'-' && buf[i + 2] == flag {
             let v = i + 3;
             if v >= n {
-                return if eof { Check::None } else { Check::Undecided };
+                return if eof { done(found) } else { Check::Undecided };
             }
             let glued = !is_space(buf[v]);
             if glued || (spaced && matches!(buf[v], b' ' | b'\t')) {
@@ -2590,14 +2612,18 @@ fn cli_command(
                     Value::None => {}
                     Value::At(s) => {
                         let val = &buf[s.start..s.end];
-                        // An already-masked flag ends the scan: one command word masks
-                        // one flag, so a second pass must not reach a later `-p` the
-                        // first pass left (found by the stream fuzzer).
+                        // An already-masked flag ends the scan: a second pass must
+                        // not reach a flag the first pass left (one beyond
+                        // MAX_VALUE, brought closer by the masks before it; found
+                        // by the stream fuzzer). Flags before it were skipped by
+                        // both passes alike.
                         if val.starts_with(mask) {
-                            return Check::None;
+                            return done(found);
                         }
                         if val[0] != b'-' && !is_placeholder(val) && !placeholder_body(val) {
-                            return Check::Span(s);
+                            found.push(s);
+                            i = s.end;
+                            continue;
                         }
                     }
                 }
@@ -2608,7 +2634,7 @@ fn cli_command(
     if limit == n && !eof {
         Check::Undecided
     } else {
-        Check::None
+        done(found)
     }
 }
 
