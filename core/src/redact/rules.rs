@@ -3973,6 +3973,47 @@ mod tests {
         assert_eq!(accepted(&buf, 0, vector), want);
     }
 
+    /// A CPU without AVX-512BW (the scalar first look on every anchor) redacts
+    /// exactly what the vector prefilter path redacts, on the benchmark corpus and
+    /// on anchor-dense input.
+    #[test]
+    fn the_scalar_path_redacts_like_the_vector_path() {
+        #[allow(dead_code)]
+        mod corpus {
+            include!(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus.rs"));
+        }
+        use std::sync::atomic::Ordering;
+        let secrets = corpus::secrets(10);
+        let mut inputs = vec![corpus::log(1 << 20, &secrets)];
+        for unit in [
+            "token:",
+            "password=",
+            "\"apiToken\" => ",
+            "<password>",
+            "x := ",
+            "https://u:",
+        ] {
+            inputs.push(unit.repeat(4000).into_bytes());
+        }
+        let r = crate::redact::Redactor::builder()
+            .threads(1)
+            .build()
+            .unwrap();
+        r.add_secrets(&secrets);
+        let mut masked = 0;
+        for input in &inputs {
+            simd::FORCE_SCALAR.store(false, Ordering::Relaxed);
+            let vector = r.redact_bytes(input).into_owned();
+            simd::FORCE_SCALAR.store(true, Ordering::Relaxed);
+            assert!(!simd::has_candidate_mask());
+            let scalar = r.redact_bytes(input).into_owned();
+            simd::FORCE_SCALAR.store(false, Ordering::Relaxed);
+            masked += usize::from(vector != *input);
+            assert!(vector == scalar, "the scalar path differs");
+        }
+        assert!(masked >= 3, "the inputs have something to mask ({masked})");
+    }
+
     /// The key memo answers exactly what a fresh classification answers, also for
     /// keys that share a slot (same length and end bytes) and for the longest keys.
     #[test]

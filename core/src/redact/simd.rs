@@ -5,6 +5,12 @@
 //! targets use the portable loop.
 #![allow(unsafe_code)]
 
+/// Tests set this to run the scalar path a CPU without AVX-512BW takes (the
+/// output must not change, so other tests running meanwhile are unaffected).
+#[cfg(test)]
+pub(crate) static FORCE_SCALAR: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Bit `j` is set when `block[j]` is `=`, `:` or `>`.
 #[inline]
 pub(crate) fn anchor_mask(block: &[u8; 64]) -> u64 {
@@ -91,6 +97,15 @@ pub(crate) const fn ending_nibbles(pairs: &[&[u8; 2]]) -> EndingNibbles {
 /// slower), with 64-byte vectors and mask registers about a quarter of that.
 #[inline]
 pub(crate) fn has_candidate_mask() -> bool {
+    #[cfg(test)]
+    if FORCE_SCALAR.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    cpu_has_avx512bw()
+}
+
+#[inline]
+fn cpu_has_avx512bw() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512bw")
@@ -116,7 +131,7 @@ pub(crate) fn candidate_masks(buf: &[u8], i: usize, t: &EndingNibbles, out: &mut
     );
     #[cfg(target_arch = "x86_64")]
     {
-        assert!(has_candidate_mask(), "candidate_masks needs AVX-512BW");
+        assert!(cpu_has_avx512bw(), "candidate_masks needs AVX-512BW");
         // SAFETY: AVX-512BW is present (checked just above), and the bounds checked
         // above keep every load inside `buf`.
         unsafe { candidate_masks_avx512(buf, i, t, out) }
