@@ -3911,6 +3911,24 @@ impl RuleSet {
 mod tests {
     use super::*;
 
+    /// xorshift64: the deterministic random source of these tests.
+    fn rng(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
+    /// A buffer shorter than `max_len` of bytes drawn from `alphabet`.
+    fn random_buf(next: &mut impl FnMut() -> u64, alphabet: &[u8], max_len: u64) -> Vec<u8> {
+        let len = (next() % max_len) as usize;
+        (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect()
+    }
+
     /// The anchors the vector prefilter passes on, after the exact first look, are
     /// exactly the anchors the plain scan accepts: over random buffers of the bytes
     /// the look tests, and for every byte pair that ends a credential word.
@@ -3931,19 +3949,11 @@ mod tests {
             |b, f, g| for_each_anchor(b, f, g);
         let vector: fn(&[u8], usize, &mut dyn FnMut(usize) -> bool) =
             |b, f, g| for_each_candidate(b, f, g);
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = rng(0x9e37_79b9_7f4a_7c15);
         let alphabet = b"rdwsSeEtTalnyYoOuUpPkKvVDRW \t\"'\\:?.+|=>/ab9@`[{\xe9\x85";
         for round in 0..2000 {
-            let len = (next() % 400) as usize;
-            let buf: Vec<u8> = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+            let buf = random_buf(&mut next, alphabet, 400);
+            let len = buf.len();
             let from = if len == 0 {
                 0
             } else {
@@ -4077,24 +4087,16 @@ mod tests {
     /// increasing (and occasionally decreasing) order over random buffers.
     #[test]
     fn anchor_memos_match_fresh_scans() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = rng(0x2545_f491_4f6c_dd1d);
         let alphabet = b"ab9Zab9Zab9Zab9Zab9Z =&\"'`.:";
         for _ in 0..300 {
-            let len = (next() % 300) as usize;
-            let buf: Vec<u8> = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+            let buf = random_buf(&mut next, alphabet, 300);
+            let len = buf.len();
             let mut rm = RunMemo::default();
             let mut sm = StretchMemo::default();
             let mut at = 0usize;
             for _ in 0..60 {
-                if next() % 8 == 0 {
+                if next().is_multiple_of(8) {
                     at = at.saturating_sub((next() % 20) as usize);
                 } else {
                     at += (next() % 7) as usize;
@@ -4102,7 +4104,7 @@ mod tests {
                 if at > len {
                     break;
                 }
-                let query = next() % 4 == 0;
+                let query = next().is_multiple_of(4);
                 let cap = 1 + (next() % 64) as usize;
                 let fresh = run(&buf, at, cap, |b| {
                     !is_space(b) && b != b'"' && b != b'\'' && b != b'`' && !(query && b == b'&')
@@ -4189,13 +4191,7 @@ mod tests {
     fn near_scan_matches_the_vector_searcher() {
         let ids: Vec<usize> = (0..PREFIXES.len()).collect();
         let (long, short) = needle_sets(&ids);
-        let mut seed = 0x51_7cc1_b727_220au64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = rng(0x51_7cc1_b727_220a);
         for (finder, _, near) in [long.unwrap(), short.unwrap()] {
             let pieces: Vec<&[u8]> = NEEDLE_ORDER
                 .iter()
@@ -4209,7 +4205,11 @@ mod tests {
                     let p = pieces[(next() % pieces.len() as u64) as usize];
                     // Whole needles, and needles cut short or shifted by a byte.
                     let cut = (next() % (p.len() as u64 + 1)) as usize;
-                    buf.extend_from_slice(if next() % 3 == 0 { &p[..cut] } else { p });
+                    buf.extend_from_slice(if next().is_multiple_of(3) {
+                        &p[..cut]
+                    } else {
+                        p
+                    });
                 }
                 let at = (next() % 20) as usize;
                 let end = at + (next() % (NEAR as u64 + 8)) as usize;
