@@ -173,39 +173,25 @@ impl Snapshot {
     /// The spans of every anchor in `[start, end)` (and possibly some after it).
     fn detect_piece(&self, input: &[u8], start: usize, end: usize) -> Vec<Span> {
         let n = input.len();
+        // Detect over `input[..window]` from `from`; the input ends with the window
+        // only when the window reaches the end of the input.
+        let scan = |window: usize, from: usize, out: &mut Vec<Span>| {
+            let mut state = RuleState::default();
+            self.detect(&input[..window], from, window == n, false, &mut state, out)
+        };
         let mut spans = Vec::new();
-        let eof = end == n;
-        let undecided = self.detect(
-            &input[..end],
-            start,
-            eof,
-            false,
-            &mut RuleState::default(),
-            &mut spans,
-        );
-        if eof || undecided >= end {
-            return spans;
-        }
-        let mut step = 16 << 10;
-        let mut window = end;
-        loop {
+        let undecided = scan(end, start, &mut spans);
+        let (mut window, mut step) = (end, 16 << 10);
+        while window < n && undecided < end {
             window = window.saturating_add(step).min(n);
-            let eof = window == n;
+            step *= 2;
             let mut tail = Vec::new();
-            let decided = self.detect(
-                &input[..window],
-                undecided,
-                eof,
-                false,
-                &mut RuleState::default(),
-                &mut tail,
-            );
-            if eof || decided >= end {
+            if scan(window, undecided, &mut tail) >= end || window == n {
                 spans.extend(tail);
-                return spans;
+                break;
             }
-            step = step.saturating_mul(2);
         }
+        spans
     }
 }
 
